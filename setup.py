@@ -1,0 +1,29 @@
+"""Packaging for the thread-based ThingsBoard IoT Gateway (Python 3.7+)."""
+import re
+
+from setuptools import find_packages, setup
+
+with open("thingsboard_gateway/__init__.py") as f:
+    VERSION = re.search(r'__version__ = "([^"]+)"', f.read()).group(1)
+
+setup(
+    name="thingsboard-gateway-threaded",
+    version=VERSION,
+    description="Thread-based ThingsBoard IoT Gateway, config-compatible with upstream",
+    packages=find_packages(include=["thingsboard_gateway", "thingsboard_gateway.*"]),
+    python_requires=">=3.7",
+    # Pinned to versions that install on Python 3.7 (Raspbian Buster) and on current Python.
+    install_requires=[
+        "paho-mqtt==2.1.0",
+        "pymodbus==2.5.3",
+        "opcua==0.98.13",
+        "pyserial==3.5",
+        "simplejson==3.19.3",
+        "schedule==1.2.2",
+    ],
+    extras_require={
+        # bluepy compiles a helper binary: needs libglib2.0-dev and pkg-config.
+        "ble": ["bluepy==1.3.0"],
+    },
+    entry_points={"console_scripts": ["thingsboard-gateway = thingsboard_gateway.cli:main"]},
+)

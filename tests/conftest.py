@@ -1,0 +1,35 @@
+"""Fixtures: real Mosquitto brokers and the platform double, cleaned up also on failure."""
+import pytest
+
+from tests.support.broker import Mosquitto
+from tests.support.gateway import GatewayProcess
+from tests.support.platform import PlatformDouble
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Mosquitto(str(tmp_path), "platform-broker").start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def platform(broker):
+    p = PlatformDouble(broker.port)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def gateways():
+    """Start gateway processes with gateways(config_path, env=...); all are killed at teardown."""
+    started = []
+
+    def start(config_path, env=None, args=None):
+        g = GatewayProcess(config_path, env=env, args=args)
+        started.append(g)
+        return g
+
+    yield start
+    for g in started:
+        g.kill()

@@ -1,0 +1,1 @@
+"""Test helpers: real Mosquitto brokers, the platform double, gateway processes."""

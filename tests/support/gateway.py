@@ -1,0 +1,82 @@
+"""Writing gateway configs and running the gateway as a real subprocess."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def write_config(folder, port, connectors=(), security=None, storage=None, thingsboard=None, files=None,
+                 extra=None):
+    """Write tb_gateway.json (+ connector files given in `files`) into `folder`; return its path."""
+    os.makedirs(folder, exist_ok=True)
+    tb = {"host": "127.0.0.1", "port": port,
+          "security": security or {"type": "accessToken", "accessToken": "TEST_TOKEN"},
+          "statistics": {"enable": False, "statsSendPeriodInSeconds": 60},
+          "reconnect": {"minDelay": 200, "maxDelay": 1000}}
+    tb.update(thingsboard or {})
+    config = {"thingsboard": tb,
+              "storage": storage or {"type": "memory", "max_records_count": 100000,
+                                     "data_folder_path": os.path.join(folder, "data")},
+              "connectors": list(connectors)}
+    config.update(extra or {})
+    path = os.path.join(folder, "tb_gateway.json")
+    with open(path, "w") as f:
+        json.dump(config, f, indent=2)
+    for name, content in (files or {}).items():
+        with open(os.path.join(folder, name), "w") as f:
+            json.dump(content, f, indent=2) if not isinstance(content, str) else f.write(content)
+    return path
+
+
+def simulator_entry(name="Simulator", configuration="simulator.json"):
+    return {"name": name, "type": "simulator", "class": "SimulatorConnector", "configuration": configuration}
+
+
+class GatewayProcess(object):
+    """`python -m thingsboard_gateway --config PATH` with output captured to a file."""
+
+    def __init__(self, config_path, env=None, args=None):
+        self.config_path = config_path
+        self.log_path = os.path.join(os.path.dirname(config_path), "gateway.out")
+        environment = dict(os.environ)
+        environment["PYTHONPATH"] = ROOT + os.pathsep + environment.get("PYTHONPATH", "")
+        environment.update(env or {})
+        self.out = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "thingsboard_gateway"] + (args or ["--config", config_path]),
+                                     stdout=self.out, stderr=subprocess.STDOUT, env=environment, cwd=ROOT)
+
+    def output(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def terminate(self, timeout=15.0):
+        """SIGTERM; returns (exit code, seconds it took)."""
+        start = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait(5)
+        return code, time.monotonic() - start
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.out.close()
+
+
+def run_cli(args, env=None, timeout=60):
+    """Run the CLI to completion; returns CompletedProcess with text output."""
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = ROOT + os.pathsep + environment.get("PYTHONPATH", "")
+    environment.update(env or {})
+    return subprocess.run([sys.executable, "-m", "thingsboard_gateway"] + list(args), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, env=environment, timeout=timeout,
+                          cwd=ROOT)

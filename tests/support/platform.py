@@ -1,0 +1,103 @@
+"""A platform double on a real broker: records what the gateway sends, answers attribute
+requests, sends RPCs to devices and to the gateway itself."""
+import itertools
+import json
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+
+
+class PlatformDouble(object):
+    """Subscribes v1/gateway/# and v1/devices/me/# on the broker at `port`."""
+
+    def __init__(self, port, attributes=None):
+        self.port = port
+        self.attributes = attributes or {}  # device -> {key: value} answered to requests
+        self.messages = []  # (time, topic, parsed payload)
+        self.cond = threading.Condition()
+        self._ids = itertools.count(1)
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="platform-double-%d" % id(self))
+        self.client.on_message = self._on_message
+        self.client.on_connect = self._on_connect
+        self._subscribed = threading.Event()
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        if not self._subscribed.wait(10):
+            raise RuntimeError("platform double could not subscribe")
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        client.subscribe([("v1/gateway/#", 1), ("v1/devices/me/#", 1)])
+        self._subscribed.set()
+
+    def _on_message(self, client, userdata, msg):
+        try:
+            body = json.loads(msg.payload.decode())
+        except ValueError:
+            body = msg.payload
+        if msg.topic == "v1/gateway/attributes/request":
+            self._answer_attributes(body)
+        with self.cond:
+            self.messages.append((time.time(), msg.topic, body))
+            self.cond.notify_all()
+
+    def _answer_attributes(self, body):
+        values = self.attributes.get(body.get("device"), {})
+        if "key" in body:
+            answer = {"id": body["id"], "device": body["device"], "value": values.get(body["key"])}
+        else:
+            answer = {"id": body["id"], "device": body["device"],
+                      "values": {k: values[k] for k in body.get("keys", []) if k in values}}
+        self.client.publish("v1/gateway/attributes/response", json.dumps(answer), qos=1)
+
+    # -- queries ---------------------------------------------------------------------
+    def on(self, topic):
+        with self.cond:
+            return [body for _, t, body in self.messages if t == topic]
+
+    def wait_for(self, predicate, timeout=15.0):
+        """Wait until predicate(messages) is truthy; return its value (or raise)."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                result = predicate(list(self.messages))
+                if result:
+                    return result
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError("platform double: condition not met in %.0f s; got %d messages: %s"
+                                         % (timeout, len(self.messages),
+                                            [(t, b) for _, t, b in self.messages[-5:]]))
+                self.cond.wait(remaining)
+
+    def wait_topic(self, topic, match=lambda body: True, timeout=15.0):
+        return self.wait_for(lambda msgs: next((b for _, t, b in msgs if t == topic and match(b)), None), timeout)
+
+    def telemetry(self):
+        """[(device, values, ts)] in arrival order."""
+        out = []
+        for body in self.on("v1/gateway/telemetry"):
+            for device, entries in body.items():
+                for entry in entries if isinstance(entries, list) else [entries]:
+                    out.append((device, entry.get("values", entry), entry.get("ts")))
+        return out
+
+    # -- actions ---------------------------------------------------------------------
+    def device_rpc(self, device, method, params=None, request_id=None):
+        request_id = request_id if request_id is not None else next(self._ids)
+        self.client.publish("v1/gateway/rpc", json.dumps(
+            {"device": device, "data": {"id": request_id, "method": method, "params": params or {}}}), qos=1)
+        return request_id
+
+    def gateway_rpc(self, method, params=None):
+        request_id = next(self._ids)
+        self.client.publish("v1/devices/me/rpc/request/%d" % request_id,
+                            json.dumps({"method": method, "params": params or {}}), qos=1)
+        return request_id
+
+    def shared_attributes(self, device, data):
+        self.client.publish("v1/gateway/attributes", json.dumps({"device": device, "data": data}), qos=1)
+
+    def close(self):
+        self.client.loop_stop()
+        self.client.disconnect()

@@ -1,0 +1,119 @@
+"""`thingsboard-gateway [run] [--config PATH] | check | version`.
+
+With no subcommand it runs the gateway, as upstream's does. Configuration errors are
+printed as one line (file: JSON path: what was expected) and exit with code 2.
+"""
+import argparse
+import logging
+import signal
+import sys
+from typing import Any, List, Optional
+
+from thingsboard_gateway import __version__
+from thingsboard_gateway.config.errors import ConfigError
+from thingsboard_gateway.config.loader import default_config_path, load_gateway_config
+from thingsboard_gateway.connectors.registry import ExtensionError, connector_class
+
+EXIT_CONFIG = 2
+COMMANDS = ("run", "check", "version")
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="thingsboard-gateway", description="ThingsBoard IoT Gateway")
+    sub = parser.add_subparsers(dest="command")
+    for name, text in (("run", "run the gateway (the default)"),
+                       ("check", "validate the configuration and print a summary")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--config", "-c", help="path of tb_gateway.json (default: $TB_GW_CONFIG_DIR/"
+                                              "tb_gateway.json, else /etc/thingsboard-gateway/config/tb_gateway.json)")
+    sub.add_parser("version", help="print the version")
+    return parser
+
+
+def main(argv=None):
+    # type: (Optional[List[str]]) -> int
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
+        argv.insert(0, "run")
+    args = _parser().parse_args(argv)
+    if args.command == "version":
+        print(__version__)
+        return 0
+    if args.command == "check":
+        return check(default_config_path(args.config))
+    return run(default_config_path(args.config))
+
+
+def _fail(error):
+    # type: (Any) -> int
+    sys.stderr.write("error: %s\n" % error)
+    return EXIT_CONFIG
+
+
+def _describe_connector(spec):
+    # type: (Any) -> str
+    cls = connector_class(spec.type, spec.class_name)
+    describe = getattr(cls, "describe_config", None)
+    if describe is not None:
+        return describe(spec.config)
+    config = spec.config if isinstance(spec.config, dict) else {}
+    devices = config.get("devices") or config.get("mapping") or (config.get("master") or {}).get("slaves") or []
+    return "%d device(s)/mapping(s)" % len(devices)
+
+
+def check(path):
+    # type: (str) -> int
+    """Validate the main file and every connector file; print a summary without secrets."""
+    try:
+        config = load_gateway_config(path)
+    except ConfigError as e:
+        return _fail(e)
+    tb = config.thingsboard
+    lines = ["Configuration OK: %s" % path,
+             "  platform:   %s:%d (qos %d)" % (tb["host"], tb["port"], tb["qos"]),
+             "  security:   %s" % tb["security"]["type"],
+             "  storage:    %s" % config.storage["type"],
+             "  connectors: %d" % len(config.connectors)]
+    problems = 0
+    for spec in config.connectors:
+        try:
+            summary = _describe_connector(spec)
+        except ExtensionError as e:
+            summary = "ERROR: %s" % e
+            problems += 1
+        except ConfigError as e:
+            summary = "ERROR: %s" % e
+            problems += 1
+        kind = spec.type + (", class " + spec.class_name if spec.class_name else "")
+        lines.append("    - %s (%s) %s: %s" % (spec.name, kind, spec.config_path, summary))
+    for warning in config.warnings:
+        lines.append("  warning: %s" % warning)
+    print("\n".join(lines))
+    return EXIT_CONFIG if problems else 0
+
+
+def run(path):
+    # type: (str) -> int
+    """Load the configuration, set up logging and run until SIGTERM/SIGINT."""
+    from thingsboard_gateway.config.logs import setup_logging
+    from thingsboard_gateway.gateway.service import GatewayService
+
+    try:
+        config = load_gateway_config(path)
+        used = setup_logging(config.folder)
+        service = GatewayService(config)
+    except ConfigError as e:
+        return _fail(e)
+    log = logging.getLogger("thingsboard_gateway")
+    log.info("Configuration %s, logging: %s", path, used)
+    for warning in config.warnings:
+        log.warning(warning)
+
+    def on_signal(signum, frame):
+        log.info("Signal %d received, stopping", signum)
+        service.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    service.run()
+    return 0

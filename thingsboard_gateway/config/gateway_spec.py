@@ -1,0 +1,123 @@
+"""The shape of tb_gateway.json (upstream keys plus ours), as `Field` specs.
+
+Upstream keys this gateway does not act on are listed as accepted (`Field("any")`)
+so that upstream files load without warnings; genuinely unknown keys warn.
+"""
+from thingsboard_gateway.config.schema import Field
+from thingsboard_gateway.platform.ratelimit import parse_rate_limits
+
+SECURITY_TYPES = ["accessToken", "usernamePassword", "tlsAccessToken", "tls"]
+STORAGE_TYPES = ["memory", "file", "sqlite"]
+
+
+def _rate_limit_problem(text):
+    try:
+        parse_rate_limits(text)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+RATE = Field("str", check=_rate_limit_problem)
+ACCEPTED = Field("any")
+PORT = Field("int", min=1, max=65535)
+
+SECURITY = Field("object", required=True, fields={
+    "type": Field("str", choices=SECURITY_TYPES),
+    "accessToken": Field("str"),
+    "clientId": Field("str"),
+    "username": Field("str"),
+    "password": Field("str"),
+    "caCert": Field("str"),
+    "cert": Field("str"),
+    "privateKey": Field("str"),
+    "checkServerHostname": Field("bool", default=True),
+})
+
+RECONNECT = Field("object", default=dict, fields={
+    "enabled": Field("bool", default=True),
+    "minDelay": Field("int", min=0, default=1000),
+    "maxDelay": Field("int", min=0, default=60000),
+    "backoffMultiplier": Field("number", min=1, default=2),
+    "jitter": Field("number", min=0, max=1, default=0.2),
+})
+
+STATISTICS = Field("object", default=dict, fields={
+    "enable": Field("bool", default=True),
+    "statsSendPeriodInSeconds": Field("int", min=1, default=60),
+    "customStatsSendPeriodInSeconds": ACCEPTED,
+    "configuration": ACCEPTED,
+})
+
+THINGSBOARD = Field("object", required=True, fields={
+    "host": Field("str", required=True, check=lambda v: None if v.strip() else "expected a host name, got \"\""),
+    "port": Field("int", min=1, max=65535, default=1883),
+    "security": SECURITY,
+    "qos": Field("int", min=0, max=1, default=1),
+    "keepalive": Field("int", min=5, default=60),
+    "statistics": STATISTICS,
+    "reconnect": RECONNECT,
+    "maxPayloadSizeBytes": Field("int", min=256, default=55000),
+    "minPackSendDelayMS": Field("int", min=0, default=50),
+    "minPackSizeToSend": Field("int", min=1, default=500),
+    "rateLimits": RATE,
+    "dpRateLimits": RATE,
+    "messagesRateLimits": RATE,
+    "deviceMessagesRateLimits": RATE,
+    "deviceRateLimits": RATE,
+    "deviceDpRateLimits": RATE,
+    # Upstream keys accepted for compatibility; this gateway does not act on them (yet).
+    "remoteShell": ACCEPTED,
+    "remoteConfiguration": ACCEPTED,
+    "latencyDebugMode": ACCEPTED,
+    "deviceFiltering": ACCEPTED,
+    "checkConnectorsConfigurationInSeconds": ACCEPTED,
+    "handleDeviceRenaming": ACCEPTED,
+    "reportStrategy": ACCEPTED,
+    "checkingDeviceActivity": ACCEPTED,
+})
+
+STORAGE = Field("object", default=dict, fields={
+    "type": Field("str", choices=STORAGE_TYPES, default="memory"),
+    "read_records_count": Field("int", min=1, default=100),
+    "max_records_count": Field("int", min=1, default=100000),
+    "data_folder_path": Field("str", default="./data/"),
+    "max_file_count": Field("int", min=1, default=10),
+    "max_read_records_count": Field("int", min=1, default=100),
+    "max_records_per_file": Field("int", min=1, default=10000),
+    "max_file_size": Field("int", min=1024),
+    "commit_interval_ms": Field("int", min=0, default=100),
+    "commit_records": Field("int", min=1, default=500),
+    "overflow": Field("str", choices=["block", "drop_oldest"], default="block"),
+    "data_file_path": Field("str", default="./data/data.db"),
+    "messages_ttl_check_in_hours": Field("number", min=0, default=1),
+    "messages_ttl_in_days": Field("number", min=0, default=7),
+    "put_timeout_ms": Field("int", min=0, default=10000),
+})
+
+CONNECTOR_ENTRY = Field("object", fields={
+    "name": Field("str", required=True),
+    "type": Field("str", required=True),
+    "configuration": Field("str", required=True),
+    "class": Field("str"),
+    "id": ACCEPTED,
+    "configVersion": ACCEPTED,
+    "enableRemoteLogging": ACCEPTED,
+    "logLevel": ACCEPTED,
+    "useGRPC": ACCEPTED,
+})
+
+SUPERVISION = Field("object", default=dict, fields={
+    "maxFailures": Field("int", min=1, default=5),
+    "minDelay": Field("int", min=0, default=1000),
+    "maxDelay": Field("int", min=0, default=60000),
+    "closeTimeoutMs": Field("int", min=0, default=5000),
+})
+
+GATEWAY = Field("object", fields={
+    "thingsboard": THINGSBOARD,
+    "storage": STORAGE,
+    "connectors": Field("list", item=CONNECTOR_ENTRY, default=lambda: []),
+    "supervision": SUPERVISION,
+    "grpc": ACCEPTED,
+})

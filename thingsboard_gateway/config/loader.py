@@ -1,0 +1,186 @@
+"""Loading tb_gateway.json and the connector files it names, with environment overrides.
+
+Everything here returns values or raises `ConfigError`; nothing starts or connects.
+"""
+import json
+import os
+from typing import Any, Dict, List, Mapping, Optional
+
+from thingsboard_gateway.config.errors import ConfigError
+from thingsboard_gateway.config.gateway_spec import GATEWAY, PORT
+from thingsboard_gateway.config.schema import show, validate
+
+DEFAULT_CONFIG_PATH = "/etc/thingsboard-gateway/config/tb_gateway.json"
+
+# Environment variable -> key of thingsboard.security it sets.
+SECURITY_ENV = {
+    "TB_GW_ACCESS_TOKEN": "accessToken",
+    "TB_GW_USERNAME": "username",
+    "TB_GW_PASSWORD": "password",
+    "TB_GW_CLIENT_ID": "clientId",
+    "TB_GW_SECURITY_TYPE": "type",
+}
+
+# What each security type needs.
+SECURITY_REQUIRES = {
+    "accessToken": ["accessToken"],
+    "usernamePassword": [],
+    "tlsAccessToken": ["accessToken", "caCert"],
+    "tls": ["caCert", "cert", "privateKey"],
+}
+
+
+class ConnectorSpec(object):
+    """One entry of `connectors` with its configuration file loaded."""
+
+    def __init__(self, name, type, class_name, config_path, config):
+        # type: (str, str, Optional[str], str, Any) -> None
+        self.name = name
+        self.type = type
+        self.class_name = class_name
+        self.config_path = config_path
+        self.config = config
+
+
+class GatewayConfig(object):
+    """The validated main configuration, with defaults filled in."""
+
+    def __init__(self, path, raw, connectors, warnings):
+        # type: (str, Dict[str, Any], List[ConnectorSpec], List[str]) -> None
+        self.path = path
+        self.folder = os.path.dirname(os.path.abspath(path))
+        self.thingsboard = raw["thingsboard"]  # type: Dict[str, Any]
+        self.storage = raw["storage"]  # type: Dict[str, Any]
+        self.supervision = raw["supervision"]  # type: Dict[str, Any]
+        self.connectors = connectors
+        self.warnings = warnings
+
+
+def default_config_path(cli_path=None, env=None):
+    # type: (Optional[str], Optional[Mapping[str, str]]) -> str
+    """--config PATH, else $TB_GW_CONFIG_DIR/tb_gateway.json, else the /etc default."""
+    env = os.environ if env is None else env
+    if cli_path:
+        return cli_path
+    if env.get("TB_GW_CONFIG_DIR"):
+        return os.path.join(env["TB_GW_CONFIG_DIR"], "tb_gateway.json")
+    return DEFAULT_CONFIG_PATH
+
+
+def read_json(path, shown=None):
+    # type: (str, Optional[str]) -> Any
+    """Parse a JSON file; problems become a ConfigError with line and column."""
+    shown = shown or path
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise ConfigError(shown, "", "file not found")
+    except PermissionError:
+        raise ConfigError(shown, "", "cannot read the file: permission denied")
+    except IsADirectoryError:
+        raise ConfigError(shown, "", "expected a file, found a directory")
+    except UnicodeDecodeError as e:
+        raise ConfigError(shown, "", "not UTF-8 text (byte %d)" % e.start)
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        line = getattr(e, "lineno", None)
+        col = getattr(e, "colno", None)
+        reason = getattr(e, "msg", str(e))
+        raise ConfigError(shown, "", "invalid JSON at line %s column %s: %s" % (line, col, reason))
+
+
+def apply_env(raw, env):
+    # type: (Dict[str, Any], Mapping[str, str]) -> None
+    """Environment overrides, applied to the raw file content before validation."""
+    tb = raw.setdefault("thingsboard", {})
+    if not isinstance(tb, dict):
+        return
+    if env.get("TB_GW_HOST"):
+        tb["host"] = env["TB_GW_HOST"]
+    if env.get("TB_GW_PORT"):
+        text = env["TB_GW_PORT"].strip()
+        try:
+            port = int(text)
+        except ValueError:
+            raise ConfigError("environment", "TB_GW_PORT", "expected %s, got %s" % (PORT.expected(), show(text)))
+        if not 1 <= port <= 65535:
+            raise ConfigError("environment", "TB_GW_PORT", "expected %s, got %s" % (PORT.expected(), show(text)))
+        tb["port"] = port
+    if env.get("TB_GW_RATE_LIMITS"):
+        tb["rateLimits"] = env["TB_GW_RATE_LIMITS"]
+    security = tb.get("security")
+    if any(env.get(name) for name in SECURITY_ENV):
+        if not isinstance(security, dict):
+            security = tb["security"] = {}
+        for name, key in SECURITY_ENV.items():
+            if env.get(name):
+                security[key] = env[name]
+        if env.get("TB_GW_ACCESS_TOKEN") and not env.get("TB_GW_SECURITY_TYPE") \
+                and security.get("type") not in ("accessToken", "tlsAccessToken"):
+            security["type"] = "accessToken"
+
+
+def infer_security_type(security):
+    # type: (Dict[str, Any]) -> str
+    """Upstream files may leave out `type`; infer it from the keys present."""
+    if security.get("type"):
+        return security["type"]
+    if security.get("cert") and security.get("privateKey"):
+        return "tls"
+    if security.get("accessToken") and security.get("caCert"):
+        return "tlsAccessToken"
+    if security.get("accessToken"):
+        return "accessToken"
+    return "usernamePassword"
+
+
+def check_security(security, file, folder):
+    # type: (Dict[str, Any], str, str) -> None
+    """Each security type's required keys, and that certificate files exist."""
+    security["type"] = infer_security_type(security)
+    kind = security["type"]
+    for key in SECURITY_REQUIRES[kind]:
+        if not security.get(key):
+            raise ConfigError(file, "thingsboard.security." + key,
+                              "required for security type %s (expected a non-empty string)" % kind)
+    if kind == "usernamePassword" and not (security.get("username") or security.get("clientId")):
+        raise ConfigError(file, "thingsboard.security.username",
+                          "security type usernamePassword needs username or clientId")
+    for key in ("caCert", "cert", "privateKey"):
+        if security.get(key):
+            security[key] = resolve_path(security[key], folder)
+            if kind in ("tls", "tlsAccessToken") and not os.path.isfile(security[key]):
+                raise ConfigError(file, "thingsboard.security." + key, "file not found: %s" % security[key])
+
+
+def resolve_path(path, folder):
+    # type: (str, str) -> str
+    """A path from a config file: absolute as is, relative to the config folder otherwise."""
+    return path if os.path.isabs(path) else os.path.normpath(os.path.join(folder, path))
+
+
+def load_gateway_config(path, env=None, load_connectors=True):
+    # type: (str, Optional[Mapping[str, str]], bool) -> GatewayConfig
+    """Read, override from the environment, validate; then load every connector file."""
+    env = os.environ if env is None else env
+    shown = os.path.basename(path)
+    raw = read_json(path, shown)
+    if not isinstance(raw, dict):
+        raise ConfigError(shown, "", "expected a JSON object at the top level, got %s" % show(raw))
+    apply_env(raw, env)
+    warnings = []  # type: List[str]
+    raw = validate(raw, GATEWAY, shown, "", warnings)
+    folder = os.path.dirname(os.path.abspath(path))
+    check_security(raw["thingsboard"]["security"], shown, folder)
+    connectors = []
+    names = set()
+    for i, entry in enumerate(raw["connectors"]):
+        if entry["name"] in names:
+            raise ConfigError(shown, "connectors[%d].name" % i, "duplicate connector name %s" % show(entry["name"]))
+        names.add(entry["name"])
+        config_path = resolve_path(entry["configuration"], folder)
+        config = read_json(config_path, entry["configuration"]) if load_connectors else None
+        connectors.append(ConnectorSpec(entry["name"], entry["type"], entry.get("class"), config_path, config))
+    return GatewayConfig(path, raw, connectors, warnings)

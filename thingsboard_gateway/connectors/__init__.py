@@ -1,0 +1,1 @@
+"""Connectors: the public extension API, the built-in registry, one folder per protocol."""

@@ -1,0 +1,104 @@
+"""The public Connector base class: what a built-in or custom connector implements.
+
+A connector gets a `gateway` object with exactly these methods:
+  send_to_storage(connector_name, connector_id, converted_data) -> bool
+  send_rpc_reply(device, request_id, content)
+  add_device(device_name, device_type, connector) / del_device(device_name)
+  request_attributes(device_name, keys, callback, shared=True)
+and never touches MQTT or storage directly.
+"""
+import threading
+from abc import ABC, abstractmethod
+from typing import Any, Callable, Dict, List, Optional
+
+
+class Connector(ABC):
+    """Base class of every connector.
+
+    `open()` returns quickly; work runs on threads started with `start_thread`, which
+    the supervisor watches: a thread that dies while the connector is open counts as a
+    failure and the connector is restarted with backoff. `close()` must release every
+    socket, file and thread within a few seconds.
+    """
+
+    def __init__(self, gateway, config, connector_type):
+        # type: (Any, Dict[str, Any], str) -> None
+        self.gateway = gateway
+        self.config = config
+        self.connector_type = connector_type
+        self.name = config.get("name") or connector_type
+        self.id = config.get("id") or self.name
+        self.stop_event = threading.Event()
+        self._threads = []  # type: List[threading.Thread]
+
+    @abstractmethod
+    def open(self):
+        """Start working; return quickly."""
+
+    @abstractmethod
+    def close(self):
+        """Stop working and release everything; return within a few seconds."""
+
+    def get_name(self):
+        # type: () -> str
+        return self.name
+
+    def get_type(self):
+        # type: () -> str
+        return self.connector_type
+
+    def is_connected(self):
+        # type: () -> bool
+        """Whether the connector currently talks to its devices."""
+        return self.is_alive()
+
+    def on_attributes_update(self, content):
+        # type: (Dict[str, Any]) -> None
+        """A shared attribute changed: content is {"device": name, "data": {key: value}}."""
+
+    def server_side_rpc_handler(self, content):
+        # type: (Dict[str, Any]) -> None
+        """An RPC for one of this connector's devices:
+        {"device": name, "data": {"id": n, "method": m, "params": p}}. Reply with
+        gateway.send_rpc_reply(device, id, result)."""
+        data = content.get("data") or {}
+        self.gateway.send_rpc_reply(content.get("device"), data.get("id"),
+                                    {"error": "connector %s does not handle RPC" % self.name})
+
+    # -- helpers for subclasses ------------------------------------------------------
+    def start_thread(self, target, suffix=""):
+        # type: (Callable[[], None], str) -> threading.Thread
+        """Start a named thread the supervisor watches (`connector:<name>[-suffix]`)."""
+        name = "connector:" + self.name + ("-" + suffix if suffix else "")
+        thread = threading.Thread(target=target, name=name)
+        self._threads.append(thread)
+        thread.start()
+        return thread
+
+    def join_threads(self, timeout=5.0):
+        # type: (float) -> bool
+        """Join the threads started with start_thread; True if all ended in time."""
+        ok = True
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout)
+                ok = ok and not thread.is_alive()
+        self._threads = [t for t in self._threads if t.is_alive()]
+        return ok
+
+    def is_alive(self):
+        # type: () -> bool
+        """False when a thread started with start_thread ended while not stopping."""
+        if self.stop_event.is_set():
+            return True
+        return all(t.is_alive() for t in self._threads)
+
+    def dead_thread(self):
+        # type: () -> Optional[str]
+        """Name of a watched thread that ended unexpectedly, if any."""
+        if self.stop_event.is_set():
+            return None
+        for thread in self._threads:
+            if not thread.is_alive():
+                return thread.name
+        return None

@@ -1,0 +1,1 @@
+"""The gateway service: life cycle, supervision, statistics, device registry, routing."""

@@ -1,0 +1,82 @@
+"""DeviceRegistry: which connector owns which device, persisted under the storage folder."""
+import json
+import logging
+import os
+import threading
+from typing import Dict, List, Optional, Tuple
+
+log = logging.getLogger(__name__)
+
+
+class DeviceRegistry(object):
+    """device name -> (connector name, device type). Thread-safe; every change is written
+    to `path` atomically (temp file, fsync, rename) so it survives restarts."""
+
+    def __init__(self, path):
+        # type: (Optional[str]) -> None
+        self._path = path
+        self._lock = threading.Lock()
+        self._devices = {}  # type: Dict[str, Tuple[str, str]]
+        self._load()
+
+    def _load(self):
+        if not self._path or not os.path.exists(self._path):
+            return
+        try:
+            with open(self._path, encoding="utf-8") as f:
+                raw = json.load(f)
+            for name, entry in raw.items():
+                self._devices[name] = (entry["connector"], entry.get("type", "default"))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            log.warning("Device registry %s is unreadable (%s); starting empty", self._path, e)
+            self._devices = {}
+
+    def _save(self):
+        if not self._path:
+            return
+        data = {name: {"connector": c, "type": t} for name, (c, t) in self._devices.items()}
+        tmp = self._path + ".tmp"
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(self._path)), exist_ok=True)
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(data, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self._path)
+        except OSError as e:
+            log.error("Cannot save device registry %s: %s", self._path, e)
+
+    def add(self, name, connector, device_type):
+        # type: (str, str, str) -> bool
+        """Record the device; True if it is new or changed."""
+        with self._lock:
+            entry = (connector, device_type or "default")
+            if self._devices.get(name) == entry:
+                return False
+            self._devices[name] = entry
+            self._save()
+            return True
+
+    def remove(self, name):
+        # type: (str) -> bool
+        with self._lock:
+            if self._devices.pop(name, None) is None:
+                return False
+            self._save()
+            return True
+
+    def owner(self, name):
+        # type: (str) -> Optional[str]
+        with self._lock:
+            entry = self._devices.get(name)
+            return entry[0] if entry else None
+
+    def items(self):
+        # type: () -> List[Tuple[str, str, str]]
+        """[(device, connector, type)]"""
+        with self._lock:
+            return [(name, c, t) for name, (c, t) in self._devices.items()]
+
+    def __len__(self):
+        with self._lock:
+            return len(self._devices)

@@ -1,0 +1,139 @@
+"""Routing of platform messages: device RPC and attribute updates to the owning connector,
+attribute responses to their requesters, and the gateway's own RPC methods.
+
+`handle(topic, payload)` runs on paho's network thread: connector handlers are expected
+to hand work to their own thread and return quickly.
+"""
+import itertools
+import json
+import logging
+import threading
+from typing import Any, Callable, Dict, List, Optional
+
+from thingsboard_gateway.platform import topics
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[str, bytes], Any]
+
+
+def _dumps(value):
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+class Router(object):
+    """Dispatches incoming platform messages.
+
+    publish(topic, payload): sends a reply. owner_of(device) -> connector or None.
+    gateway_methods: name -> callable(params) returning the JSON-able answer.
+    """
+
+    def __init__(self, publish, owner_of, gateway_methods):
+        # type: (Publish, Callable[[str], Any], Dict[str, Callable[[Any], Any]]) -> None
+        self._publish = publish
+        self._owner_of = owner_of
+        self._methods = gateway_methods
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._attribute_requests = {}  # type: Dict[int, Callable[[Dict[str, Any]], None]]
+
+    def handle(self, topic, payload):
+        # type: (str, bytes) -> None
+        try:
+            content = json.loads(payload.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            log.warning("Ignoring a message on %s that is not JSON (%d bytes)", topic, len(payload))
+            return
+        if topic == topics.RPC:
+            self._device_rpc(content)
+        elif topic == topics.ATTRIBUTES:
+            self._attribute_update(content)
+        elif topic == topics.ATTRIBUTES_RESPONSE:
+            self._attribute_response(content)
+        elif topic.startswith(topics.ME_RPC_REQUEST):
+            self._gateway_rpc(topic[len(topics.ME_RPC_REQUEST):], content)
+        elif topic == topics.ME_ATTRIBUTES:
+            log.debug("Gateway attribute update ignored: %s", list(content) if isinstance(content, dict) else "")
+        else:
+            log.debug("No route for %s", topic)
+
+    # -- device RPC and attribute updates ---------------------------------------------
+    def _device_rpc(self, content):
+        if not isinstance(content, dict) or not isinstance(content.get("data"), dict):
+            log.warning("Malformed RPC from the platform ignored: %.200s", content)
+            return
+        if "method" not in content["data"]:
+            return  # a reply (ours, echoed by a plain broker standing in for the platform)
+        device = content.get("device")
+        request_id = content["data"].get("id")
+        connector = self._owner_of(device)
+        if connector is None:
+            log.warning("RPC %s for unknown device %r", content["data"].get("method"), device)
+            self.send_rpc_reply(device, request_id, {"error": "device %s is not connected to this gateway" % device})
+            return
+        try:
+            connector.server_side_rpc_handler(content)
+        except Exception as e:
+            log.exception("Connector %s failed on RPC for %s", connector.get_name(), device)
+            self.send_rpc_reply(device, request_id, {"error": "connector failed: %s" % e})
+
+    def send_rpc_reply(self, device, request_id, content):
+        # type: (str, Any, Any) -> None
+        """Answer an RPC of a device: {"device", "id", "data"} on v1/gateway/rpc."""
+        self._publish(topics.RPC, _dumps({"device": device, "id": request_id, "data": content}))
+
+    def _attribute_update(self, content):
+        if not isinstance(content, dict) or "device" not in content or "data" not in content:
+            # Gateway-format uploads ({device: {..}}) are ours, echoed by a plain broker.
+            log.debug("Not an attribute update, ignored: %.200s", content)
+            return
+        connector = self._owner_of(content["device"])
+        if connector is None:
+            log.warning("Attribute update for unknown device %r ignored", content["device"])
+            return
+        try:
+            connector.on_attributes_update(content)
+        except Exception:
+            log.exception("Connector %s failed on an attribute update", connector.get_name())
+
+    # -- attribute requests -----------------------------------------------------------
+    def request_attributes(self, device, keys, callback, shared=True):
+        # type: (str, List[str], Callable[[Dict[str, Any]], None], bool) -> int
+        """Ask the platform for a device's attributes; callback(response) on paho's thread."""
+        request_id = next(self._ids)
+        with self._lock:
+            self._attribute_requests[request_id] = callback
+        request = {"id": request_id, "device": device, "client": not shared}
+        if len(keys) == 1:
+            request["key"] = keys[0]
+        else:
+            request["keys"] = list(keys)
+        self._publish(topics.ATTRIBUTES_REQUEST, _dumps(request))
+        return request_id
+
+    def _attribute_response(self, content):
+        request_id = content.get("id") if isinstance(content, dict) else None
+        with self._lock:
+            callback = self._attribute_requests.pop(request_id, None)
+        if callback is None:
+            log.warning("Attribute response with unknown id %r ignored", request_id)
+            return
+        try:
+            callback(content)
+        except Exception:
+            log.exception("Attribute response handler failed")
+
+    # -- the gateway's own RPC --------------------------------------------------------
+    def _gateway_rpc(self, request_id, content):
+        method = content.get("method") if isinstance(content, dict) else None
+        handler = self._methods.get(method)
+        if handler is None:
+            answer = {"code": 404, "error": "Unknown method: %s" % method,
+                      "known": sorted(self._methods)}  # type: Dict[str, Any]
+        else:
+            try:
+                answer = {"code": 200, "resp": handler(content.get("params"))}
+            except Exception as e:
+                log.exception("Gateway RPC %s failed", method)
+                answer = {"code": 500, "error": "%s: %s" % (type(e).__name__, e)}
+        self._publish(topics.ME_RPC_RESPONSE + request_id, _dumps(answer))

@@ -1,0 +1,223 @@
+"""GatewayService: builds the pipeline, runs the main thread, and is the `gateway` object
+connectors talk to (send_to_storage, send_rpc_reply, add_device, del_device,
+request_attributes)."""
+import json
+import logging
+import os
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+from thingsboard_gateway import __version__
+from thingsboard_gateway.config.loader import GatewayConfig
+from thingsboard_gateway.gateway.devices import DeviceRegistry
+from thingsboard_gateway.gateway.routing import Router
+from thingsboard_gateway.gateway.statistics import Statistics
+from thingsboard_gateway.gateway.supervisor import Supervisor
+from thingsboard_gateway.gateway.validation import normalize_record
+from thingsboard_gateway.platform import topics
+from thingsboard_gateway.platform.client import PlatformClient
+from thingsboard_gateway.platform.ratelimit import RateLimit, parse_rate_limits
+from thingsboard_gateway.platform.sender import Sender
+from thingsboard_gateway.storage import create_storage
+from thingsboard_gateway.storage.writer import StorageWriter
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_DRAIN_SECONDS = 2.0
+INVALID_LOG_INTERVAL = 10.0
+
+
+def _dumps(value):
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def message_rate_limit(thingsboard):
+    # type: (Dict[str, Any]) -> RateLimit
+    """The configured message rate limit. Absent or upstream's DEFAULT_* placeholder
+    means no client-side limit (the platform's session limits govern)."""
+    text = thingsboard.get("rateLimits")
+    if text is None or text.startswith("DEFAULT_"):
+        return RateLimit([])
+    return RateLimit(parse_rate_limits(text))
+
+
+class GatewayService(object):
+    """The whole gateway. Construct, then `run()` on the main thread until `request_stop()`."""
+
+    def __init__(self, config, client_factory=PlatformClient):
+        # type: (GatewayConfig, Callable[..., Any]) -> None
+        self.config = config
+        tb = config.thingsboard
+        self.stats = Statistics()
+        self.storage = create_storage(config.storage, self.stats)
+        self.writer = StorageWriter(self.storage, stats=self.stats)
+        data_folder = config.storage.get("data_folder_path") or "./data/"
+        self.registry = DeviceRegistry(os.path.join(data_folder, "devices.json"))
+        self.client = client_factory(tb, on_message=self._on_platform_message,
+                                     on_connected=self._on_platform_connected)
+        self.router = Router(self._publish, self._connector_of_device, {
+            "gateway_ping": lambda params: "pong",
+            "gateway_version": lambda params: __version__,
+            "gateway_devices": lambda params: {name: c for name, c, _ in self.registry.items()},
+            "gateway_stats": lambda params: self.statistics(),
+        })
+        read_count = config.storage.get("read_records_count", 100)
+        if config.storage.get("type") != "memory":
+            read_count = config.storage.get("max_read_records_count", read_count)
+        self.sender = Sender(self.storage, self.client, self.stats, max_read=read_count,
+                             max_payload=tb["maxPayloadSizeBytes"], rate_limit=message_rate_limit(tb),
+                             min_pack_delay=tb["minPackSendDelayMS"] / 1000.0,
+                             min_pack_size=tb["minPackSizeToSend"])
+        self.supervisor = Supervisor(config.connectors, self, config.supervision)
+        self._put_timeout = config.storage.get("put_timeout_ms", 10000) / 1000.0
+        self._stop = threading.Event()
+        self._invalid_logged_at = -INVALID_LOG_INTERVAL
+        self._invalid_unlogged = 0
+
+    # -- the API connectors see --------------------------------------------------------
+    def send_to_storage(self, connector_name, connector_id, data):
+        # type: (str, Any, Dict[str, Any]) -> bool
+        """Validate and queue converted data for delivery. Blocks up to the storage put
+        timeout when the queue is full (backpressure); returns False when the data was
+        refused (invalid, or dropped after the timeout: counted and logged)."""
+        record, problem = normalize_record(data, int(time.time() * 1000))
+        if problem is not None:
+            self.stats.add("events_invalid", 1, connector_name)
+            self._log_invalid(connector_name, problem)
+            return False
+        if record is None:
+            return True  # nothing to send
+        self.stats.add("messages_received", 1, connector_name)
+        self.add_device(record["deviceName"], record["deviceType"], connector_name)
+        if self.writer.submit(record, self._put_timeout):
+            return True
+        self.stats.add("events_dropped", 1, connector_name)
+        log.error("Storage queue full for %.1f s: dropped data of %s from %s", self._put_timeout,
+                  record["deviceName"], connector_name)
+        return False
+
+    def send_rpc_reply(self, device, request_id, content):
+        # type: (Optional[str], Any, Any) -> None
+        """Answer a device RPC (device given) or, with device None, a gateway RPC id."""
+        if device is None:
+            self._publish(topics.ME_RPC_RESPONSE + str(request_id), _dumps(content))
+        else:
+            self.router.send_rpc_reply(device, request_id, content)
+
+    def add_device(self, device_name, device_type, connector):
+        # type: (str, str, Any) -> None
+        """Register a device as owned by `connector` (instance or name); announces it."""
+        name = connector if isinstance(connector, str) else connector.get_name()
+        if self.registry.add(device_name, name, device_type) and self.client.is_connected():
+            self._publish(topics.CONNECT, _dumps({"device": device_name, "type": device_type or "default"}))
+
+    def del_device(self, device_name):
+        # type: (str) -> None
+        if self.registry.remove(device_name):
+            self._publish(topics.DISCONNECT, _dumps({"device": device_name}))
+
+    def request_attributes(self, device_name, keys, callback, shared=True):
+        # type: (str, List[str], Callable[[Dict[str, Any]], None], bool) -> int
+        """Ask the platform for attributes; callback(response dict) runs on the network thread."""
+        return self.router.request_attributes(device_name, keys, callback, shared)
+
+    # -- platform side ------------------------------------------------------------------
+    def _publish(self, topic, payload):
+        return self.client.publish(topic, payload)
+
+    def _on_platform_message(self, topic, payload):
+        self.router.handle(topic, payload)
+
+    def _on_platform_connected(self):
+        for device, _, device_type in self.registry.items():
+            self._publish(topics.CONNECT, _dumps({"device": device, "type": device_type}))
+
+    def _connector_of_device(self, device):
+        return self.supervisor.by_name(self.registry.owner(device))
+
+    def _log_invalid(self, connector_name, problem):
+        now = time.monotonic()
+        if now - self._invalid_logged_at < INVALID_LOG_INTERVAL:
+            self._invalid_unlogged += 1
+            return
+        suppressed, self._invalid_unlogged = self._invalid_unlogged, 0
+        self._invalid_logged_at = now
+        log.warning("Connector %s sent invalid data: %s%s", connector_name, problem,
+                    " (%d more since the last report)" % suppressed if suppressed else "")
+
+    # -- statistics ---------------------------------------------------------------------
+    def statistics(self):
+        # type: () -> Dict[str, Any]
+        counters = self.stats.snapshot()
+        values = {
+            "devices_connected": len(self.registry),
+            "messages_received": counters.get("messages_received", 0),
+            "messages_sent": counters.get("messages_sent", 0),
+            "events_queued": len(self.storage) + self.writer.queued(),
+            "events_dropped": counters.get("events_dropped", 0),
+            "events_invalid": counters.get("events_invalid", 0),
+            "platform_connected": self.client.is_connected(),
+        }  # type: Dict[str, Any]
+        for name, state in self.supervisor.states().items():
+            per = self.stats.connector_snapshot(name)
+            values[name + "_state"] = state["state"]
+            values[name + "_messages_received"] = per.get("messages_received", 0)
+            values[name + "_restarts"] = state["restarts"]
+            if state["last_error"]:
+                values[name + "_last_error"] = state["last_error"][:200]
+        return values
+
+    def _report_statistics(self):
+        values = self.statistics()
+        log.info("Statistics: %s", ", ".join("%s=%s" % kv for kv in sorted(values.items())))
+        if self.client.is_connected():
+            self._publish(topics.ME_TELEMETRY, _dumps({"ts": int(time.time() * 1000), "values": values}))
+
+    # -- life cycle ---------------------------------------------------------------------
+    def start(self):
+        """Start storage writer, platform client, sender, then connectors."""
+        log.info("ThingsBoard gateway %s starting: platform %s, security %s, storage %s, %d connector(s)",
+                 __version__, self.client.address if hasattr(self.client, "address") else "?",
+                 self.config.thingsboard["security"]["type"], self.config.storage["type"],
+                 len(self.config.connectors))
+        self.writer.start()
+        self.client.start()
+        self.sender.start()
+        self.supervisor.start_all()
+
+    def request_stop(self):
+        """Ask run() to shut down (safe from signal handlers and other threads)."""
+        self._stop.set()
+
+    def run(self):
+        """Start, supervise and report statistics until request_stop(); then shut down."""
+        self.start()
+        statistics = self.config.thingsboard["statistics"]
+        period = statistics["statsSendPeriodInSeconds"] if statistics["enable"] else None
+        next_stats = time.monotonic() + period if period else None
+        try:
+            while not self._stop.is_set():
+                wait = self.supervisor.check()
+                if next_stats is not None:
+                    now = time.monotonic()
+                    if now >= next_stats:
+                        self._report_statistics()
+                        next_stats = now + period
+                    wait = min(wait, max(0.0, next_stats - now))
+                self._stop.wait(wait)
+        finally:
+            self.shutdown()
+
+    def shutdown(self):
+        """Close connectors, flush the queue into storage, drain what is quick, disconnect."""
+        log.info("Shutting down")
+        self.supervisor.stop_all()
+        self.writer.stop()
+        if self.config.storage["type"] == "memory" and self.client.is_connected() and len(self.storage):
+            if not self.sender.wait_idle(SHUTDOWN_DRAIN_SECONDS):
+                log.warning("%d records were not delivered before shutdown (memory storage)", len(self.storage))
+        self.sender.stop()
+        self.client.stop()
+        self.storage.close()
+        log.info("Stopped")

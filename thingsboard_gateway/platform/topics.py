@@ -1,0 +1,18 @@
+"""ThingsBoard Gateway MQTT API topics."""
+
+TELEMETRY = "v1/gateway/telemetry"
+ATTRIBUTES = "v1/gateway/attributes"
+CONNECT = "v1/gateway/connect"
+DISCONNECT = "v1/gateway/disconnect"
+ATTRIBUTES_REQUEST = "v1/gateway/attributes/request"
+ATTRIBUTES_RESPONSE = "v1/gateway/attributes/response"
+RPC = "v1/gateway/rpc"
+
+# The gateway's own device.
+ME_TELEMETRY = "v1/devices/me/telemetry"
+ME_ATTRIBUTES = "v1/devices/me/attributes"
+ME_RPC_REQUEST = "v1/devices/me/rpc/request/"
+ME_RPC_RESPONSE = "v1/devices/me/rpc/response/"
+
+SUBSCRIPTIONS = [ATTRIBUTES, ATTRIBUTES_RESPONSE, RPC, ME_ATTRIBUTES, ME_RPC_REQUEST + "+",
+                 ME_RPC_RESPONSE + "+"]

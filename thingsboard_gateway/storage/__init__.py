@@ -1,0 +1,13 @@
+"""Event storage: where converted device data waits until the platform acknowledged it."""
+from thingsboard_gateway.storage.base import Batch, EventStorage, StorageFull  # noqa: F401
+
+
+def create_storage(config, stats=None):
+    """The EventStorage for a validated `storage` config section."""
+    kind = config.get("type", "memory")
+    if kind == "memory":
+        from thingsboard_gateway.storage.memory import MemoryEventStorage
+        return MemoryEventStorage(config["max_records_count"], stats=stats)
+    from thingsboard_gateway.config.errors import ConfigError
+    raise ConfigError("tb_gateway.json", "storage.type", "storage type %r is not supported yet (use \"memory\")"
+                      % kind)
