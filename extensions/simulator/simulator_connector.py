@@ -30,6 +30,7 @@ class SimulatorConnector(Connector):
         self._scheduler = schedule.Scheduler()
         self._random = random.Random(config.get("seed"))
         self._announced = set()
+        self._counters = {}  # (device, key) -> last value of a counter
 
     @staticmethod
     def describe_config(config):
@@ -65,6 +66,11 @@ class SimulatorConnector(Connector):
                 pinned = self._pinned.get((device["name"], key))
             if pinned is not None:
                 values[key] = pinned
+            elif spec.get("counter"):
+                with self._lock:
+                    count = self._counters.get((device["name"], key), 0) + 1
+                    self._counters[(device["name"], key)] = count
+                values[key] = count
             elif isinstance(spec.get("min"), int) and isinstance(spec.get("max"), int):
                 values[key] = self._random.randint(spec["min"], spec["max"])
             else:

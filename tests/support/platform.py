@@ -11,13 +11,16 @@ import paho.mqtt.client as mqtt
 class PlatformDouble(object):
     """Subscribes v1/gateway/# and v1/devices/me/# on the broker at `port`."""
 
-    def __init__(self, port, attributes=None):
+    def __init__(self, port, attributes=None, persistent=False):
         self.port = port
         self.attributes = attributes or {}  # device -> {key: value} answered to requests
         self.messages = []  # (time, topic, parsed payload)
         self.cond = threading.Condition()
         self._ids = itertools.count(1)
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="platform-double-%d" % id(self))
+        # persistent: keep the subscription in the broker's session (for broker restarts).
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="platform-double-%d" % id(self),
+                                  clean_session=not persistent)
+        self.client.reconnect_delay_set(0.1, 0.5)
         self.client.on_message = self._on_message
         self.client.on_connect = self._on_connect
         self._subscribed = threading.Event()

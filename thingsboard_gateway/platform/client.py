@@ -79,6 +79,7 @@ class PlatformClient(object):
         self._pending = {}  # type: Dict[int, AckCallback]
         self._early = set()  # type: Set[int]
         self._thread = None  # type: Optional[threading.Thread]
+        self._subscribe_mid = None  # type: Optional[int]
         self.attempts = 0
         self.last_error = None  # type: Optional[str]
         self._client = self._make_client()
@@ -101,6 +102,7 @@ class PlatformClient(object):
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
+        client.on_subscribe = self._on_subscribe
         return client
 
     @property
@@ -179,7 +181,16 @@ class PlatformClient(object):
         self.backoff.connected()
         log.info("Connected to platform %s", self.address)
         qos = self._config["qos"]
-        client.subscribe([(topic, qos) for topic in SUBSCRIPTIONS])
+        _, self._subscribe_mid = client.subscribe([(topic, qos) for topic in SUBSCRIPTIONS])
+        # Ready only at SUBACK: paho re-sends the messages left unacknowledged by the last
+        # connection right after this callback, and they must go before any new data.
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
+        if mid != self._subscribe_mid:
+            return
+        failed = [str(code) for code in reason_codes if code.is_failure]
+        if failed:
+            log.warning("Platform refused some subscriptions: %s", ", ".join(failed))
         self._connected.set()
         if self._on_connected_cb is not None:
             try:

@@ -30,11 +30,11 @@ def parse_rate_limits(text, default=DEFAULT_RATE_LIMITS):
             continue
         pieces = part.split(":")
         if len(pieces) != 2:
-            raise ValueError("expected a rate limit like \"15:1,300:60\" (count:seconds), got %r" % text)
+            raise ValueError("expected a rate limit like \"15:1,300:60\" (count:seconds), got \"%s\"" % text)
         try:
             count, seconds = int(pieces[0]), float(pieces[1])
         except ValueError:
-            raise ValueError("expected a rate limit like \"15:1,300:60\" (count:seconds), got %r" % text)
+            raise ValueError("expected a rate limit like \"15:1,300:60\" (count:seconds), got \"%s\"" % text)
         if count < 0 or seconds < 0:
             raise ValueError("rate limit counts and seconds must not be negative, got %r" % text)
         if count == 0 and seconds == 0:

@@ -1,0 +1,28 @@
+"""Test connectors that fail: in open(), or by their thread dying."""
+import os
+
+from thingsboard_gateway.connectors.connector import Connector
+
+
+class FailingConnector(Connector):
+    """Raises in open(); counts attempts in the file named by config["counter"]."""
+
+    def open(self):
+        path = self.config.get("counter")
+        if path:
+            with open(path, "a") as f:
+                f.write("open\n")
+        raise RuntimeError("simulated failure in open()")
+
+    def close(self):
+        pass
+
+
+class DyingConnector(Connector):
+    """Its thread ends right after open()."""
+
+    def open(self):
+        self.start_thread(lambda: None)
+
+    def close(self):
+        self.join_threads(1)

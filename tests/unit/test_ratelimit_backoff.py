@@ -1,0 +1,72 @@
+"""Rate-limit arithmetic and the reconnect backoff policy, with an injected clock."""
+import random
+
+import pytest
+
+from thingsboard_gateway.platform.backoff import BackoffPolicy
+from thingsboard_gateway.platform.ratelimit import RateLimit, parse_rate_limits
+
+
+class FakeClock(object):
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("15:1,300:60", [(15, 1.0), (300, 60.0)]),
+    (" 10:1 ", [(10, 1.0)]),
+    ("0:0,", []),
+    ("DEFAULT_TELEMETRY_RATE_LIMIT", [(15, 1.0), (300, 60.0)]),
+    (None, [(15, 1.0), (300, 60.0)]),
+])
+def test_parse_rate_limits(text, expected):
+    assert parse_rate_limits(text) == expected
+
+
+@pytest.mark.parametrize("text", ["15-1", "a:b", "10:0", "-1:5", "1:2:3"])
+def test_parse_rate_limits_rejects(text):
+    with pytest.raises(ValueError):
+        parse_rate_limits(text)
+
+
+def test_rate_limit_all_windows_hold():
+    clock = FakeClock()
+    limit = RateLimit(parse_rate_limits("2:1,3:10"), clock)
+    assert limit.try_take() and limit.try_take()
+    assert not limit.try_take()
+    assert limit.time_until(1) == pytest.approx(0.5)
+    clock.now += 0.5
+    assert limit.try_take()          # third token: the 10 s window is now empty
+    clock.now += 1.0
+    assert not limit.try_take()
+    assert limit.time_until(1) == pytest.approx(10 / 3.0 - 1.5, abs=1e-6)
+
+
+def test_backoff_doubles_with_jitter_up_to_cap():
+    policy = BackoffPolicy(1.0, 60.0, 2.0, 0.2, 300.0, FakeClock(), random.Random(1))
+    nominal = [1, 2, 4, 8, 16, 32, 60, 60, 60]
+    for expected in nominal:
+        delay = policy.next_delay()
+        assert expected * 0.8 <= delay <= expected * 1.2
+
+
+def test_backoff_resets_only_after_a_long_connection():
+    clock = FakeClock()
+    policy = BackoffPolicy(1.0, 60.0, 2.0, 0.0, 300.0, clock)
+    assert [policy.next_delay() for _ in range(3)] == [1.0, 2.0, 4.0]
+    policy.connected()
+    clock.now += 299
+    assert policy.next_delay() == 8.0          # short connection: keep growing
+    policy.connected()
+    clock.now += 300
+    assert policy.next_delay() == 1.0          # lasted 5 minutes: start over
+
+
+def test_backoff_survives_many_attempts():
+    policy = BackoffPolicy(1.0, 60.0, 2.0, 0.0)
+    for _ in range(5000):
+        delay = policy.next_delay()
+    assert delay == 60.0
