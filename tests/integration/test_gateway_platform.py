@@ -59,6 +59,13 @@ def test_gateway_devices_and_version(world):
     assert _rpc_answer(platform, platform.gateway_rpc("gateway_version"))["resp"] == __version__
 
 
+def test_gateway_stats(world):
+    platform, _ = world
+    platform.wait_for(lambda msgs: len(platform.telemetry()) >= 2)
+    stats = _rpc_answer(platform, platform.gateway_rpc("gateway_stats"))["resp"]
+    assert stats["messages_sent"] >= 1 and stats["Simulator_state"] == "running"
+
+
 def test_unknown_gateway_method_gets_an_error(world):
     platform, _ = world
     answer = _rpc_answer(platform, platform.gateway_rpc("gateway_fly"))

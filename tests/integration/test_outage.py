@@ -36,10 +36,15 @@ def test_broker_down_10s_loses_nothing_and_keeps_order(tmp_path):
         assert wait_port(broker.port, up=False)
         time.sleep(10)
         broker.proc = None
+        reconnected_at = time.time()
         broker.start()
 
         # Data produced during the outage (~200 per device) must arrive.
         platform.wait_for(lambda msgs: all(len(first_occurrences(platform, d)) >= 260 for d in DEVICES), timeout=60)
+        # Every known device is announced again after the reconnect.
+        announced = {b["device"] for t, topic, b in platform.messages
+                     if topic == "v1/gateway/connect" and t >= reconnected_at}
+        assert announced == set(DEVICES)
         code, _ = gateway.terminate()
         assert code == 0
         time.sleep(1)

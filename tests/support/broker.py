@@ -48,13 +48,16 @@ class Mosquitto(object):
             if "allow_anonymous" not in self.extra:
                 f.write("allow_anonymous true\n")
             f.write("persistence false\nmax_queued_messages 1000000\nmax_inflight_messages 0\n"
-                    "log_dest file %s\nlog_type all\nconnection_messages true\n" % self.log_path)
+                    "log_dest stderr\nlog_type all\nconnection_messages true\n")
+            if os.geteuid() == 0:
+                f.write("user root\n")  # else it drops to `mosquitto`, who cannot read the test's files
             f.write(self.extra)
 
     def start(self):
         self.write_conf()
-        self.proc = subprocess.Popen([self.binary, "-c", self.conf], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        self._log_file = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([self.binary, "-c", self.conf], stdout=self._log_file,
+                                     stderr=subprocess.STDOUT)
         if not wait_port(self.port):
             self.stop()
             raise RuntimeError("mosquitto did not start on port %d; see %s" % (self.port, self.log_path))
@@ -69,6 +72,9 @@ class Mosquitto(object):
                 self.proc.kill()
                 self.proc.wait(5)
         self.proc = None
+        if getattr(self, "_log_file", None) is not None:
+            self._log_file.close()
+            self._log_file = None
 
     def log(self):
         try:

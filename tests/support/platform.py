@@ -11,7 +11,7 @@ import paho.mqtt.client as mqtt
 class PlatformDouble(object):
     """Subscribes v1/gateway/# and v1/devices/me/# on the broker at `port`."""
 
-    def __init__(self, port, attributes=None, persistent=False):
+    def __init__(self, port, attributes=None, persistent=False, username=None, password=None):
         self.port = port
         self.attributes = attributes or {}  # device -> {key: value} answered to requests
         self.messages = []  # (time, topic, parsed payload)
@@ -21,6 +21,8 @@ class PlatformDouble(object):
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="platform-double-%d" % id(self),
                                   clean_session=not persistent)
         self.client.reconnect_delay_set(0.1, 0.5)
+        if username:
+            self.client.username_pw_set(username, password)
         self.client.on_message = self._on_message
         self.client.on_connect = self._on_connect
         self._subscribed = threading.Event()
