@@ -76,25 +76,33 @@ class GatewayService(object):
         self._invalid_unlogged = 0
 
     # -- the API connectors see --------------------------------------------------------
-    def send_to_storage(self, connector_name, connector_id, data):
-        # type: (str, Any, Dict[str, Any]) -> bool
+    def send_to_storage(self, connector_name, connector_id, data, on_stored=None):
+        # type: (str, Any, Dict[str, Any], Optional[Callable[[bool], None]]) -> bool
         """Validate and queue converted data for delivery. Blocks up to the storage put
         timeout when the queue is full (backpressure); returns False when the data was
-        refused (invalid, or dropped after the timeout: counted and logged)."""
+        refused (invalid, or dropped after the timeout: counted and logged).
+        on_stored(ok) runs on the storage-writer thread once the data is durable in
+        storage (committed), or with False if storage dropped it."""
         record, problem = normalize_record(data, int(time.time() * 1000))
         if problem is not None:
             self.stats.add("events_invalid", 1, connector_name)
             self._log_invalid(connector_name, problem)
+            if on_stored is not None:
+                on_stored(False)
             return False
         if record is None:
+            if on_stored is not None:
+                on_stored(True)
             return True  # nothing to send
         self.stats.add("messages_received", 1, connector_name)
         self.add_device(record["deviceName"], record["deviceType"], connector_name)
-        if self.writer.submit(record, self._put_timeout):
+        if self.writer.submit(record, self._put_timeout, on_stored):
             return True
         self.stats.add("events_dropped", 1, connector_name)
         log.error("Storage queue full for %.1f s: dropped data of %s from %s", self._put_timeout,
                   record["deviceName"], connector_name)
+        if on_stored is not None:
+            on_stored(False)
         return False
 
     def send_rpc_reply(self, device, request_id, content):

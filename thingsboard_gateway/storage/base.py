@@ -52,6 +52,15 @@ class EventStorage(ABC):
         # type: () -> None
         """Hand out again, from the oldest unacknowledged record, everything not acked."""
 
+    def commit(self):
+        # type: () -> None
+        """Make everything put so far durable (storage-writer thread). No-op in memory."""
+
+    def commit_wait(self):
+        # type: () -> Optional[float]
+        """Seconds until commit() is due; 0 now; None when nothing waits for it."""
+        return None
+
     @abstractmethod
     def __len__(self):
         # type: () -> int

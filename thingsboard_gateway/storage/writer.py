@@ -1,19 +1,25 @@
-"""The storage-writer thread: drains the bounded in-memory queue into EventStorage.
+"""The storage-writer thread: drains the bounded in-memory queue into EventStorage and
+commits in groups.
 
 Producers (connector threads) call `submit`, which blocks up to a timeout when the
 queue is full: that is the backpressure connectors feel when storage cannot keep up.
-The writer takes records in groups so storage can commit many at once.
+The writer takes records in groups and commits when storage says a commit is due (by
+count or by time), so one fsync covers many records. A record's `on_commit` callback
+runs on this thread once the record is durable (for memory storage: once stored).
 """
 import logging
 import queue
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.storage.base import EventStorage, StorageFull
 
 log = logging.getLogger(__name__)
 
 GROUP = 500
+IDLE_WAIT = 0.5
+
+Callback = Optional[Callable[[bool], None]]
 
 
 class StorageWriter(object):
@@ -26,16 +32,18 @@ class StorageWriter(object):
         self._stats = stats
         self._stop = threading.Event()
         self._thread = None  # type: Optional[threading.Thread]
+        self._waiting = []  # type: List[Callable[[bool], None]]  callbacks of records not yet committed
 
     def start(self):
         self._thread = threading.Thread(target=self._run, name="storage-writer")
         self._thread.start()
 
-    def submit(self, record, timeout):
-        # type: (Dict[str, Any], Optional[float]) -> bool
-        """Queue one record; False if the queue stayed full for `timeout` s."""
+    def submit(self, record, timeout, on_commit=None):
+        # type: (Dict[str, Any], Optional[float], Callback) -> bool
+        """Queue one record; False if the queue stayed full for `timeout` s.
+        on_commit(True) runs once the record is durable, on_commit(False) if it was dropped."""
         try:
-            self._queue.put(record, timeout=timeout)
+            self._queue.put((record, on_commit), timeout=timeout)
             return True
         except queue.Full:
             return False
@@ -45,9 +53,9 @@ class StorageWriter(object):
         return self._queue.qsize()
 
     def _take_group(self, timeout):
-        # type: (float) -> List[Dict[str, Any]]
+        # type: (Optional[float]) -> List[Tuple[Dict[str, Any], Callback]]
         try:
-            group = [self._queue.get(timeout=timeout)]
+            group = [self._queue.get(timeout=timeout)] if timeout else [self._queue.get_nowait()]
         except queue.Empty:
             return []
         try:
@@ -59,23 +67,48 @@ class StorageWriter(object):
 
     def _run(self):
         while not self._stop.is_set():
-            group = self._take_group(0.5)
+            due = self._storage.commit_wait()
+            group = self._take_group(IDLE_WAIT if due is None else min(due, IDLE_WAIT))
             if group:
                 self._store(group, None)
+            due = self._storage.commit_wait()
+            if due is not None and due <= 0 or (not group and due is not None):
+                self._commit()
 
     def _store(self, group, timeout):
-        # type: (List[Dict[str, Any]], Optional[float]) -> bool
+        # type: (List[Tuple[Dict[str, Any], Callback]], Optional[float]) -> bool
         try:
-            self._storage.put(group, timeout=timeout)
-            return True
+            self._storage.put([record for record, _ in group], timeout=timeout)
         except StorageFull as e:
             log.error("Storage refused %d records: %s", len(group), e)
             if self._stats is not None:
                 self._stats.add("events_dropped", len(group))
+            self._notify([cb for _, cb in group if cb is not None], False)
             return False
+        self._waiting.extend(cb for _, cb in group if cb is not None)
+        if self._storage.commit_wait() is None:  # nothing to make durable: stored is committed
+            self._commit()
+        return True
+
+    def _commit(self):
+        try:
+            self._storage.commit()
+        except OSError as e:
+            log.error("Storage commit failed: %s", e)
+            return
+        waiting, self._waiting = self._waiting, []
+        self._notify(waiting, True)
+
+    @staticmethod
+    def _notify(callbacks, ok):
+        for callback in callbacks:
+            try:
+                callback(ok)
+            except Exception:
+                log.exception("on_commit callback failed")
 
     def stop(self, timeout=5.0):
-        """Stop the thread, then flush what is still queued into storage."""
+        """Stop the thread, then flush what is still queued into storage and commit."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -84,3 +117,4 @@ class StorageWriter(object):
             if not group:
                 break
             self._store(group, timeout)
+        self._commit()

@@ -1,0 +1,121 @@
+"""The on-disk layout of file storage: segment files, the index, the folder lock.
+
+    <folder>/data_<n>.dat   segments of frames (frames.py), n ascending
+    <folder>/index.json     {"version": 1, "read_segment": n, "read_offset": bytes},
+                            the durable read position, replaced atomically
+    <folder>/lock           flock()ed by the process that owns the storage
+"""
+import errno
+import fcntl
+import json
+import os
+import re
+from typing import List, Optional, Tuple
+
+SEGMENT_RE = re.compile(r"^data_(\d+)\.dat$")
+INDEX = "index.json"
+LOCK = "lock"
+
+
+class StorageLocked(Exception):
+    """Another process holds the storage folder."""
+
+
+class IndexProblem(Exception):
+    """The index is missing or unreadable; the reason is the message."""
+
+
+def segment_path(folder, number):
+    # type: (str, int) -> str
+    return os.path.join(folder, "data_%d.dat" % number)
+
+
+def segment_numbers(folder):
+    # type: (str) -> List[int]
+    numbers = []
+    for name in os.listdir(folder):
+        match = SEGMENT_RE.match(name)
+        if match:
+            numbers.append(int(match.group(1)))
+    return sorted(numbers)
+
+
+def fsync_folder(folder):
+    # type: (str) -> None
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_index(folder):
+    # type: (str) -> Tuple[int, int]
+    """(read segment, read offset) or IndexProblem."""
+    path = os.path.join(folder, INDEX)
+    try:
+        with open(path, "rb") as f:
+            raw = json.loads(f.read().decode("utf-8"))
+        position = int(raw["read_segment"]), int(raw["read_offset"])
+    except FileNotFoundError:
+        raise IndexProblem("index missing")
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+        raise IndexProblem("index unreadable (%s)" % e)
+    if position[0] < 0 or position[1] < 0:
+        raise IndexProblem("index holds a negative position")
+    return position
+
+
+def write_index(folder, segment, offset):
+    # type: (str, int, int) -> None
+    """Replace the index atomically: temp file, fsync, rename, fsync the folder."""
+    path = os.path.join(folder, INDEX)
+    tmp = path + ".tmp"
+    data = json.dumps({"version": 1, "read_segment": segment, "read_offset": offset}).encode()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_folder(folder)
+
+
+def prepare_folder(folder):
+    # type: (str) -> Optional[str]
+    """Create the folder if needed; the reason it cannot be used, or None."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except PermissionError:
+        return "cannot create %s: permission denied" % folder
+    except OSError as e:
+        return "cannot create %s: %s" % (folder, e.strerror or e)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return "cannot write %s: permission denied" % folder
+    return None
+
+
+def lock_folder(folder):
+    # type: (str) -> int
+    """flock the folder's lock file; the fd to keep open, or StorageLocked."""
+    fd = os.open(os.path.join(folder, LOCK), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        if e.errno in (errno.EWOULDBLOCK, errno.EACCES):
+            raise StorageLocked("storage %s is in use by another process (pid %s)" % (folder, holder))
+        raise
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
+def unlock_folder(fd):
+    # type: (int) -> None
+    try:
+        os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # closing releases the flock
