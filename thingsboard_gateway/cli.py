@@ -1,4 +1,4 @@
-"""`thingsboard-gateway [run] [--config PATH] | check | version`.
+"""`thingsboard-gateway [run] [--config PATH] | check | storage inspect|verify|repair | version`.
 
 With no subcommand it runs the gateway, as upstream's does. Configuration errors are
 printed as one line (file: JSON path: what was expected) and exit with code 2.
@@ -15,7 +15,7 @@ from thingsboard_gateway.config.loader import default_config_path, load_gateway_
 from thingsboard_gateway.connectors.registry import ExtensionError, connector_class
 
 EXIT_CONFIG = 2
-COMMANDS = ("run", "check", "version")
+COMMANDS = ("run", "check", "storage", "version")
 
 
 def _parser():
@@ -26,6 +26,9 @@ def _parser():
         p = sub.add_parser(name, help=text)
         p.add_argument("--config", "-c", help="path of tb_gateway.json (default: $TB_GW_CONFIG_DIR/"
                                               "tb_gateway.json, else /etc/thingsboard-gateway/config/tb_gateway.json)")
+    p = sub.add_parser("storage", help="inspect, verify or repair durable storage (gateway stopped)")
+    p.add_argument("action", choices=["inspect", "verify", "repair"])
+    p.add_argument("--config", "-c", help="path of tb_gateway.json")
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -41,6 +44,8 @@ def main(argv=None):
         return 0
     if args.command == "check":
         return check(default_config_path(args.config))
+    if args.command == "storage":
+        return storage(args.action, default_config_path(args.config))
     return run(default_config_path(args.config))
 
 
@@ -90,6 +95,20 @@ def check(path):
         lines.append("  warning: %s" % warning)
     print("\n".join(lines))
     return EXIT_CONFIG if problems else 0
+
+
+def storage(action, path):
+    # type: (str, str) -> int
+    """inspect (backlog), verify (exit 1 on damage, changes nothing), repair."""
+    from thingsboard_gateway.storage import admin
+    try:
+        config = load_gateway_config(path, load_connectors=False)
+    except ConfigError as e:
+        return _fail(e)
+    code, lines = admin.run(action, config.storage)
+    stream = sys.stderr if code == admin.EXIT_REFUSED else sys.stdout
+    stream.write("\n".join(lines) + "\n")
+    return code
 
 
 def run(path):
