@@ -5,6 +5,7 @@ from thingsboard_gateway.storage.file import FileEventStorage
 from thingsboard_gateway.storage.segments import segment_path
 from thingsboard_gateway.storage.sqlite import SqliteEventStorage
 from tests.support.gateway import run_cli
+from tests.support.records import recs
 
 
 def config(tmp_path, storage):
@@ -16,7 +17,7 @@ def config(tmp_path, storage):
 
 def filled(folder, n=20):
     storage = FileEventStorage(folder, max_records_per_file=100)
-    storage.put([{"deviceName": "d", "telemetry": [{"ts": 1000, "values": {"i": i}}]} for i in range(n)])
+    storage.put(recs(n))
     storage.close()
 
 
@@ -59,7 +60,7 @@ def test_refuses_while_the_gateway_holds_the_storage(tmp_path):
 def test_sqlite_inspect(tmp_path):
     db = str(tmp_path / "data.db")
     storage = SqliteEventStorage(db)
-    storage.put([{"deviceName": "d"}] * 7)
+    storage.put(recs(7))
     storage.close()
     result = run_cli(["storage", "inspect", "--config", config(tmp_path, {"type": "sqlite", "data_file_path": db})])
     assert result.returncode == 0 and "records waiting: 7" in result.stdout and "integrity:       ok" in result.stdout

@@ -10,6 +10,7 @@ import time
 
 from thingsboard_gateway.storage.file import FileEventStorage
 from tests.support.gateway import ROOT
+from tests.support.records import seq_of
 
 ROUNDS = 20
 
@@ -44,7 +45,7 @@ def test_sigkill_never_loses_a_committed_record(tmp_path):
             batch = storage.get_batch(1000, timeout=0)
             if batch is None:
                 break
-            got.extend(r["seq"] for r in batch.records)
+            got.extend(seq_of(r) for r in batch.records)
             storage.ack(batch)
         storage.commit()
         storage.close()

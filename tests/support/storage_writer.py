@@ -4,6 +4,7 @@ printing what is durable: `C <seq>` after a commit, `a <seq>` before acking up t
 import sys
 
 from thingsboard_gateway.storage.file import FileEventStorage
+from tests.support.records import recs, seq_of
 
 
 def main(folder, start):
@@ -11,7 +12,7 @@ def main(folder, start):
     seq = start
     round_no = 0
     while True:
-        storage.put([{"deviceName": "d", "seq": s} for s in range(seq, seq + 50)])
+        storage.put(recs(50, seq))
         seq += 50
         storage.commit()
         print("C %d" % (seq - 1), flush=True)
@@ -19,10 +20,10 @@ def main(folder, start):
         if round_no % 3 == 0:
             batch = storage.get_batch(30, timeout=0)
             if batch is not None:
-                print("a %d" % batch.records[-1]["seq"], flush=True)  # may be durable from now on
+                print("a %d" % seq_of(batch.records[-1]), flush=True)  # may be durable from now on
                 storage.ack(batch)
                 storage.commit()
-                print("A %d" % batch.records[-1]["seq"], flush=True)
+                print("A %d" % seq_of(batch.records[-1]), flush=True)
 
 
 if __name__ == "__main__":

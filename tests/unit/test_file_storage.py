@@ -14,10 +14,7 @@ from thingsboard_gateway.storage import file as file_module
 from thingsboard_gateway.storage.base import StorageFull
 from thingsboard_gateway.storage.file import FileEventStorage
 from thingsboard_gateway.storage.segments import segment_numbers, segment_path
-
-
-def recs(n, start=0):
-    return [{"deviceName": "d", "seq": i} for i in range(start, start + n)]
+from tests.support.records import Record, recs, seq_of
 
 
 def drain(storage, ack=True):
@@ -27,7 +24,7 @@ def drain(storage, ack=True):
         batch = storage.get_batch(1000, timeout=0)
         if batch is None:
             return out
-        out.extend(r["seq"] for r in batch.records)
+        out.extend(seq_of(r) for r in batch.records)
         if ack:
             storage.ack(batch)
 
@@ -57,7 +54,7 @@ def test_only_committed_records_are_read(tmp_path):
     assert storage.get_batch(10, timeout=0) is None
     assert storage.commit_wait() is not None
     storage.commit()
-    assert [r["seq"] for r in storage.get_batch(10, timeout=0).records] == [0, 1, 2]
+    assert [seq_of(r) for r in storage.get_batch(10, timeout=0).records] == [0, 1, 2]
     storage.close()
 
 
@@ -318,7 +315,8 @@ def test_real_enospc_on_a_full_tmpfs(small_tmpfs, monkeypatch):
     stored = 0
     with pytest.raises(StorageFull):
         for _ in range(100):  # 100 x 5 KB is far more than 64 KB
-            storage.put([{"deviceName": "d", "seq": stored + i, "pad": "x" * 1000} for i in range(5)], timeout=0.2)
+            storage.put([Record.build("d", "t", [{"ts": 1, "values": {"seq": stored + i, "pad": "x" * 1000}}])
+                         for i in range(5)], timeout=0.2)
             stored += 5
     storage.commit()
     assert stored > 10

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from thingsboard_gateway.storage import frames
 from thingsboard_gateway.storage.file import FileEventStorage
 from thingsboard_gateway.storage.segments import segment_numbers, segment_path
+from tests.support.records import Record, recs, seq_of
 
 PER_FILE = 7
 
@@ -17,7 +18,7 @@ PER_FILE = 7
 def build(folder, total, acked):
     """Write `total` records (7 per segment), ack the first `acked`; return {seq: (segment, start, end)}."""
     storage = FileEventStorage(folder, max_records_per_file=PER_FILE, max_file_count=1000)
-    storage.put([{"deviceName": "d", "seq": i} for i in range(total)])
+    storage.put(recs(total))
     storage.commit()
     if acked:
         storage.ack(storage.get_batch(acked, timeout=0))
@@ -28,8 +29,8 @@ def build(folder, total, acked):
         with open(segment_path(folder, number), "rb") as f:
             data = f.read()
         for offset, length in frames.scan(data).frames:
-            record = json.loads(data[offset + 8:offset + 8 + length].decode())
-            where[record["seq"]] = (number, offset, offset + 8 + length)
+            record = Record.decode(data[offset + 8:offset + 8 + length])
+            where[seq_of(record)] = (number, offset, offset + 8 + length)
             seq += 1
     return where
 
@@ -41,7 +42,7 @@ def read_all(folder):
         batch = storage.get_batch(1000, timeout=0)
         if batch is None:
             break
-        out.extend(r["seq"] for r in batch.records)
+        out.extend(seq_of(r) for r in batch.records)
         storage.ack(batch)
     storage.close()
     return out

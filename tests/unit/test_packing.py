@@ -5,11 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from thingsboard_gateway.platform.packing import pack
-
-
-def record(device, seq, attrs=None):
-    return {"deviceName": device, "deviceType": "t", "telemetry": [{"ts": seq, "values": {"seq": seq}}],
-            "attributes": attrs or {}}
+from thingsboard_gateway.storage.record import Record
+from tests.support.records import rec
 
 
 def unpack(messages):
@@ -26,19 +23,20 @@ def unpack(messages):
 
 
 def test_devices_share_one_message_when_small():
-    messages = pack([record("A", 1), record("B", 2), record("A", 3, {"fw": "1"})], 10000)
+    messages = pack([rec(1, "A"), rec(2, "B"), rec(3, "A", {"fw": "1"}), rec(4, "A", {"hw": 2, "fw": "2"})], 10000)
     assert [t for t, _ in messages] == ["v1/gateway/telemetry", "v1/gateway/attributes"]
-    assert json.loads(messages[0][1]) == {"A": [{"ts": 1, "values": {"seq": 1}}, {"ts": 3, "values": {"seq": 3}}],
+    assert json.loads(messages[0][1]) == {"A": [{"ts": 1, "values": {"seq": 1}}, {"ts": 3, "values": {"seq": 3}},
+                                                {"ts": 4, "values": {"seq": 4}}],
                                           "B": [{"ts": 2, "values": {"seq": 2}}]}
-    assert json.loads(messages[1][1]) == {"A": {"fw": "1"}}
+    assert json.loads(messages[1][1]) == {"A": {"fw": "2", "hw": 2}}   # merged, later wins
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["A", "B", "Ü-dev", "x" * 40]), st.integers(0, 10 ** 12)), max_size=80),
+@given(st.lists(st.tuples(st.sampled_from(["A", "B", "Ü-dev", "x" * 40, 'q"uote']), st.integers(0, 10 ** 12)),
+                max_size=80),
        st.integers(120, 2000))
 def test_pack_keeps_everything_in_order_within_size(items, max_payload):
-    records = [record(device, seq) for device, seq in items]
-    messages = pack(records, max_payload)
+    messages = pack([rec(seq, device) for device, seq in items], max_payload)
     for _, payload in messages:
         assert len(payload) <= max_payload
     telemetry, _ = unpack(messages)
@@ -48,7 +46,14 @@ def test_pack_keeps_everything_in_order_within_size(items, max_payload):
 
 
 def test_oversized_entry_goes_alone():
-    big = {"deviceName": "A", "telemetry": [{"ts": 1, "values": {"seq": 1, "blob": "x" * 500}}]}
-    messages = pack([record("A", 0), big, record("A", 2)], 200)
+    big = Record.build("A", "t", [{"ts": 1, "values": {"seq": 1, "blob": "x" * 500}}])
+    messages = pack([rec(0, "A"), big, rec(2, "A")], 200)
     assert len(messages) == 3
     assert unpack(messages)[0] == [("A", 0), ("A", 1), ("A", 2)]
+
+
+def test_record_round_trips_through_its_stored_form():
+    record = Record.build('dev "1" ü\n', "type\x1f", [{"ts": 1, "values": {"k": "a\x1eb"}}], {"x": [1, 2]})
+    again = Record.decode(record.encode())
+    assert again == record
+    assert again.device == 'dev "1" ü\n' and again.telemetry_entries() == [{"ts": 1, "values": {"k": "a\x1eb"}}]

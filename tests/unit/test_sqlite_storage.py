@@ -1,14 +1,11 @@
 """SQLite storage: the same at-least-once semantics, TTL expiry counted."""
 from thingsboard_gateway.gateway.statistics import Statistics
 from thingsboard_gateway.storage.sqlite import SqliteEventStorage
-
-
-def recs(n, start=0):
-    return [{"deviceName": "d", "seq": i} for i in range(start, start + n)]
+from tests.support.records import recs, seq_of
 
 
 def seqs(batch):
-    return [r["seq"] for r in batch.records]
+    return [seq_of(r) for r in batch.records]
 
 
 def test_round_trip_survives_reopen(tmp_path):

@@ -8,13 +8,14 @@ def test_telemetry_without_ts_gets_receive_time():
     record, problem = normalize_record({"deviceName": "A", "telemetry": [{"t": 1}], "attributes": [{"a": 1}, {"b": 2}]},
                                        1234)
     assert problem is None
-    assert record == {"deviceName": "A", "deviceType": "default", "telemetry": [{"ts": 1234, "values": {"t": 1}}],
-                      "attributes": {"a": 1, "b": 2}}
+    assert (record.device, record.telemetry_entries(), record.attribute_values()) == \
+        ("A", [{"ts": 1234, "values": {"t": 1}}], {"a": 1, "b": 2})
+    assert record.device_type == '"default"'
 
 
 def test_ts_is_kept():
     record, _ = normalize_record({"deviceName": "A", "deviceType": "x", "telemetry": {"ts": 5, "values": {"t": 1}}}, 9)
-    assert record["telemetry"] == [{"ts": 5, "values": {"t": 1}}]
+    assert record.telemetry_entries() == [{"ts": 5, "values": {"t": 1}}]
 
 
 def test_nothing_to_send_is_not_an_error():
@@ -29,6 +30,7 @@ def test_nothing_to_send_is_not_an_error():
     ({"deviceName": "A", "telemetry": [1]}, "entries must be objects"),
     ({"deviceName": "A", "telemetry": [{"ts": "now", "values": {"a": 1}}]}, "ts must be"),
     ({"deviceName": "A", "attributes": 3}, "attributes must be"),
+    ({"deviceName": "A", "telemetry": [{"x": {1, 2}}]}, "cannot be sent as JSON"),
 ])
 def test_invalid_data_is_named(data, needle):
     record, problem = normalize_record(data, 1)

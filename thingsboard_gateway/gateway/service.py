@@ -95,12 +95,12 @@ class GatewayService(object):
                 on_stored(True)
             return True  # nothing to send
         self.stats.add("messages_received", 1, connector_name)
-        self.add_device(record["deviceName"], record["deviceType"], connector_name)
+        self.add_device(data["deviceName"], data.get("deviceType") or "default", connector_name)
         if self.writer.submit(record, self._put_timeout, on_stored):
             return True
         self.stats.add("events_dropped", 1, connector_name)
         log.error("Storage queue full for %.1f s: dropped data of %s from %s", self._put_timeout,
-                  record["deviceName"], connector_name)
+                  data["deviceName"], connector_name)
         if on_stored is not None:
             on_stored(False)
         return False

@@ -1,6 +1,8 @@
 """Checking and normalizing converted data before it enters storage (pure)."""
 from typing import Any, Dict, Optional, Tuple
 
+from thingsboard_gateway.storage.record import Record
+
 
 def _telemetry_entries(telemetry, now_ms):
     if isinstance(telemetry, dict):
@@ -41,8 +43,8 @@ def _attributes(attributes):
 
 
 def normalize_record(data, now_ms):
-    # type: (Any, int) -> Tuple[Optional[Dict[str, Any]], Optional[str]]
-    """(record, None) for good data, (None, None) when there is nothing to send,
+    # type: (Any, int) -> Tuple[Optional[Record], Optional[str]]
+    """(Record, None) for good data, (None, None) when there is nothing to send,
     (None, problem) for data that cannot be sent. Telemetry entries without `ts` get
     `now_ms` (the time the gateway received them)."""
     if not isinstance(data, dict):
@@ -61,4 +63,7 @@ def normalize_record(data, now_ms):
         return None, "%s: %s" % (name, problem)
     if not telemetry and not attributes:
         return None, None
-    return {"deviceName": name, "deviceType": device_type, "telemetry": telemetry, "attributes": attributes}, None
+    try:
+        return Record.build(name, device_type, telemetry, attributes), None
+    except (TypeError, ValueError) as e:  # values JSON cannot carry (sets, NaN is fine, objects)
+        return None, "%s: values cannot be sent as JSON: %s" % (name, e)

@@ -4,21 +4,19 @@ Telemetry of many devices travels in one `v1/gateway/telemetry` message
 `{"Device A": [{"ts": .., "values": {..}}, ..], ..}` and attributes in one
 `v1/gateway/attributes` message `{"Device A": {..}, ..}`, each up to `max_payload`
 bytes. Per-device order is kept: entries are appended in record order and a message
-is closed before a device's next entry would overflow it.
+is closed before a device's next entry would overflow it. Records arrive serialized
+(storage/record.py), so packing only concatenates text.
 """
 import json
-from typing import Any, Dict, List, Tuple
+from typing import Dict, List, Tuple
 
 from thingsboard_gateway.platform.topics import ATTRIBUTES, TELEMETRY
-
-_SEPARATORS = (",", ":")
-
-
-def _dumps(value):
-    return json.dumps(value, separators=_SEPARATORS)
+from thingsboard_gateway.storage.record import Record, dumps
 
 
-class _TelemetryMessage(object):
+class _Message(object):
+    """device key -> JSON fragments, with the size of the payload they make."""
+
     def __init__(self):
         self.devices = {}  # type: Dict[str, List[str]]
         self.size = 2      # "{}"
@@ -32,53 +30,49 @@ class _TelemetryMessage(object):
         self.size += self.cost(device_key, fragment)
         self.devices.setdefault(device_key, []).append(fragment)
 
-    def payload(self):
+    def telemetry_payload(self):
+        # type: () -> bytes
         return ("{" + ",".join(k + ":[" + ",".join(v) + "]" for k, v in self.devices.items()) + "}").encode()
 
+    def attributes_payload(self):
+        # type: () -> bytes
+        return ("{" + ",".join(k + ":" + _merged(v) for k, v in self.devices.items()) + "}").encode()
 
-class _AttributeMessage(object):
-    def __init__(self):
-        self.devices = {}  # type: Dict[str, Dict[str, Any]]
-        self.size = 2
 
-    def cost(self, device_key, fragment):
-        # An over-estimate when a key repeats (merged), never an under-estimate.
-        return len(device_key) + 2 + len(fragment) + 1
-
-    def add(self, device_key, fragment, values):
-        self.size += self.cost(device_key, fragment)
-        self.devices.setdefault(device_key, {}).update(values)
-
-    def payload(self):
-        return ("{" + ",".join(k + ":" + _dumps(v) for k, v in self.devices.items()) + "}").encode()
+def _merged(fragments):
+    # type: (List[str]) -> str
+    """One attributes object from several (later values win); the rare case parses."""
+    if len(fragments) == 1:
+        return fragments[0]
+    merged = {}
+    for fragment in fragments:
+        merged.update(json.loads(fragment))
+    return dumps(merged)
 
 
 def pack(records, max_payload):
-    # type: (List[Dict[str, Any]], int) -> List[Tuple[str, bytes]]
+    # type: (List[Record], int) -> List[Tuple[str, bytes]]
     """Messages (topic, payload) carrying every telemetry entry and attribute of `records`.
 
     An entry larger than max_payload on its own still goes, alone in its message.
     """
     out = []  # type: List[Tuple[str, bytes]]
-    telemetry = _TelemetryMessage()
-    attributes = _AttributeMessage()
+    telemetry = _Message()
+    attributes = _Message()
     for record in records:
-        device_key = _dumps(record["deviceName"])
-        for entry in record.get("telemetry") or ():
-            fragment = _dumps(entry)
-            if telemetry.devices and telemetry.size + telemetry.cost(device_key, fragment) > max_payload:
-                out.append((TELEMETRY, telemetry.payload()))
-                telemetry = _TelemetryMessage()
-            telemetry.add(device_key, fragment)
-        values = record.get("attributes")
-        if values:
-            fragment = _dumps(values)
-            if attributes.devices and attributes.size + attributes.cost(device_key, fragment) > max_payload:
-                out.append((ATTRIBUTES, attributes.payload()))
-                attributes = _AttributeMessage()
-            attributes.add(device_key, fragment, values)
+        key = record.device_key
+        for fragment in record.telemetry:
+            if telemetry.devices and telemetry.size + telemetry.cost(key, fragment) > max_payload:
+                out.append((TELEMETRY, telemetry.telemetry_payload()))
+                telemetry = _Message()
+            telemetry.add(key, fragment)
+        if record.attributes:
+            if attributes.devices and attributes.size + attributes.cost(key, record.attributes) > max_payload:
+                out.append((ATTRIBUTES, attributes.attributes_payload()))
+                attributes = _Message()
+            attributes.add(key, record.attributes)
     if telemetry.devices:
-        out.append((TELEMETRY, telemetry.payload()))
+        out.append((TELEMETRY, telemetry.telemetry_payload()))
     if attributes.devices:
-        out.append((ATTRIBUTES, attributes.payload()))
+        out.append((ATTRIBUTES, attributes.attributes_payload()))
     return out

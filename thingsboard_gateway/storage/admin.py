@@ -3,13 +3,13 @@
 Each takes the storage folder's lock first, so it refuses to touch storage that a
 running gateway holds. Returns (exit code, lines to print).
 """
-import json
 import os
 import sqlite3
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.storage import frames, recovery
+from thingsboard_gateway.storage.record import Record
 from thingsboard_gateway.storage.segments import StorageLocked, lock_folder, segment_path, unlock_folder
 
 EXIT_OK, EXIT_DAMAGED, EXIT_REFUSED = 0, 1, 2
@@ -29,10 +29,9 @@ def _age(ts_ms, now):
 def _record_ts(payload):
     # type: (bytes) -> Optional[float]
     try:
-        record = json.loads(payload.decode("utf-8"))
-        stamps = [e["ts"] for e in record.get("telemetry") or [] if isinstance(e, dict) and "ts" in e]
+        stamps = [e["ts"] for e in Record.decode(payload).telemetry_entries()]
         return min(stamps) if stamps else None
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError, UnicodeDecodeError):
         return None
 
 

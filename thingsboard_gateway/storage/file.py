@@ -10,7 +10,6 @@ after a crash at most the records acked within the last commit interval are sent
 again. Segments wholly before it are deleted.
 """
 import errno
-import json
 import logging
 import os
 import threading
@@ -20,6 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.storage import frames, recovery
 from thingsboard_gateway.storage.base import Batch, EventStorage, StorageFull
+from thingsboard_gateway.storage.record import Record
 from thingsboard_gateway.storage.segments import (StorageLocked, fsync_folder, lock_folder, prepare_folder,
                                                   segment_numbers, segment_path, unlock_folder, write_index)
 
@@ -125,32 +125,39 @@ class FileEventStorage(EventStorage):
 
     # -- writing (storage-writer thread) ----------------------------------------------
     def put(self, records, timeout=None):
-        # type: (List[Dict[str, Any]], Optional[float]) -> None
+        # type: (List[Record], Optional[float]) -> None
         deadline = None if timeout is None else self._clock() + timeout
-        chunk = []  # type: List[bytes]
-        chunk_records = 0
-        for record in records:
-            frame = frames.encode(json.dumps(record, separators=(",", ":")).encode("utf-8"))
-            if self._needs_rotation(len(frame), chunk, chunk_records):
-                self._write(chunk, chunk_records, deadline)
-                chunk, chunk_records = [], 0
+        encode = frames.encode
+        position = 0
+        while position < len(records):
+            room = self._max_records_per_file - self._seg_records[self._write_seg]
+            if room <= 0:
                 self._rotate(deadline)
-            chunk.append(frame)
-            chunk_records += 1
-        self._write(chunk, chunk_records, deadline)
+                continue
+            chunk = [encode(record.encode()) for record in records[position:position + room]]
+            if self._max_file_size is not None:
+                chunk = self._fit_size(chunk)
+                if not chunk:
+                    self._rotate(deadline)
+                    continue
+            self._write(chunk, deadline)
+            position += len(chunk)
 
-    def _needs_rotation(self, frame_size, chunk, chunk_records):
-        records = self._seg_records[self._write_seg] + chunk_records
-        if records == 0:
-            return False
-        if records >= self._max_records_per_file:
-            return True
-        size = self._write_size + sum(len(c) for c in chunk) + frame_size
-        return self._max_file_size is not None and size > self._max_file_size
+    def _fit_size(self, chunk):
+        # type: (List[bytes]) -> List[bytes]
+        """The frames of chunk that fit the segment's max_file_size (at least one in an
+        empty segment, so a record larger than the limit still goes)."""
+        size = self._write_size
+        for i, frame in enumerate(chunk):
+            size += len(frame)
+            if size > self._max_file_size and (i or self._seg_records[self._write_seg]):
+                return chunk[:i]
+        return chunk
 
-    def _write(self, chunk, count, deadline):
+    def _write(self, chunk, deadline):
         if not chunk:
             return
+        count = len(chunk)
         data = b"".join(chunk)
         delay = 0.1
         while True:
@@ -315,7 +322,7 @@ class FileEventStorage(EventStorage):
                 length = frames.frame_at(data, position)
                 if length is not None:
                     payload = data[position + frames.HEADER_SIZE:position + frames.HEADER_SIZE + length]
-                    records.append(json.loads(payload.decode("utf-8")))
+                    records.append(self._decode(segment, offset + position, payload))
                     position += frames.HEADER_SIZE + length
                 elif offset + len(data) < end:  # the chunk may have cut the frame
                     if position:
@@ -325,6 +332,13 @@ class FileEventStorage(EventStorage):
                     position = self._skip_damage(segment, offset, data, position)
             offset += position
         return records, (segment, offset)
+
+    def _decode(self, segment, offset, payload):
+        try:
+            return Record.decode(payload)
+        except (ValueError, UnicodeDecodeError):  # CRC-valid but not ours: never crash the sender
+            log.error("Storage: unreadable record in data_%d.dat at offset %d", segment, offset)
+            return Record('"?"', '"default"', [], "")
 
     def _skip_damage(self, segment, offset, data, position):
         following = frames._next_good(data, position + 1)

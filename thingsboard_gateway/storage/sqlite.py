@@ -5,7 +5,6 @@ Threads: the storage-writer thread inserts (put) and commits; the sender thread 
 deleted at the next commit; rows older than `messages_ttl_in_days` are deleted every
 `messages_ttl_check_in_hours` and counted as dropped.
 """
-import json
 import logging
 import os
 import sqlite3
@@ -15,6 +14,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.storage.base import Batch, EventStorage, StorageFull
+from thingsboard_gateway.storage.record import Record
 from thingsboard_gateway.storage.segments import StorageLocked, lock_folder, prepare_folder, unlock_folder
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class SqliteEventStorage(EventStorage):
     def put(self, records, timeout=None):
         # type: (List[Dict[str, Any]], Optional[float]) -> None
         now = self._clock()
-        rows = [(now, json.dumps(r, separators=(",", ":"))) for r in records]
+        rows = [(now, r.encode().decode("ascii")) for r in records]
         with self._lock:
             if self._closed:
                 raise StorageFull("storage is closed")
@@ -159,7 +159,7 @@ class SqliteEventStorage(EventStorage):
             if not rows:
                 self._read_id = self._committed_id
                 return None
-            batch = SqliteBatch(self._seq, [json.loads(p) for _, p in rows], rows[-1][0])
+            batch = SqliteBatch(self._seq, [Record.decode(p.encode("ascii")) for _, p in rows], rows[-1][0])
             self._seq += len(rows)
             self._read_id = rows[-1][0]
             return batch

@@ -1,0 +1,74 @@
+"""Record: one device's converted data, serialized once, on the producer's thread.
+
+Telemetry entries and attributes are kept as compact JSON text so that neither storage
+nor the sender serializes them again: the sender concatenates them into Gateway API
+messages, file and SQLite storage write them as they are. The device name is kept as
+its JSON string literal (the key it has in every Gateway API message).
+
+Stored form (`encode`): the JSON name, the JSON type, the attributes object (or
+nothing) and the telemetry entries, joined by the control characters US (\\x1f) and
+RS (\\x1e). JSON text with escaped non-ASCII never contains raw control characters,
+so the separators cannot occur inside the parts.
+"""
+import json
+from typing import Any, Dict, List
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+dumps = _ENCODER.encode
+
+UNIT, ENTRY = "\x1f", "\x1e"
+
+
+class Record(object):
+    """Immutable once built; safe to share between threads."""
+
+    __slots__ = ("device_key", "device_type", "telemetry", "attributes", "encoded")
+
+    def __init__(self, device_key, device_type, telemetry, attributes, encoded=None):
+        # type: (str, str, List[str], str, bytes) -> None
+        self.device_key = device_key    # JSON string literal of the device name
+        self.device_type = device_type  # JSON string literal of the device type
+        self.telemetry = telemetry      # JSON texts of {"ts": ms, "values": {...}}
+        self.attributes = attributes    # JSON text of {...}, or "" for none
+        # The stored form, made here on the producer's thread (or kept from the disk).
+        self.encoded = encoded if encoded is not None else UNIT.join(
+            (device_key, device_type, attributes, ENTRY.join(telemetry))).encode("ascii")
+
+    @classmethod
+    def build(cls, device, device_type="default", telemetry=(), attributes=None):
+        # type: (str, str, Any, Dict[str, Any]) -> Record
+        """From values: telemetry entries must be {"ts": ms, "values": {...}}."""
+        return cls(dumps(device), dumps(device_type), [dumps(entry) for entry in telemetry],
+                   dumps(attributes) if attributes else "")
+
+    @property
+    def device(self):
+        # type: () -> str
+        return json.loads(self.device_key)
+
+    def telemetry_entries(self):
+        # type: () -> List[Dict[str, Any]]
+        return [json.loads(entry) for entry in self.telemetry]
+
+    def attribute_values(self):
+        # type: () -> Dict[str, Any]
+        return json.loads(self.attributes) if self.attributes else {}
+
+    def encode(self):
+        # type: () -> bytes
+        return self.encoded
+
+    @classmethod
+    def decode(cls, payload):
+        # type: (bytes) -> Record
+        """Inverse of encode; ValueError for a payload that is not a record."""
+        parts = payload.decode("ascii").split(UNIT)
+        if len(parts) != 4 or not parts[0].startswith('"'):
+            raise ValueError("not a stored record")
+        return cls(parts[0], parts[1], parts[3].split(ENTRY) if parts[3] else [], parts[2], bytes(payload))
+
+    def __eq__(self, other):
+        return isinstance(other, Record) and self.encoded == other.encoded
+
+    def __repr__(self):
+        return "Record(%s)" % self.encoded[:120]
