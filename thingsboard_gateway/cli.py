@@ -117,6 +117,18 @@ def run(path):
     from thingsboard_gateway.config.logs import setup_logging
     from thingsboard_gateway.gateway.service import GatewayService
 
+    # Handlers first: a SIGTERM during start-up still ends in an orderly shutdown.
+    requested = []  # signals received
+    holder = []  # the service, once it exists
+
+    def on_signal(signum, frame):
+        requested.append(signum)
+        logging.getLogger("thingsboard_gateway").info("Signal %d received, stopping", signum)
+        for service in holder:
+            service.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         config = load_gateway_config(path)
         used = setup_logging(config.folder)
@@ -127,12 +139,8 @@ def run(path):
     log.info("Configuration %s, logging: %s", path, used)
     for warning in config.warnings:
         log.warning(warning)
-
-    def on_signal(signum, frame):
-        log.info("Signal %d received, stopping", signum)
+    holder.append(service)
+    if requested:
         service.request_stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     service.run()
     return 0
