@@ -1,0 +1,1 @@
+"""Shared by converters: the safe expression engine, type casting, topic expressions."""

@@ -1,0 +1,97 @@
+"""Casting extracted values to the upstream `type` names (pure).
+
+string, integer/int, double/float, boolean/bool, raw (as is), json (serialized text).
+A value that cannot be cast raises CastError: counted as an extraction failure, never
+a crash and never a silently wrong value.
+"""
+import json
+import math
+from typing import Any, Callable, Dict
+
+TYPES = ("string", "str", "integer", "int", "long", "double", "float", "boolean", "bool", "raw", "json")
+
+
+class CastError(ValueError):
+    pass
+
+
+def _integer(value):
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise CastError("%r is not a finite number" % value)
+        return int(value) if value.is_integer() else int(round(value))
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text, 0) if text.lower().startswith(("0x", "0o", "0b")) else int(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                raise CastError("%r is not an integer" % value)
+            return _integer(number)
+    raise CastError("%s is not an integer" % type(value).__name__)
+
+
+def _double(value):
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            raise CastError("%r is not a number" % value)
+    raise CastError("%s is not a number" % type(value).__name__)
+
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def _boolean(value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value != 0
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    raise CastError("%r is not a boolean" % (value,))
+
+
+def _string(value):
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+CASTS = {
+    "string": _string, "str": _string,
+    "integer": _integer, "int": _integer, "long": _integer,
+    "double": _double, "float": _double,
+    "boolean": _boolean, "bool": _boolean,
+    "raw": lambda v: v,
+    "json": lambda v: json.dumps(v, separators=(",", ":")),
+}  # type: Dict[str, Callable[[Any], Any]]
+
+
+def cast(value, type_name):
+    # type: (Any, str) -> Any
+    """The value as `type_name`; CastError when it cannot be."""
+    try:
+        return CASTS[type_name](value)
+    except KeyError:
+        raise CastError("unknown type %r" % type_name)

@@ -1,0 +1,1 @@
+"""A reconnecting paho-mqtt connection, shared by the platform client and the MQTT connector."""
