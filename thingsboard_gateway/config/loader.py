@@ -161,6 +161,24 @@ def resolve_path(path, folder):
     return path if os.path.isabs(path) else os.path.normpath(os.path.join(folder, path))
 
 
+def _validate_builtin(type_name, config, shown, warnings):
+    # type: (str, Any, str, List[str]) -> Any
+    """A built-in connector validates (and completes) its own file."""
+    from thingsboard_gateway.connectors.registry import BUILTIN, ExtensionError, connector_class
+    if type_name not in BUILTIN:
+        return config
+    try:
+        cls = connector_class(type_name)
+    except ExtensionError as e:
+        raise ConfigError(shown, "", str(e))
+    load = getattr(cls, "load_config", None)
+    if load is None:
+        return config
+    config = load(config, shown, warnings)
+    config["configuration"] = shown
+    return config
+
+
 def load_gateway_config(path, env=None, load_connectors=True):
     # type: (str, Optional[Mapping[str, str]], bool) -> GatewayConfig
     """Read, override from the environment, validate; then load every connector file."""
@@ -182,5 +200,7 @@ def load_gateway_config(path, env=None, load_connectors=True):
         names.add(entry["name"])
         config_path = resolve_path(entry["configuration"], folder)
         config = read_json(config_path, entry["configuration"]) if load_connectors else None
+        if config is not None and not entry.get("class"):
+            config = _validate_builtin(entry["type"], config, entry["configuration"], warnings)
         connectors.append(ConnectorSpec(entry["name"], entry["type"], entry.get("class"), config_path, config))
     return GatewayConfig(path, raw, connectors, warnings)

@@ -53,6 +53,9 @@ class Field(object):
         return text
 
 
+ACCEPTED_VALUE = Field("any")  # a known key this gateway accepts and does not act on
+
+
 def show(value):
     # type: (Any) -> str
     """A short JSON rendering of a bad value for error messages."""

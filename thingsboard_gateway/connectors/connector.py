@@ -52,6 +52,11 @@ class Connector(ABC):
         """Whether the connector currently talks to its devices."""
         return self.is_alive()
 
+    def statistics(self):
+        # type: () -> Dict[str, int]
+        """Counters this connector wants in the gateway's statistics (name -> count)."""
+        return {}
+
     def on_attributes_update(self, content):
         # type: (Dict[str, Any]) -> None
         """A shared attribute changed: content is {"device": name, "data": {key: value}}."""

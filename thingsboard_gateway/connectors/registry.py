@@ -10,7 +10,9 @@ import sys
 from typing import List, Mapping, Optional
 
 # type -> "module:Class"; imported only when a config uses the type.
-BUILTIN = {}  # type: dict
+BUILTIN = {
+    "mqtt": "thingsboard_gateway.connectors.mqtt.connector:MqttConnector",
+}
 
 SYSTEM_EXTENSIONS = "/var/lib/thingsboard_gateway/extensions"
 PROJECT_EXTENSIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),

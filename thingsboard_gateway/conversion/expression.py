@@ -11,6 +11,7 @@ A template that is one lookup evaluates to the value itself (number, bool, objec
 any other template to a string. A lookup that finds nothing makes the whole template
 "not found" (reported by name, never silently empty). Pure: no I/O.
 """
+import json
 import re
 from typing import Any, List, Optional, Tuple, Union
 
@@ -151,6 +152,8 @@ def _text(value):
         return "true" if value else "false"
     if value is None:
         return "null"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
     return str(value)
 
 

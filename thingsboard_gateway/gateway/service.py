@@ -174,6 +174,13 @@ class GatewayService(object):
             values[name + "_restarts"] = state["restarts"]
             if state["last_error"]:
                 values[name + "_last_error"] = state["last_error"][:200]
+            connector = self.supervisor.by_name(name)
+            if connector is not None:
+                try:
+                    for key, count in connector.statistics().items():
+                        values["%s_%s" % (name, key)] = count
+                except Exception:
+                    log.exception("Connector %s failed to report statistics", name)
         return values
 
     def _report_statistics(self):

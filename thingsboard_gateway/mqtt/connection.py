@@ -57,12 +57,13 @@ class MqttConnection(object):
     """
 
     def __init__(self, name, client, host, port, keepalive=60, subscriptions=(), on_message=None,
-                 on_ready=None, backoff=None, wait=None, clock=time.monotonic):
+                 on_ready=None, backoff=None, wait=None, clock=time.monotonic, connect_args=None):
         self.name = name
         self._client = client
         self._host = host
         self._port = port
         self._keepalive = keepalive
+        self._connect_args = connect_args or {}  # e.g. clean_start, properties (MQTT 5)
         self.subscriptions = list(subscriptions)  # type: List[Tuple[str, int]]
         self._on_message_cb = on_message
         self._on_ready_cb = on_ready
@@ -134,7 +135,7 @@ class MqttConnection(object):
     def _connect_once(self):
         # type: () -> bool
         try:
-            self._client.connect(self._host, self._port, self._keepalive)
+            self._client.connect(self._host, self._port, self._keepalive, **self._connect_args)
         except ssl.SSLError as e:
             self.last_error = "TLS handshake failed: %s" % e
             return False
@@ -207,6 +208,21 @@ class MqttConnection(object):
         callback(mid)
 
     # -- publishing -------------------------------------------------------------------
+    def ack(self, mid, qos):
+        # type: (int, int) -> None
+        """Acknowledge a received message (clients made with manual_ack=True)."""
+        if qos > 0:
+            self._client.ack(mid, qos)
+
+    def subscribe(self, topic, qos=1):
+        # type: (str, int) -> None
+        """An extra subscription now (not renewed after a reconnect)."""
+        self._client.subscribe(topic, qos)
+
+    def unsubscribe(self, topic):
+        # type: (str) -> None
+        self._client.unsubscribe(topic)
+
     def publish(self, topic, payload, qos=1, on_ack=None, retain=False):
         # type: (str, Any, int, Optional[AckCallback], bool) -> int
         """Queue a message; `on_ack(mid)` runs once the broker acknowledged it.

@@ -1,0 +1,1 @@
+"""The MQTT connector: subscribes to a device broker, converts, relays to the platform."""

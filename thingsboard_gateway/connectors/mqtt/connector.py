@@ -1,0 +1,362 @@
+"""MqttConnector: subscribes to a device broker, converts messages, hands them to the gateway.
+
+Threads: paho's network thread only queues incoming messages (a bounded queue: when
+it is full, paho's thread waits, so the broker session holds the rest); the
+connector's own thread `connector:<name>` converts them and serves requestsMapping.
+With QoS 1 subscriptions a device message is acknowledged only once the gateway holds
+its data durably (storage commit), so with `cleanSession: false` a SIGKILL of the
+gateway loses nothing: the broker redelivers what was not acknowledged.
+"""
+import json
+import logging
+import queue
+import re
+import threading
+import time
+import zlib
+from typing import Any, Dict, List, Optional, Tuple
+
+import paho.mqtt.client as mqtt
+
+from thingsboard_gateway.config.errors import ConfigError
+from thingsboard_gateway.connectors.connector import Connector
+from thingsboard_gateway.connectors.mqtt import config as mqtt_config
+from thingsboard_gateway.connectors.mqtt.requests import Requests, payload_of, render
+from thingsboard_gateway.connectors.mqtt.uplink import BytesUplinkConverter, JsonUplinkConverter
+from thingsboard_gateway.connectors.registry import extension_dirs, find_extension_class
+from thingsboard_gateway.connectors.reporting import FailureLog
+from thingsboard_gateway.mqtt.connection import MqttConnection, tls_context
+from thingsboard_gateway.platform.backoff import BackoffPolicy
+
+log = logging.getLogger(__name__)
+
+PROTOCOLS = {3: mqtt.MQTTv31, 4: mqtt.MQTTv311, 5: mqtt.MQTTv5}
+
+
+def match_filter(topic_filter):
+    # type: (str) -> str
+    """The filter incoming topics are matched against (`$share/<group>/` removed)."""
+    if topic_filter.startswith("$share/"):
+        return topic_filter.split("/", 2)[2]
+    return topic_filter
+
+
+class Mapping(object):
+    """One `mapping` entry: a topic filter and its converter."""
+
+    def __init__(self, entry, index, file):
+        self.topic_filter = entry["topicFilter"]
+        self.match = match_filter(self.topic_filter)
+        self.qos = entry["subscriptionQos"]
+        converter = entry["converter"]
+        path = "mapping[%d].converter" % index
+        self.kind = converter.get("type", "json")
+        if self.kind == "json":
+            self.converter = JsonUplinkConverter(converter, file, path)  # type: Any
+        elif self.kind == "bytes":
+            self.converter = BytesUplinkConverter(converter, file, path)
+        else:
+            self.converter = _custom_converter(converter, file, path)
+
+
+def _custom_converter(converter, file, path):
+    name = converter.get("extension")
+    if not name:
+        raise ConfigError(file, path + ".extension", "a custom converter needs the class name")
+    from thingsboard_gateway.connectors.registry import ExtensionError
+    try:
+        cls = find_extension_class(name, "mqtt", extension_dirs())
+    except ExtensionError as e:
+        raise ConfigError(file, path + ".extension", str(e))
+    config = dict(converter)
+    config.setdefault("extensionConfig", {})
+    try:
+        return cls(config)
+    except TypeError:
+        return cls(config, logging.getLogger("extensions.mqtt"))  # upstream's signature
+
+
+class _Acker(object):
+    """Acknowledges one device message after all its records are stored."""
+
+    __slots__ = ("_connection", "_mid", "_qos", "_remaining", "_lock")
+
+    def __init__(self, connection, mid, qos, parts):
+        self._connection, self._mid, self._qos = connection, mid, qos
+        self._remaining = parts
+        self._lock = threading.Lock()
+
+    def stored(self, ok):
+        with self._lock:
+            self._remaining -= 1
+            done = self._remaining == 0
+        if done:
+            self._connection.ack(self._mid, self._qos)
+
+
+class MqttConnector(Connector):
+    """Upstream-compatible MQTT connector (see README.md beside this file)."""
+
+    @staticmethod
+    def load_config(config, file, warnings=None):
+        """Validate and compile (to surface every error at start-up); returns the config."""
+        config = mqtt_config.load(config, file, warnings)
+        for i, entry in enumerate(config["mapping"]):
+            Mapping(entry, i, file)
+        Requests(config["requestsMapping"], file)
+        return config
+
+    @staticmethod
+    def describe_config(config):
+        broker = config["broker"]
+        return "broker %s:%d, %d mapping(s): %s" % (broker["host"], broker["port"], len(config["mapping"]),
+                                                    ", ".join(m["topicFilter"] for m in config["mapping"]))
+
+    def __init__(self, gateway, config, connector_type):
+        super(MqttConnector, self).__init__(gateway, config, connector_type)
+        file = config.get("configuration", "mqtt.json")
+        self._config = mqtt_config.load(config, file)
+        self._broker = self._config["broker"]
+        self._mappings = [Mapping(entry, i, file) for i, entry in enumerate(self._config["mapping"])]
+        self._requests = Requests(self._config["requestsMapping"], file)
+        self._queue = queue.Queue(self._broker["queueSize"])  # type: queue.Queue
+        self._failures = FailureLog(log)
+        self._counts = {"messages_received": 0, "messages_converted": 0}
+        self._rpc_waiting = {}  # type: Dict[str, Tuple[str, Any, float]]  response topic -> (device, id, deadline)
+        self._rpc_lock = threading.Lock()
+        self._connection = None  # type: Optional[MqttConnection]
+
+    # -- life cycle -----------------------------------------------------------------------
+    def _client(self):
+        broker = self._broker
+        version = broker["version"]
+        client_id = broker.get("clientId") or "tb-gw-%08x" % (zlib.crc32(self.name.encode()) & 0xFFFFFFFF)
+        kwargs = {"client_id": client_id, "protocol": PROTOCOLS[version], "reconnect_on_failure": False,
+                  "manual_ack": True}
+        if version != 5:
+            kwargs["clean_session"] = broker["cleanSession"]
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **kwargs)
+        security = broker["security"]
+        if security["type"] in ("basic", "certificates") and security.get("username"):
+            client.username_pw_set(security["username"], security.get("password"))
+        if security["type"] == "certificates":
+            client.tls_set_context(tls_context(security.get("caCert"), security.get("cert"),
+                                               security.get("privateKey"), not security["insecure"]))
+        client.max_inflight_messages_set(100)
+        return client
+
+    def _connect_args(self):
+        broker = self._broker
+        if broker["version"] != 5:
+            return {}
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = broker["sessionExpiryInterval"]
+        clean_start = broker["cleanStart"] if broker.get("cleanStart") is not None else broker["cleanSession"]
+        return {"clean_start": clean_start, "properties": properties}
+
+    def open(self):
+        self.stop_event.clear()
+        broker = self._broker
+        subscriptions = [(m.topic_filter, m.qos) for m in self._mappings]
+        subscriptions += [(topic, 1) for topic in self._requests.topic_filters()]
+        backoff = BackoffPolicy(broker["reconnect"]["minDelay"] / 1000.0, broker["reconnect"]["maxDelay"] / 1000.0)
+        self._connection = MqttConnection("mqtt:" + self.name, self._client(), broker["host"], broker["port"],
+                                          broker["keepalive"], subscriptions, on_message=self._enqueue,
+                                          backoff=backoff, connect_args=self._connect_args())
+        self._connection.start()
+        self.start_thread(self._run)
+
+    def close(self):
+        self.stop_event.set()
+        if self._connection is not None:
+            self._connection.stop(5.0)
+        self.join_threads(5.0)
+
+    def is_connected(self):
+        return self._connection is not None and self._connection.is_connected()
+
+    def statistics(self):
+        values = dict(self._counts)
+        for kind, count in self._failures.snapshot().items():
+            values["failures_" + kind] = count
+        return values
+
+    # -- incoming (paho's thread queues, the connector's thread works) ---------------------
+    def _enqueue(self, message):
+        item = (message.topic, message.payload, message.mid, message.qos)
+        while not self.stop_event.is_set():
+            try:
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue  # paho's thread waits: the broker keeps the rest (backpressure)
+
+    def _run(self):
+        while not self.stop_event.is_set():
+            try:
+                topic, payload, mid, qos = self._queue.get(timeout=self._next_rpc_wait())
+            except queue.Empty:
+                self._expire_rpcs()
+                continue
+            try:
+                self._handle(topic, payload, mid, qos)
+            except Exception:
+                log.exception("MQTT connector %s failed on a message on %s", self.name, topic)
+                self._connection.ack(mid, qos)
+            self._expire_rpcs()
+
+    def _handle(self, topic, payload, mid, qos):
+        self._counts["messages_received"] += 1
+        if self._rpc_response(topic, payload):
+            self._connection.ack(mid, qos)
+            return
+        handled = self._device_requests(topic, payload)
+        mapping = next((m for m in self._mappings if mqtt.topic_matches_sub(m.match, topic)), None)
+        if mapping is None:
+            if not handled:
+                self._failures.count("no_mapping", "MQTT connector %s: no mapping for topic %s" % (self.name, topic))
+            self._connection.ack(mid, qos)
+            return
+        converted = self._convert(mapping, topic, payload)
+        if not converted:
+            self._connection.ack(mid, qos)
+            return
+        self._counts["messages_converted"] += 1
+        acker = _Acker(self._connection, mid, qos, len(converted))
+        for data in converted:
+            self.gateway.send_to_storage(self.name, self.id, data, on_stored=acker.stored)
+
+    def _convert(self, mapping, topic, payload):
+        # type: (Mapping, str, bytes) -> List[Dict[str, Any]]
+        if mapping.kind == "custom":
+            try:
+                result = mapping.converter.convert(topic, payload)
+            except Exception as e:
+                self._failures.count("custom_converter", "MQTT connector %s: custom converter failed on %s: %s"
+                                     % (self.name, topic, e), payload)
+                return []
+            return [r for r in (result if isinstance(result, list) else [result]) if r]
+        data = payload
+        if mapping.kind == "json":
+            try:
+                data = json.loads(payload)
+            except ValueError as e:  # includes invalid UTF-8
+                self._failures.count("malformed_json", "MQTT connector %s: payload on %s is not JSON (%s)"
+                                     % (self.name, topic, e), payload)
+                return []
+        converted, failures = mapping.converter.convert_detailed(topic, data)
+        for failure in failures:
+            self._failures.count("%s:%s" % (failure.section, failure.key),
+                                 "MQTT connector %s: %s %r on %s: %s (expression %s)"
+                                 % (self.name, failure.section, failure.key, topic, failure.reason, failure.expression),
+                                 data)
+        return converted
+
+    # -- requestsMapping ----------------------------------------------------------------------
+    def _device_requests(self, topic, payload):
+        # type: (str, bytes) -> bool
+        handled = False
+        data = None
+        for request in self._requests.connect + self._requests.disconnect + self._requests.attribute_requests:
+            if not mqtt.topic_matches_sub(match_filter(request.topic_filter), topic):
+                continue
+            handled = True
+            if data is None:
+                try:
+                    data = json.loads(payload) if payload else {}
+                except ValueError:
+                    data = {}
+            name, missing = request.name.resolve(topic, data, lambda t, d: t.evaluate(d))
+            if name is None:
+                self._failures.count("request_device", "MQTT connector %s: request on %s names no device (%s)"
+                                     % (self.name, topic, missing), payload)
+                continue
+            if request in self._requests.connect:
+                device_type, _ = request.type.resolve(topic, data, lambda t, d: t.evaluate(d))
+                self.gateway.add_device(name, device_type or "default", self)
+            elif request in self._requests.disconnect:
+                self.gateway.del_device(name)
+            else:
+                self._attribute_request(request, name, topic, data)
+        return handled
+
+    def _attribute_request(self, request, device, topic, data):
+        key, missing = request.attribute.resolve(topic, data, lambda t, d: t.evaluate(d))
+        if key is None:
+            self._failures.count("attribute_request", "MQTT connector %s: attribute request on %s names no "
+                                                      "attribute (%s)" % (self.name, topic, missing), data)
+            return
+
+        def answer(response):
+            value = response.get("value")
+            if value is None and isinstance(response.get("values"), dict):
+                value = response["values"].get(key)
+            context = {"deviceName": device, "attributeKey": key, "attributeValue": value}
+            out_topic, out_value = render(request.topic, context), render(request.value, context)
+            if out_topic is not None and out_value is not None:
+                self._connection.publish(str(out_topic), payload_of(out_value), 1, retain=request.retain)
+
+        self.gateway.request_attributes(device, [key], answer, shared=request.shared)
+
+    def on_attributes_update(self, content):
+        device, data = content.get("device"), content.get("data") or {}
+        for update in self._requests.attribute_updates:
+            for topic, payload in update.messages(device, data):
+                self._connection.publish(topic, payload, 1, retain=update.retain)
+
+    def server_side_rpc_handler(self, content):
+        device = content.get("device")
+        data = content.get("data") or {}
+        request_id, method = data.get("id"), data.get("method")
+        route = self._requests.rpc_route(device, method)
+        if route is None:
+            self.gateway.send_rpc_reply(device, request_id, {"error": "no serverSideRpc entry for method %s" % method})
+            return
+        topic, payload, response_topic = route.request(device, request_id, method, data.get("params"))
+        if topic is None:
+            self.gateway.send_rpc_reply(device, request_id, {"error": "cannot build the request for %s" % method})
+            return
+        if response_topic is not None:
+            with self._rpc_lock:
+                self._rpc_waiting[response_topic] = (device, request_id, time.monotonic() + route.timeout)
+            self._connection.subscribe(response_topic, route.response_qos)
+            self._connection.publish(topic, payload, 1)
+            return
+        self._connection.publish(topic, payload, 1,
+                                 on_ack=lambda mid: self.gateway.send_rpc_reply(device, request_id, {"success": True}))
+
+    def _rpc_response(self, topic, payload):
+        # type: (str, bytes) -> bool
+        with self._rpc_lock:
+            waiting = self._rpc_waiting.pop(topic, None)
+        if waiting is None:
+            return False
+        device, request_id, _ = waiting
+        self._connection.unsubscribe(topic)
+        try:
+            result = json.loads(payload)
+        except ValueError:
+            result = payload.decode("utf-8", errors="replace")
+        self.gateway.send_rpc_reply(device, request_id, result)
+        return True
+
+    def _next_rpc_wait(self):
+        with self._rpc_lock:
+            if not self._rpc_waiting:
+                return 0.5
+            soonest = min(deadline for _, _, deadline in self._rpc_waiting.values())
+        return min(0.5, max(0.01, soonest - time.monotonic()))
+
+    def _expire_rpcs(self):
+        now = time.monotonic()
+        with self._rpc_lock:
+            expired = [(t, w) for t, w in self._rpc_waiting.items() if w[2] <= now]
+            for topic, _ in expired:
+                del self._rpc_waiting[topic]
+        for topic, (device, request_id, _) in expired:
+            self._connection.unsubscribe(topic)
+            self._failures.count("rpc_timeout", "MQTT connector %s: no response on %s in time" % (self.name, topic))
+            self.gateway.send_rpc_reply(device, request_id, {"error": "timeout: no response from the device on %s"
+                                                                      % topic})
