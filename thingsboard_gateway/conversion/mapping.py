@@ -23,8 +23,8 @@ class Datapoint(object):
         self.section = section
 
 
-def compile_datapoints(entries, section, file, path):
-    # type: (Any, str, str, str) -> List[Datapoint]
+def compile_datapoints(entries, section, file, path, compiler=compile_template):
+    # type: (Any, str, str, str, Callable[[Any, str, str], Any]) -> List[Datapoint]
     """Compile an `attributes` or `timeseries` list; ConfigError names the bad entry."""
     if entries is None:
         return []
@@ -42,7 +42,7 @@ def compile_datapoints(entries, section, file, path):
         if type_name not in TYPES:
             raise ConfigError(file, where + ".type", "expected one of %s, got %r" % (", ".join(TYPES), type_name))
         out.append(Datapoint(compile_template(entry["key"], file, where + ".key"),
-                             compile_template(entry["value"], file, where + ".value"), type_name, section))
+                             compiler(entry["value"], file, where + ".value"), type_name, section))
     return out
 
 
@@ -53,7 +53,7 @@ def evaluate_datapoints(points, data, failures, lookup=None, caster=cast):
     evaluate = lookup or (lambda template, d: template.evaluate(d))
     values = {}
     for point in points:
-        key, missing = evaluate(point.key, data)
+        key, missing = point.key.evaluate(data)
         if missing is not None:
             failures.append(Failure(point.section, point.key.source, point.key.source, "key found nothing"))
             continue

@@ -5,6 +5,7 @@ Both compile their config once (expressions, regexes) and are pure afterwards:
 payload gives one entry per element) and every extraction failure, named. `convert`
 returns the data only (the Converter API).
 """
+import re
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -23,7 +24,7 @@ class NameSource(object):
     """Where a device name or type comes from: the message (template), the topic
     (regular expression) or a constant."""
 
-    def __init__(self, source, expression, file, path):
+    def __init__(self, source, expression, file, path, compiler=compile_template):
         if source not in SOURCES:
             raise ConfigError(file, path + "Source", "expected one of message, topic, constant, got %r" % (source,))
         self.source = source
@@ -31,7 +32,7 @@ class NameSource(object):
         if source == "topic":
             self.regex = compile_regex(expression, file, path)
         elif source == "message":
-            self.template = compile_template(expression, file, path)
+            self.template = compiler(expression, file, path)
         elif not isinstance(expression, str):
             raise ConfigError(file, path, "expected a string")
 
@@ -51,26 +52,28 @@ class NameSource(object):
         return (value if isinstance(value, str) else str(value)), None
 
 
-def device_sources(config, file, path):
-    # type: (Dict[str, Any], str, str) -> Tuple[NameSource, NameSource]
+def device_sources(config, file, path, compiler=compile_template):
+    # type: (Dict[str, Any], str, str, Any) -> Tuple[NameSource, NameSource]
     """Device name and type sources from the new (`deviceInfo`) or old upstream keys."""
     info = config.get("deviceInfo")
     if isinstance(info, dict):
         name = NameSource(info.get("deviceNameExpressionSource", "message"), info.get("deviceNameExpression"),
-                          file, path + ".deviceInfo.deviceNameExpression")
+                          file, path + ".deviceInfo.deviceNameExpression", compiler)
         profile_source = info.get("deviceProfileExpressionSource", "constant")
         profile = NameSource(profile_source, info.get("deviceProfileExpression", "default"),
-                             file, path + ".deviceInfo.deviceProfileExpression")
+                             file, path + ".deviceInfo.deviceProfileExpression", compiler)
         return name, profile
     if "deviceNameJsonExpression" in config:
-        name = NameSource("message", config["deviceNameJsonExpression"], file, path + ".deviceNameJsonExpression")
+        name = NameSource("message", config["deviceNameJsonExpression"], file, path + ".deviceNameJsonExpression",
+                          compiler)
     elif "deviceNameTopicExpression" in config:
         name = NameSource("topic", config["deviceNameTopicExpression"], file, path + ".deviceNameTopicExpression")
     else:
         raise ConfigError(file, path + ".deviceInfo", "required: deviceInfo (or deviceNameJsonExpression / "
                                                       "deviceNameTopicExpression)")
     if "deviceTypeJsonExpression" in config:
-        profile = NameSource("message", config["deviceTypeJsonExpression"], file, path + ".deviceTypeJsonExpression")
+        profile = NameSource("message", config["deviceTypeJsonExpression"], file, path + ".deviceTypeJsonExpression",
+                             compiler)
     elif "deviceTypeTopicExpression" in config:
         profile = NameSource("topic", config["deviceTypeTopicExpression"], file, path + ".deviceTypeTopicExpression")
     else:
@@ -83,17 +86,21 @@ class MappedConverter(Converter):
 
     def __init__(self, config, file="mqtt.json", path="converter"):
         super(MappedConverter, self).__init__(config)
-        self.name_source, self.type_source = device_sources(config, file, path)
-        self.attributes = compile_datapoints(config.get("attributes"), "attributes", file, path + ".attributes")
-        self.timeseries = compile_datapoints(config.get("timeseries"), "timeseries", file, path + ".timeseries")
+        self.name_source, self.type_source = device_sources(config, file, path, self.compile)
+        self.attributes = compile_datapoints(config.get("attributes"), "attributes", file, path + ".attributes",
+                                             self.compile)
+        self.timeseries = compile_datapoints(config.get("timeseries"), "timeseries", file, path + ".timeseries",
+                                             self.compile)
         ts_field = config.get("tsField")
         self.ts_field = compile_template(ts_field if "${" in str(ts_field) else "${%s}" % ts_field, file,
                                          path + ".tsField") if ts_field else None
         self.dayfirst = bool(config.get("dayfirst", False))
         self.changes = ChangeFilter() if config.get("sendDataOnlyOnChange") else None
 
+    compile = staticmethod(compile_template)
+
     def evaluate(self, template, data):
-        # type: (Template, Any) -> Tuple[Any, Optional[str]]
+        # type: (Any, Any) -> Tuple[Any, Optional[str]]
         return template.evaluate(data)
 
     cast = staticmethod(cast)
@@ -122,6 +129,8 @@ class MappedConverter(Converter):
         if self.changes is not None:
             attributes = self.changes.changed(name, "attributes", attributes)
             telemetry = self.changes.changed(name, "timeseries", telemetry)
+        if not attributes and not telemetry:
+            return None  # nothing to send (what failed is in `failures`)
         return {"deviceName": name, "deviceType": device_type,
                 "telemetry": [{"ts": ts, "values": telemetry}] if telemetry else [], "attributes": attributes}
 
@@ -151,23 +160,13 @@ class BytesUplinkConverter(MappedConverter):
     A slice's bytes are decoded as UTF-8 text and cast to the key's type; `raw` gives
     them as a hex string. Expressions may mix text and slices ("Device ${[0:2]}")."""
 
+    @staticmethod
+    def compile(source, file, path):
+        return SliceTemplate.parse(source, file, path)
+
     def evaluate(self, template, data):
-        # type: (Template, Any) -> Tuple[Any, Optional[str]]
-        source = template.source.strip()
-        if _is_slice(source):
-            return _slice(data, source), None
-        if "${" in source:
-            parts = []
-            for part in template.parts:
-                if isinstance(part, str):
-                    parts.append(part)
-                else:
-                    inner = part.text[2:-1].strip()
-                    if not _is_slice(inner):
-                        return None, part.text
-                    parts.append(_text(_slice(data, inner)))
-            return "".join(parts), None
-        return source, None
+        # type: (SliceTemplate, Any) -> Tuple[Any, Optional[str]]
+        return template.evaluate(data), None
 
     cast = staticmethod(lambda value, type_name: cast_bytes(value, type_name))
 
@@ -179,21 +178,49 @@ class BytesUplinkConverter(MappedConverter):
         return ([converted] if converted is not None else []), failures
 
 
-def _is_slice(text):
-    if not (text.startswith("[") and text.endswith("]")):
-        return False
-    pieces = text[1:-1].split(":")
-    return len(pieces) in (1, 2) and all(p.strip().lstrip("-").isdigit() or not p.strip() for p in pieces)
+_SLICE = re.compile(r"^\[\s*(-?\d*)\s*(?:(:)\s*(-?\d*)\s*)?\]$")
 
 
-def _slice(data, text):
-    pieces = [p.strip() for p in text[1:-1].split(":")]
-    if len(pieces) == 1:
-        index = int(pieces[0])
-        return data[index:index + 1 or None]
-    start = int(pieces[0]) if pieces[0] else None
-    end = int(pieces[1]) if pieces[1] else None
-    return data[start:end]
+class SliceTemplate(object):
+    """A bytes expression: `[0:4]` alone gives the bytes; text with `${[a:b]}` parts gives
+    text (slices decoded as UTF-8); anything else is a constant."""
+
+    def __init__(self, source, parts):
+        self.source = source
+        self.parts = parts  # str or slice
+
+    @classmethod
+    def parse(cls, source, file, path):
+        if not isinstance(source, str):
+            raise ConfigError(file, path, "expected a slice expression like \"[0:4]\"")
+        whole = _SLICE.match(source.strip())
+        if whole:
+            return cls(source, [_to_slice(whole)])
+        parts = []  # type: List[Any]
+        position = 0
+        for match in re.finditer(r"\$\{([^}]*)\}", source):
+            parts.append(source[position:match.start()])
+            inner = _SLICE.match(match.group(1).strip())
+            if not inner:
+                raise ConfigError(file, path, "expected a slice like [0:4] inside ${...} at column %d of %r"
+                                  % (match.start() + 3, source))
+            parts.append(_to_slice(inner))
+            position = match.end()
+        parts.append(source[position:])
+        return cls(source, [p for p in parts if p != ""])
+
+    def evaluate(self, data):
+        if len(self.parts) == 1 and isinstance(self.parts[0], slice):
+            return data[self.parts[0]]
+        return "".join(p if isinstance(p, str) else _text(data[p]) for p in self.parts)
+
+
+def _to_slice(match):
+    start, colon, end = match.group(1), match.group(2), match.group(3)
+    if not colon:  # [n]: one byte
+        index = int(start)
+        return slice(index, index + 1 or None)
+    return slice(int(start) if start else None, int(end) if end else None)
 
 
 def _text(value):

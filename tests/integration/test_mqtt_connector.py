@@ -1,0 +1,180 @@
+"""The MQTT connector end to end: devices broker -> gateway -> platform double, and back."""
+import json
+import os
+import time
+
+import pytest
+
+from tests.support.broker import Mosquitto
+from tests.support.devices import DeviceClient
+from tests.support.gateway import GatewayProcess, ROOT, write_config
+from tests.support.platform import PlatformDouble
+
+MQTT = {
+    "broker": {"name": "Devices", "host": "127.0.0.1", "port": 0, "clientId": "gw-test", "version": 4,
+               "security": {"type": "anonymous"}},
+    "mapping": [
+        {"topicFilter": "sensor/+/data", "subscriptionQos": 1,
+         "converter": {"type": "json",
+                       "deviceInfo": {"deviceNameExpressionSource": "topic",
+                                      "deviceNameExpression": "(?<=sensor/)(.*?)(?=/data)",
+                                      "deviceProfileExpressionSource": "constant",
+                                      "deviceProfileExpression": "Thermometer"},
+                       "attributes": [{"type": "string", "key": "model", "value": "${sensorModel}"}],
+                       "timeseries": [{"type": "double", "key": "temperature", "value": "${temp}"}]}},
+        {"topicFilter": "old/data", "subscriptionQos": 1,
+         "converter": {"type": "json", "deviceNameJsonExpression": "${serialNumber}",
+                       "deviceTypeJsonExpression": "${sensorType}",
+                       "timeseries": [{"type": "integer", "key": "seq", "value": "${seq}"}]}},
+        {"topicFilter": "raw/data", "subscriptionQos": 1,
+         "converter": {"type": "bytes",
+                       "deviceInfo": {"deviceNameExpressionSource": "message", "deviceNameExpression": "[0:4]"},
+                       "timeseries": [{"type": "integer", "key": "value", "value": "[4:]"}]}},
+        {"topicFilter": "custom/sensors/+", "subscriptionQos": 1,
+         "converter": {"type": "custom", "extension": "CustomMqttUplinkConverter",
+                       "extensionConfig": {"temperature": 2, "batteryLevel": 1}}},
+    ],
+    "requestsMapping": {
+        "connectRequests": [{"topicFilter": "sensor/+/connect",
+                             "deviceInfo": {"deviceNameExpressionSource": "topic",
+                                            "deviceNameExpression": "(?<=sensor/)(.*?)(?=/connect)"}}],
+        "disconnectRequests": [{"topicFilter": "sensor/+/disconnect",
+                                "deviceInfo": {"deviceNameExpressionSource": "topic",
+                                               "deviceNameExpression": "(?<=sensor/)(.*?)(?=/disconnect)"}}],
+        "attributeRequests": [{"topicFilter": "sensor/attributes/request",
+                               "deviceInfo": {"deviceNameExpressionSource": "message",
+                                              "deviceNameExpression": "${device}"},
+                               "attributeNameExpressionSource": "message", "attributeNameExpression": "${key}",
+                               "topicExpression": "devices/${deviceName}/attrs/${attributeKey}",
+                               "valueExpression": "${attributeValue}"}],
+        "attributeUpdates": [{"deviceNameFilter": ".*", "attributeFilter": "relay|mode",
+                              "topicExpression": "sensor/${deviceName}/set/${attributeKey}",
+                              "valueExpression": "{\"${attributeKey}\":\"${attributeValue}\"}"}],
+        "serverSideRpc": [
+            {"type": "twoWay", "deviceNameFilter": ".*", "methodFilter": "getRelay",
+             "requestTopicExpression": "sensor/${deviceName}/request/${methodName}/${requestId}",
+             "responseTopicExpression": "sensor/${deviceName}/response/${methodName}/${requestId}",
+             "responseTimeout": 10000, "valueExpression": "${params}"},
+            {"type": "twoWay", "deviceNameFilter": ".*", "methodFilter": "slow",
+             "requestTopicExpression": "sensor/${deviceName}/request/slow/${requestId}",
+             "responseTopicExpression": "sensor/${deviceName}/response/slow/${requestId}",
+             "responseTimeout": 500, "valueExpression": "${params}"},
+            {"type": "oneWay", "deviceNameFilter": ".*", "methodFilter": "setRelay",
+             "requestTopicExpression": "sensor/${deviceName}/request/${methodName}", "valueExpression": "${params}"},
+        ],
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp("mqtt"))
+    platform_broker = Mosquitto(folder, "platform").start()
+    devices_broker = Mosquitto(folder, "devices").start()
+    platform = PlatformDouble(platform_broker.port, attributes={"SN-7": {"targetTemp": 22.5}})
+    devices = DeviceClient(devices_broker.port)
+    config = json.loads(json.dumps(MQTT))
+    config["broker"]["port"] = devices_broker.port
+    path = write_config(folder, platform_broker.port,
+                        connectors=[{"name": "MQTT Devices", "type": "mqtt", "configuration": "mqtt.json"}],
+                        thingsboard={"statistics": {"enable": True, "statsSendPeriodInSeconds": 1}},
+                        files={"mqtt.json": config})
+    gateway = GatewayProcess(path, env={"TB_GW_EXTENSIONS_DIR": os.path.join(ROOT, "extensions")})
+    try:
+        platform.wait_topic("v1/devices/me/telemetry", lambda b: b["values"].get("MQTT Devices_state") == "running")
+        time.sleep(0.5)  # the connector subscribes right after it starts
+        yield platform, devices, gateway
+    finally:
+        gateway.kill()
+        devices.close()
+        platform.close()
+        devices_broker.stop()
+        platform_broker.stop()
+
+
+def values_of(platform, device):
+    return [v for d, v, _ in platform.telemetry() if d == device]
+
+
+def test_mapping_by_topic_new_format(world):
+    platform, devices, _ = world
+    devices.publish("sensor/SN-7/data", {"sensorModel": "T1", "temp": 21.5})
+    platform.wait_for(lambda m: {"temperature": 21.5} in values_of(platform, "SN-7"))
+    assert platform.wait_topic("v1/gateway/attributes", lambda b: "SN-7" in b) == {"SN-7": {"model": "T1"}}
+    assert {"device": "SN-7", "type": "Thermometer"} in platform.on("v1/gateway/connect")
+
+
+def test_mapping_old_format(world):
+    platform, devices, _ = world
+    devices.publish("old/data", {"serialNumber": "OLD-1", "sensorType": "meter", "seq": "5"})
+    platform.wait_for(lambda m: {"seq": 5} in values_of(platform, "OLD-1"))
+
+
+def test_bytes_and_custom_converters(world):
+    platform, devices, _ = world
+    devices.publish("raw/data", b"RAW1042")
+    devices.publish("custom/sensors/CUST-1", bytes([0x01, 0x02, 0x55]))
+    platform.wait_for(lambda m: {"value": 42} in values_of(platform, "RAW1"))
+    platform.wait_for(lambda m: {"temperature": 258, "batteryLevel": 85} in values_of(platform, "CUST-1"))
+
+
+def test_malformed_payloads_are_counted_and_survived(world):
+    platform, devices, _ = world
+    devices.publish("old/data", b"{not json")
+    devices.publish("old/data", b"\xff\xfe\xfd")
+    devices.publish("old/data", {"serialNumber": "BAD", "sensorType": "t", "seq": "many"})
+    devices.publish("old/data", b"[" + b"1," * 500000 + b"1]")     # 1 MB, valid JSON, nothing to map
+    devices.publish("old/data", {"serialNumber": "GOOD-1", "sensorType": "t", "seq": 1})
+    platform.wait_for(lambda m: {"seq": 1} in values_of(platform, "GOOD-1"))
+    stats = platform.wait_topic("v1/devices/me/telemetry",
+                                lambda b: b["values"].get("MQTT Devices_failures_malformed_json", 0) >= 2 and
+                                "MQTT Devices_failures_timeseries:seq" in b["values"])["values"]
+    assert stats["MQTT Devices_failures_malformed_json"] == 2
+    assert stats["MQTT Devices_state"] == "running"
+
+
+def test_connect_and_disconnect_requests(world):
+    platform, devices, _ = world
+    devices.publish("sensor/NEW-1/connect", b"")
+    platform.wait_topic("v1/gateway/connect", lambda b: b["device"] == "NEW-1")
+    devices.publish("sensor/NEW-1/disconnect", b"")
+    platform.wait_topic("v1/gateway/disconnect", lambda b: b["device"] == "NEW-1")
+
+
+def test_attribute_request_round_trip(world):
+    platform, devices, _ = world
+    devices.publish("sensor/attributes/request", {"device": "SN-7", "key": "targetTemp"})
+    assert devices.wait_topic("devices/SN-7/attrs/targetTemp") == b"22.5"
+
+
+def test_attribute_update_reaches_the_device(world):
+    platform, devices, _ = world
+    devices.publish("sensor/SN-7/data", {"sensorModel": "T1", "temp": 1})
+    platform.wait_topic("v1/gateway/connect", lambda b: b["device"] == "SN-7")
+    platform.shared_attributes("SN-7", {"relay": True, "ignored": 1})
+    assert json.loads(devices.wait_topic("sensor/SN-7/set/relay")) == {"relay": "true"}
+    assert not [t for t, _ in devices.messages if t.endswith("/set/ignored")]
+
+
+def test_two_way_rpc(world):
+    platform, devices, _ = world
+    devices.responders["sensor/+/request/getRelay/+"] = lambda topic, payload: (
+        topic.replace("/request/", "/response/"), json.dumps({"relay": "on", "asked": json.loads(payload)}))
+    request_id = platform.device_rpc("SN-7", "getRelay", {"pin": 3})
+    reply = platform.wait_topic("v1/gateway/rpc", lambda b: b.get("id") == request_id and "data" in b
+                                and "method" not in b["data"])
+    assert reply["data"] == {"relay": "on", "asked": {"pin": 3}}
+
+
+def test_two_way_rpc_timeout_gets_an_error_reply(world):
+    platform, _, _ = world
+    request_id = platform.device_rpc("SN-7", "slow", {})
+    reply = platform.wait_topic("v1/gateway/rpc", lambda b: b.get("id") == request_id and "error" in b.get("data", {}))
+    assert "timeout" in reply["data"]["error"]
+
+
+def test_one_way_rpc(world):
+    platform, devices, _ = world
+    request_id = platform.device_rpc("SN-7", "setRelay", {"on": True})
+    assert json.loads(devices.wait_topic("sensor/SN-7/request/setRelay")) == {"on": True}
+    platform.wait_topic("v1/gateway/rpc", lambda b: b.get("id") == request_id and b.get("data") == {"success": True})

@@ -1,0 +1,75 @@
+"""MQTT uplink converters, data-driven: each folder under tests/cases/mqtt is a case
+(config.json, topic.txt, message.json or message.bin, and expected.json or error.txt)."""
+import json
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from thingsboard_gateway.config.errors import ConfigError
+from thingsboard_gateway.connectors.mqtt.uplink import BytesUplinkConverter, JsonUplinkConverter
+
+CASES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "cases", "mqtt")
+
+
+def load_case(name):
+    folder = os.path.join(CASES, name)
+    config = json.load(open(os.path.join(folder, "config.json")))
+    topic = open(os.path.join(folder, "topic.txt")).read().strip()
+    if os.path.exists(os.path.join(folder, "message.bin")):
+        message = open(os.path.join(folder, "message.bin"), "rb").read()
+    else:
+        message = json.load(open(os.path.join(folder, "message.json")))
+    return folder, config, topic, message
+
+
+def make(config):
+    cls = BytesUplinkConverter if config.get("type") == "bytes" else JsonUplinkConverter
+    return cls(config, "mqtt.json", "converter")
+
+
+@pytest.mark.parametrize("name", sorted(os.listdir(CASES)))
+def test_converter_case(name):
+    folder, config, topic, message = load_case(name)
+    error_file = os.path.join(folder, "error.txt")
+    if os.path.exists(error_file):
+        with pytest.raises(ConfigError) as info:
+            make(config)
+        assert str(info.value) == open(error_file).read().strip()
+        return
+    expected = json.load(open(os.path.join(folder, "expected.json")))
+    converted, failures = make(config).convert_detailed(topic, message, now_ms=1000)
+    assert converted == expected["converted"]
+    assert [list(f) for f in failures] == expected["failures"]
+
+
+def test_send_data_only_on_change():
+    converter = make({"deviceNameJsonExpression": "${id}", "sendDataOnlyOnChange": True,
+                      "timeseries": [{"type": "integer", "key": "a", "value": "${a}"},
+                                     {"type": "integer", "key": "b", "value": "${b}"}]})
+    first, _ = converter.convert_detailed("t", {"id": "D", "a": 1, "b": 2}, now_ms=1)
+    second, _ = converter.convert_detailed("t", {"id": "D", "a": 1, "b": 3}, now_ms=2)
+    third, _ = converter.convert_detailed("t", {"id": "D", "a": 1, "b": 3}, now_ms=3)
+    assert first[0]["telemetry"][0]["values"] == {"a": 1, "b": 2}
+    assert second[0]["telemetry"][0]["values"] == {"b": 3}
+    assert third == []
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+                           lambda children: st.lists(children, max_size=4) |
+                           st.dictionaries(st.text(max_size=5), children, max_size=4), max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_random_json_never_crashes_the_converter(payload):
+    converter = make({"deviceInfo": {"deviceNameExpressionSource": "message", "deviceNameExpression": "${id}"},
+                      "tsField": "${ts}",
+                      "attributes": [{"type": "string", "key": "m", "value": "${model}"}],
+                      "timeseries": [{"type": t, "key": t, "value": "${v or x[0].y}"}
+                                     for t in ("integer", "double", "boolean", "string", "json", "raw")]})
+    converted, failures = converter.convert_detailed("topic", payload, now_ms=5)
+    for entry in converted:
+        assert isinstance(entry["deviceName"], str) and entry["deviceName"]
+    json.dumps(converted)  # whatever comes out can be sent
