@@ -22,10 +22,15 @@ def _parser():
     parser = argparse.ArgumentParser(prog="thingsboard-gateway", description="ThingsBoard IoT Gateway")
     sub = parser.add_subparsers(dest="command")
     for name, text in (("run", "run the gateway (the default)"),
-                       ("check", "validate the configuration and print a summary")):
+                       ("check", "validate the configuration and print a summary; with --connector, "
+                                 "dry-run a converter on a recorded message")):
         p = sub.add_parser(name, help=text)
         p.add_argument("--config", "-c", help="path of tb_gateway.json (default: $TB_GW_CONFIG_DIR/"
                                               "tb_gateway.json, else /etc/thingsboard-gateway/config/tb_gateway.json)")
+        if name == "check":
+            p.add_argument("--connector", help="a connector file (e.g. mqtt.json) to dry-run")
+            p.add_argument("--topic", help="the topic the sample arrived on")
+            p.add_argument("--sample", help="file holding the message payload")
     p = sub.add_parser("storage", help="inspect, verify or repair durable storage (gateway stopped)")
     p.add_argument("action", choices=["inspect", "verify", "repair"])
     p.add_argument("--config", "-c", help="path of tb_gateway.json")
@@ -43,6 +48,9 @@ def main(argv=None):
         print(__version__)
         return 0
     if args.command == "check":
+        if args.connector:
+            from thingsboard_gateway.connectors.dry_run import dry_run
+            return dry_run(args.connector, args.topic, args.sample)
         return check(default_config_path(args.config))
     if args.command == "storage":
         return storage(args.action, default_config_path(args.config))

@@ -137,6 +137,24 @@ class MappedConverter(Converter):
     def convert(self, config, data):
         return self.convert_detailed(config, data)[0]
 
+    def explain(self, topic, data):
+        # type: (str, Any) -> List[Tuple[str, str, str, Any, Optional[str]]]
+        """For a dry run: (section, key, expression, value, problem) of every configured
+        key of one message (the first element of an array payload)."""
+        item = data[0] if isinstance(data, list) and data else data
+        rows = []
+        for section, source in (("device", self.name_source), ("device", self.type_source)):
+            value, missing = source.resolve(topic, item, self.evaluate)
+            rows.append((section, "deviceName" if source is self.name_source else "deviceType", str(source.text),
+                         value, None if value is not None else "%s found nothing" % missing))
+        for point in self.attributes + self.timeseries:
+            failures = []  # type: List[Failure]
+            values = evaluate_datapoints([point], item, failures, self.evaluate, self.cast)
+            key = next(iter(values), failures[0].key if failures else point.key.source)
+            rows.append((point.section, key, point.value.source, values.get(key),
+                         failures[0].reason if failures else None))
+        return rows
+
 
 class JsonUplinkConverter(MappedConverter):
     """`"type": "json"`: payload is JSON (an object, or an array of objects)."""

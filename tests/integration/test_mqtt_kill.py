@@ -1,0 +1,73 @@
+"""The gateway SIGKILLed mid-stream with file storage and a persistent device-broker
+session, then restarted: every device message is delivered (QoS 1 device messages are
+acknowledged only after the storage commit)."""
+import json
+import threading
+import time
+
+from tests.support.broker import Mosquitto
+from tests.support.devices import DeviceClient
+from tests.support.gateway import GatewayProcess, write_config
+from tests.support.platform import PlatformDouble
+
+DEVICES = 10
+PER_DEVICE = 300
+
+
+def mqtt_config(port):
+    return {"broker": {"host": "127.0.0.1", "port": port, "clientId": "gw-kill-test", "version": 4,
+                       "cleanSession": False, "security": {"type": "anonymous"}},
+            "mapping": [{"topicFilter": "sensor/+/data", "subscriptionQos": 1,
+                         "converter": {"type": "json",
+                                       "deviceInfo": {"deviceNameExpressionSource": "message",
+                                                      "deviceNameExpression": "${serialNumber}"},
+                                       "timeseries": [{"type": "integer", "key": "seq", "value": "${seq}"}]}}]}
+
+
+def test_sigkill_with_persistent_session_loses_nothing(tmp_path):
+    folder = str(tmp_path)
+    platform_broker = Mosquitto(folder, "platform").start()
+    devices_broker = Mosquitto(folder, "devices").start()
+    platform = PlatformDouble(platform_broker.port)
+    devices = DeviceClient(devices_broker.port, subscriptions=("nothing/here",))
+    storage = {"type": "file", "data_folder_path": folder + "/data"}
+    path = write_config(folder, platform_broker.port,
+                        connectors=[{"name": "MQTT", "type": "mqtt", "configuration": "mqtt.json"}],
+                        storage=storage, files={"mqtt.json": mqtt_config(devices_broker.port)})
+    gateways = [GatewayProcess(path)]
+    try:
+        def seen():
+            return {(d, v["seq"]) for d, v, _ in platform.telemetry()}
+
+        # First start creates the session; until the gateway subscribed, messages go nowhere.
+        deadline = time.monotonic() + 20
+        while ("warmup", 0) not in seen() and time.monotonic() < deadline:
+            devices.publish("sensor/warmup/data", {"serialNumber": "warmup", "seq": 0})
+            time.sleep(0.3)
+        assert ("warmup", 0) in seen()
+
+        def publish_all():
+            for seq in range(1, PER_DEVICE + 1):
+                for d in range(DEVICES):
+                    devices.client.publish("sensor/D%d/data" % d, json.dumps({"serialNumber": "D%d" % d, "seq": seq}),
+                                           qos=1)
+                time.sleep(0.005)
+
+        publisher = threading.Thread(target=publish_all)
+        publisher.start()
+        platform.wait_for(lambda m: len(seen()) > 300)
+        gateways[0].kill()                                # SIGKILL mid-stream
+        time.sleep(1.0)
+        gateways.append(GatewayProcess(path))             # same session, same storage
+        publisher.join(60)
+        expected = {("D%d" % d, seq) for d in range(DEVICES) for seq in range(1, PER_DEVICE + 1)}
+        platform.wait_for(lambda m: expected <= seen(), timeout=60)
+        code, _ = gateways[1].terminate()
+        assert code == 0
+    finally:
+        for g in gateways:
+            g.kill()
+        devices.close()
+        platform.close()
+        devices_broker.stop()
+        platform_broker.stop()
