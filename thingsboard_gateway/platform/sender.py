@@ -7,7 +7,7 @@ message that carried it. Reads go ahead of acks, bounded by `window` batches in 
 import logging
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, List, Optional
 
 from thingsboard_gateway.platform.packing import pack
 from thingsboard_gateway.platform.ratelimit import RateLimit
@@ -17,11 +17,12 @@ log = logging.getLogger(__name__)
 
 
 class _BatchDelivery(object):
-    """Counts the PUBACKs of one batch's messages; calls done(batch) after the last."""
+    """Counts the PUBACKs of the messages carrying some batches; calls done(batches) after
+    the last."""
 
-    def __init__(self, batch, messages, done):
-        # type: (Batch, int, Callable[[Batch], None]) -> None
-        self.batch = batch
+    def __init__(self, batches, messages, done):
+        # type: (List[Batch], int, Callable[[List[Batch]], None]) -> None
+        self.batches = batches
         self._remaining = messages
         self._done = done
         self._lock = threading.Lock()
@@ -31,7 +32,7 @@ class _BatchDelivery(object):
             self._remaining -= 1
             finished = self._remaining == 0
         if finished:
-            self._done(self.batch)
+            self._done(self.batches)
 
 
 class Sender(object):
@@ -82,33 +83,35 @@ class Sender(object):
                 continue
             if not self._window.acquire(timeout=0.5):
                 continue
-            batch = self._read_batch()
-            if batch is None:
+            batches = self._read_batches()
+            if not batches:
                 self._window.release()
                 continue
-            self._send(batch)
+            self._send(batches)
 
-    def _read_batch(self):
-        # type: () -> Optional[Batch]
+    def _read_batches(self):
+        # type: () -> List[Batch]
         batch = self._storage.get_batch(self._max_read, timeout=0.5)
-        if batch is None or len(batch) >= min(self._max_read, self._min_pack_size) or not self._min_pack_delay:
-            return batch
+        if batch is None:
+            return []
+        if len(batch) >= min(self._max_read, self._min_pack_size) or not self._min_pack_delay:
+            return [batch]
         # Few records: give producers min_pack_delay to fill the pack (latency for batching).
+        # Batches stay separate: storage acknowledges exactly what it handed out.
         self._stop.wait(self._min_pack_delay)
         more = self._storage.get_batch(self._max_read - len(batch), timeout=0)
-        if more is not None:
-            batch = Batch(batch.first, batch.records + more.records)
-        return batch
+        return [batch] if more is None else [batch, more]
 
-    def _send(self, batch):
-        # type: (Batch) -> None
-        messages = pack(batch.records, self._max_payload)
-        if not messages:
-            self._delivered(batch)
-            return
+    def _send(self, batches):
+        # type: (List[Batch]) -> None
+        records = [r for b in batches for r in b.records] if len(batches) > 1 else batches[0].records
+        messages = pack(records, self._max_payload)
         with self._idle:
             self._in_flight += 1
-        delivery = _BatchDelivery(batch, len(messages), self._delivered)
+        if not messages:
+            self._delivered(batches)
+            return
+        delivery = _BatchDelivery(batches, len(messages), self._delivered)
         for topic, payload in messages:
             self._take_rate_token()
             self._client.publish(topic, payload, on_ack=delivery.acked)
@@ -120,11 +123,12 @@ class Sender(object):
             if self._stop.wait(self._rate_limit.time_until(1)):
                 return
 
-    def _delivered(self, batch):
-        # type: (Batch) -> None
-        """Runs on paho's thread once every message of `batch` was acknowledged."""
-        self._storage.ack(batch)
-        self._stats.add("messages_sent", len(batch))
+    def _delivered(self, batches):
+        # type: (List[Batch]) -> None
+        """Runs on paho's thread once every message of `batches` was acknowledged."""
+        for batch in batches:
+            self._storage.ack(batch)
+            self._stats.add("messages_sent", len(batch))
         self._window.release()
         with self._idle:
             self._in_flight = max(0, self._in_flight - 1)

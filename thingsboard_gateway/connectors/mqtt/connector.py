@@ -186,12 +186,25 @@ class MqttConnector(Connector):
     # -- incoming (paho's thread queues, the connector's thread works) ---------------------
     def _enqueue(self, message):
         item = (message.topic, message.payload, message.mid, message.qos)
+        try:
+            self._queue.put_nowait(item)
+            return
+        except queue.Full:
+            pass
+        # Full: paho's network thread waits here, so the broker keeps the rest
+        # (backpressure). Meanwhile it still sends the acknowledgements the storage
+        # writer queued, or a crash now would make the broker redeliver all of them.
+        client = self._connection.client
         while not self.stop_event.is_set():
             try:
-                self._queue.put(item, timeout=0.5)
+                client.loop_write()
+            except Exception:  # a broken socket is noticed by paho's loop afterwards
+                log.debug("flushing acknowledgements failed", exc_info=True)
+            try:
+                self._queue.put(item, timeout=0.05)
                 return
             except queue.Full:
-                continue  # paho's thread waits: the broker keeps the rest (backpressure)
+                continue
 
     def _run(self):
         while not self.stop_event.is_set():
