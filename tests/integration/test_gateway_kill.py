@@ -29,7 +29,7 @@ def test_sigkill_mid_stream_then_restart_delivers_everything(tmp_path, broker, p
                "max_read_records_count": 20}
     # A slow platform link (2 messages/s) so a backlog builds up in storage.
     path = write_config(folder, broker.port, connectors=[simulator_entry()], storage=storage,
-                        thingsboard={"rateLimits": "2:1", "maxPayloadSizeBytes": 1000},
+                        thingsboard={"deviceMessagesRateLimits": "2:1", "maxPayloadSizeBytes": 1000},
                         files={"simulator.json": SIMULATOR})
     first = GatewayProcess(path)
     try:
@@ -47,7 +47,7 @@ def test_sigkill_mid_stream_then_restart_delivers_everything(tmp_path, broker, p
     with open(path) as f:
         config = json.load(f)
     config["connectors"] = []
-    config["thingsboard"].pop("rateLimits")
+    config["thingsboard"].pop("deviceMessagesRateLimits")
     config["thingsboard"]["statistics"] = {"enable": True, "statsSendPeriodInSeconds": 1}
     with open(path, "w") as f:
         json.dump(config, f)

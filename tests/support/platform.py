@@ -11,12 +11,19 @@ import paho.mqtt.client as mqtt
 class PlatformDouble(object):
     """Subscribes v1/gateway/# and v1/devices/me/# on the broker at `port`."""
 
-    def __init__(self, port, attributes=None, persistent=False, username=None, password=None):
+    GENEROUS = {"maxPayloadSize": 65536, "maxInflightMessages": 1000,
+                "rateLimits": {"messages": "100000:1", "telemetryMessages": "100000:1", "telemetryDataPoints": "1000000:1"},
+                "gatewayRateLimits": {"messages": "100000:1", "telemetryMessages": "100000:1",
+                                      "telemetryDataPoints": "1000000:1"}}
+
+    def __init__(self, port, attributes=None, persistent=False, username=None, password=None,
+                 session_limits=GENEROUS):
         self.port = port
         self.attributes = attributes or {}  # device -> {key: value} answered to requests
+        self.session_limits = session_limits  # answered to getSessionLimits (None: no answer)
         self.messages = []  # (time, topic, parsed payload)
         self.cond = threading.Condition()
-        self._ids = itertools.count(1)
+        self._ids = itertools.count(1000)  # apart from the ids of the gateway's own requests
         # persistent: keep the subscription in the broker's session (for broker restarts).
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="platform-double-%d" % id(self),
                                   clean_session=not persistent)
@@ -42,6 +49,10 @@ class PlatformDouble(object):
             body = msg.payload
         if msg.topic == "v1/gateway/attributes/request":
             self._answer_attributes(body)
+        if msg.topic.startswith("v1/devices/me/rpc/request/") and isinstance(body, dict) \
+                and body.get("method") == "getSessionLimits" and self.session_limits is not None:
+            self.client.publish("v1/devices/me/rpc/response/" + msg.topic.rsplit("/", 1)[1],
+                                json.dumps(self.session_limits), qos=1)
         with self.cond:
             self.messages.append((time.time(), msg.topic, body))
             self.cond.notify_all()

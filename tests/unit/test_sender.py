@@ -6,7 +6,7 @@ import time
 import pytest
 
 from thingsboard_gateway.gateway.statistics import Statistics
-from thingsboard_gateway.platform.ratelimit import RateLimit
+from thingsboard_gateway.platform.limits import TrafficLimits
 from thingsboard_gateway.platform.sender import Sender
 from thingsboard_gateway.storage.file import FileEventStorage
 from thingsboard_gateway.storage.memory import MemoryEventStorage
@@ -25,6 +25,9 @@ class AckingClient(object):
 
     def wait_connected(self, timeout):
         return True
+
+    def reconnect(self):
+        pass
 
     def publish(self, topic, payload, on_ack=None):
         with self.lock:
@@ -92,7 +95,7 @@ def test_records_stay_until_the_platform_acknowledged_them():
 def test_rate_limit_spaces_messages():
     storage = MemoryEventStorage(1000)
     client = AckingClient()
-    sender = Sender(storage, client, Statistics(), max_read=1, min_pack_delay=0, rate_limit=RateLimit([(2, 1.0)]))
+    sender = Sender(storage, client, Statistics(), max_read=1, min_pack_delay=0, limits=TrafficLimits([(2, 1.0)]))
     sender.start()
     try:
         storage.put(recs(4))

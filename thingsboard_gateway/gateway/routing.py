@@ -36,6 +36,7 @@ class Router(object):
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._attribute_requests = {}  # type: Dict[int, Callable[[Dict[str, Any]], None]]
+        self._platform_requests = {}  # type: Dict[str, Callable[[Any], None]]
 
     def handle(self, topic, payload):
         # type: (str, bytes) -> None
@@ -52,6 +53,8 @@ class Router(object):
             self._attribute_response(content)
         elif topic.startswith(topics.ME_RPC_REQUEST):
             self._gateway_rpc(topic[len(topics.ME_RPC_REQUEST):], content)
+        elif topic.startswith(topics.ME_RPC_RESPONSE):
+            self._platform_answer(topic[len(topics.ME_RPC_RESPONSE):], content)
         elif topic == topics.ME_ATTRIBUTES:
             log.debug("Gateway attribute update ignored: %s", list(content) if isinstance(content, dict) else "")
         else:
@@ -123,8 +126,35 @@ class Router(object):
         except Exception:
             log.exception("Attribute response handler failed")
 
+    # -- RPC from the gateway to the platform (getSessionLimits) ---------------------
+    def request_platform(self, method, params, callback):
+        # type: (str, Any, Callable[[Any], None]) -> int
+        """Call a platform-side RPC of the gateway device; callback(answer) on paho's thread."""
+        request_id = next(self._ids)
+        with self._lock:
+            self._platform_requests[str(request_id)] = callback
+        self._publish(topics.ME_RPC_REQUEST + str(request_id), _dumps({"method": method, "params": params}))
+        return request_id
+
+    def _platform_answer(self, request_id, content):
+        with self._lock:
+            callback = self._platform_requests.pop(request_id, None)
+        if callback is None:
+            return  # ours echoed by a plain broker, or an answer that came too late
+        try:
+            callback(content)
+        except Exception:
+            log.exception("Handling the platform's answer %s failed", request_id)
+
     # -- the gateway's own RPC --------------------------------------------------------
     def _gateway_rpc(self, request_id, content):
+        with self._lock:
+            own = self._platform_requests.pop(request_id, None)
+        if own is not None:
+            # Our own request came back: a plain MQTT broker stands in for ThingsBoard,
+            # and no answer will come. Tell the requester so it need not wait.
+            own(None)
+            return
         method = content.get("method") if isinstance(content, dict) else None
         handler = self._methods.get(method)
         if handler is None:

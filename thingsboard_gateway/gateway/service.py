@@ -17,7 +17,9 @@ from thingsboard_gateway.gateway.supervisor import Supervisor
 from thingsboard_gateway.gateway.validation import normalize_record
 from thingsboard_gateway.platform import topics
 from thingsboard_gateway.platform.client import PlatformClient
-from thingsboard_gateway.platform.ratelimit import RateLimit, parse_rate_limits
+from thingsboard_gateway.gateway.delivery import DeliveryTracker, failed_future
+from thingsboard_gateway.platform import limits as traffic
+from thingsboard_gateway.platform.limits import TrafficLimits
 from thingsboard_gateway.platform.sender import Sender
 from thingsboard_gateway.storage import create_storage
 from thingsboard_gateway.storage.writer import StorageWriter
@@ -30,16 +32,6 @@ INVALID_LOG_INTERVAL = 10.0
 
 def _dumps(value):
     return json.dumps(value, separators=(",", ":")).encode()
-
-
-def message_rate_limit(thingsboard):
-    # type: (Dict[str, Any]) -> RateLimit
-    """The configured message rate limit. Absent or upstream's DEFAULT_* placeholder
-    means no client-side limit (the platform's session limits govern)."""
-    text = thingsboard.get("rateLimits")
-    if text is None or text.startswith("DEFAULT_"):
-        return RateLimit([])
-    return RateLimit(parse_rate_limits(text))
 
 
 class GatewayService(object):
@@ -65,10 +57,17 @@ class GatewayService(object):
         read_count = config.storage.get("read_records_count", 100)
         if config.storage.get("type") != "memory":
             read_count = config.storage.get("max_read_records_count", read_count)
+        self.tracker = DeliveryTracker()
         self.sender = Sender(self.storage, self.client, self.stats, max_read=read_count,
-                             max_payload=tb["maxPayloadSizeBytes"], rate_limit=message_rate_limit(tb),
+                             max_payload=tb["maxPayloadSizeBytes"],
+                             limits=TrafficLimits.combine(traffic.configured(tb, "devices")),
                              min_pack_delay=tb["minPackSendDelayMS"] / 1000.0,
-                             min_pack_size=tb["minPackSizeToSend"])
+                             min_pack_size=tb["minPackSizeToSend"], max_inflight=tb["maxInflightMessages"],
+                             ack_timeout=tb["publishAckTimeoutMs"] / 1000.0, tracker=self.tracker)
+        self._own_limits = TrafficLimits.combine(traffic.configured(tb, "gateway"))
+        self._own_lock = threading.Lock()
+        self._limits_deadline = None  # type: Optional[float]
+        self._session_limits = None  # type: Optional[Dict[str, Any]]
         self.supervisor = Supervisor(config.connectors, self, config.supervision)
         self._put_timeout = config.storage.get("put_timeout_ms", 10000) / 1000.0
         self._stop = threading.Event()
@@ -77,33 +76,38 @@ class GatewayService(object):
 
     # -- the API connectors see --------------------------------------------------------
     def send_to_storage(self, connector_name, connector_id, data, on_stored=None):
-        # type: (str, Any, Dict[str, Any], Optional[Callable[[bool], None]]) -> bool
-        """Validate and queue converted data for delivery. Blocks up to the storage put
-        timeout when the queue is full (backpressure); returns False when the data was
-        refused (invalid, or dropped after the timeout: counted and logged).
-        on_stored(ok) runs on the storage-writer thread once the data is durable in
-        storage (committed), or with False if storage dropped it."""
-        record, problem = normalize_record(data, int(time.time() * 1000))
+        # type: (str, Any, Dict[str, Any], Optional[Callable[[bool], None]]) -> Any
+        """Validate and queue converted data for delivery; returns a
+        concurrent.futures.Future resolved (DeliveryResult) once the platform acknowledged
+        every message that carried it, or failed (DeliveryError) when the data is invalid or
+        dropped. Blocks up to the storage put timeout when the queue is full
+        (backpressure). on_stored(ok) runs on the storage-writer thread once the data is
+        durable in storage (committed), or with False if it was not stored."""
+        token, future = self.tracker.new()
+        record, problem = normalize_record(data, int(time.time() * 1000), token)
         if problem is not None:
             self.stats.add("events_invalid", 1, connector_name)
             self._log_invalid(connector_name, problem)
             if on_stored is not None:
                 on_stored(False)
-            return False
+            self.tracker.failed(token, "invalid data: %s" % problem)
+            return future
         if record is None:
             if on_stored is not None:
                 on_stored(True)
-            return True  # nothing to send
+            self.tracker.delivered(token, 0)
+            return future  # nothing to send
         self.stats.add("messages_received", 1, connector_name)
         self.add_device(data["deviceName"], data.get("deviceType") or "default", connector_name)
         if self.writer.submit(record, self._put_timeout, on_stored):
-            return True
+            return future
         self.stats.add("events_dropped", 1, connector_name)
         log.error("Storage queue full for %.1f s: dropped data of %s from %s", self._put_timeout,
                   data["deviceName"], connector_name)
         if on_stored is not None:
             on_stored(False)
-        return False
+        self.tracker.failed(token, "dropped: the storage queue stayed full for %.1f s" % self._put_timeout)
+        return future
 
     def send_rpc_reply(self, device, request_id, content):
         # type: (Optional[str], Any, Any) -> None
@@ -132,14 +136,51 @@ class GatewayService(object):
 
     # -- platform side ------------------------------------------------------------------
     def _publish(self, topic, payload):
+        # Replies, statistics and announcements go at once; they use up rate-limit tokens
+        # (the sender then waits longer) so that the totals stay inside the limits.
+        if topic.startswith("v1/devices/me/"):
+            with self._own_lock:
+                self._own_limits.take(topic == topics.ME_TELEMETRY, 1)
+        else:
+            self.sender.consume(False, 0)
         return self.client.publish(topic, payload)
 
     def _on_platform_message(self, topic, payload):
         self.router.handle(topic, payload)
 
     def _on_platform_connected(self):
+        timeout = self.config.thingsboard["sessionLimitsTimeoutMs"] / 1000.0
+        if timeout > 0:
+            self.sender.wait_for_limits()
+            self._limits_deadline = time.monotonic() + timeout
+            self.router.request_platform("getSessionLimits", {"timeout": int(timeout * 1000)},
+                                         self._on_session_limits)
         for device, _, device_type in self.registry.items():
             self._publish(topics.CONNECT, _dumps({"device": device, "type": device_type}))
+
+    def _on_session_limits(self, answer):
+        """paho's thread: the platform's getSessionLimits answer (None: a plain broker)."""
+        self._limits_deadline = None
+        tb = self.config.thingsboard
+        if not isinstance(answer, dict) or ("rateLimits" not in answer and "gatewayRateLimits" not in answer):
+            log.info("No session limits from the platform (%s); using the configured limits",
+                     "a plain MQTT broker" if answer is None else "answer: %.100s" % (answer,))
+            self.sender.release_limits()
+            return
+        self._session_limits = answer
+        devices = TrafficLimits.combine(traffic.configured(tb, "devices"), traffic.from_server(answer, "devices"))
+        own = TrafficLimits.combine(traffic.configured(tb, "gateway"), traffic.from_server(answer, "gateway"))
+        with self._own_lock:
+            self._own_limits = own
+        max_payload = tb["maxPayloadSizeBytes"]
+        if isinstance(answer.get("maxPayloadSize"), int) and answer["maxPayloadSize"] > 0:
+            max_payload = min(max_payload, int(answer["maxPayloadSize"] * traffic.SERVER_SHARE))
+        max_inflight = tb["maxInflightMessages"]
+        if isinstance(answer.get("maxInflightMessages"), int) and answer["maxInflightMessages"] > 0:
+            max_inflight = min(max_inflight, max(1, int(answer["maxInflightMessages"] * traffic.SERVER_SHARE)))
+        log.info("Session limits from the platform applied: max payload %d bytes, %d messages in flight, "
+                 "device traffic %s", max_payload, max_inflight, answer.get("gatewayRateLimits"))
+        self.sender.set_limits(devices, max_payload, max_inflight)
 
     def _connector_of_device(self, device):
         return self.supervisor.by_name(self.registry.owner(device))
@@ -214,6 +255,14 @@ class GatewayService(object):
         try:
             while not self._stop.is_set():
                 wait = self.supervisor.check()
+                if self._limits_deadline is not None:
+                    if time.monotonic() >= self._limits_deadline:
+                        self._limits_deadline = None
+                        log.warning("No answer to getSessionLimits within %.0f s; delivering with the configured "
+                                    "limits", self.config.thingsboard["sessionLimitsTimeoutMs"] / 1000.0)
+                        self.sender.release_limits()
+                    else:
+                        wait = min(wait, max(0.05, self._limits_deadline - time.monotonic()))
                 if next_stats is not None:
                     now = time.monotonic()
                     if now >= next_stats:

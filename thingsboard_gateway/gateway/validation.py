@@ -42,8 +42,8 @@ def _attributes(attributes):
     return None, "attributes must be an object or a list, got %s" % type(attributes).__name__
 
 
-def normalize_record(data, now_ms):
-    # type: (Any, int) -> Tuple[Optional[Record], Optional[str]]
+def normalize_record(data, now_ms, token=""):
+    # type: (Any, int, str) -> Tuple[Optional[Record], Optional[str]]
     """(Record, None) for good data, (None, None) when there is nothing to send,
     (None, problem) for data that cannot be sent. Telemetry entries without `ts` get
     `now_ms` (the time the gateway received them)."""
@@ -64,6 +64,6 @@ def normalize_record(data, now_ms):
     if not telemetry and not attributes:
         return None, None
     try:
-        return Record.build(name, device_type, telemetry, attributes), None
+        return Record.build(name, device_type, telemetry, attributes, token), None
     except (TypeError, ValueError) as e:  # values JSON cannot carry (sets, NaN is fine, objects)
         return None, "%s: values cannot be sent as JSON: %s" % (name, e)

@@ -178,12 +178,12 @@ class MqttConnection(object):
         self._set_ready()
 
     def _set_ready(self):
-        self._ready.set()
-        if self._on_ready_cb is not None:
+        if self._on_ready_cb is not None:  # before anyone waiting for readiness goes on
             try:
                 self._on_ready_cb()
             except Exception:
                 log.exception("%s: on_ready handler failed", self.name)
+        self._ready.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         if self._ready.is_set():
@@ -208,6 +208,16 @@ class MqttConnection(object):
         callback(mid)
 
     # -- publishing -------------------------------------------------------------------
+    def reconnect(self):
+        """Drop the connection now; the connection thread connects again (backing off)
+        and paho re-sends what was not acknowledged."""
+        self.last_error = "reconnect requested"
+        try:
+            self._client.disconnect()
+        except Exception:
+            log.debug("disconnect failed", exc_info=True)
+        self._wake.set()
+
     def ack(self, mid, qos):
         # type: (int, int) -> None
         """Acknowledge a received message (clients made with manual_ack=True)."""

@@ -1,42 +1,51 @@
-"""Grouping stored records into Gateway API messages (pure).
+"""Grouping stored records into Gateway API messages, and splitting what is too big (pure).
 
 Telemetry of many devices travels in one `v1/gateway/telemetry` message
 `{"Device A": [{"ts": .., "values": {..}}, ..], ..}` and attributes in one
-`v1/gateway/attributes` message `{"Device A": {..}, ..}`, each up to `max_payload`
-bytes. Per-device order is kept: entries are appended in record order and a message
-is closed before a device's next entry would overflow it. Records arrive serialized
-(storage/record.py), so packing only concatenates text.
+`v1/gateway/attributes` message `{"Device A": {..}, ..}`, each at most `max_payload`
+bytes and `max_datapoints` key/value pairs. Per-device order is kept: parts are
+appended in record order and a message is closed before a part would overflow it.
+A telemetry entry or attribute object too big for one message is split into several
+with the same timestamp; a single key/value that cannot fit even alone is rejected
+(returned, never retried). Records arrive serialized (storage/record.py), so packing
+only concatenates text, except when it splits.
 """
 import json
-from typing import Dict, List, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from thingsboard_gateway.platform.topics import ATTRIBUTES, TELEMETRY
 from thingsboard_gateway.storage.record import Record, dumps
 
+Message = NamedTuple("Message", [("topic", str), ("payload", bytes), ("datapoints", int)])
+Packed = NamedTuple("Packed", [("messages", List[Message]), ("rejected", List[Tuple[str, str]])])
 
-class _Message(object):
-    """device key -> JSON fragments, with the size of the payload they make."""
 
-    def __init__(self):
+class _Builder(object):
+    """One message being filled: device key -> JSON fragments."""
+
+    def __init__(self, topic):
+        self.topic = topic
         self.devices = {}  # type: Dict[str, List[str]]
         self.size = 2      # "{}"
+        self.datapoints = 0
 
     def cost(self, device_key, fragment):
         if device_key in self.devices:
             return len(fragment) + 1
         return len(device_key) + 3 + len(fragment) + (1 if self.devices else 0)  # "k":[f] and a comma
 
-    def add(self, device_key, fragment):
+    def add(self, device_key, fragment, datapoints):
         self.size += self.cost(device_key, fragment)
+        self.datapoints += datapoints
         self.devices.setdefault(device_key, []).append(fragment)
 
-    def telemetry_payload(self):
-        # type: () -> bytes
-        return ("{" + ",".join(k + ":[" + ",".join(v) + "]" for k, v in self.devices.items()) + "}").encode()
-
-    def attributes_payload(self):
-        # type: () -> bytes
-        return ("{" + ",".join(k + ":" + _merged(v) for k, v in self.devices.items()) + "}").encode()
+    def message(self):
+        # type: () -> Message
+        if self.topic == TELEMETRY:
+            body = ",".join(k + ":[" + ",".join(v) + "]" for k, v in self.devices.items())
+        else:
+            body = ",".join(k + ":" + _merged(v) for k, v in self.devices.items())
+        return Message(self.topic, ("{" + body + "}").encode(), self.datapoints)
 
 
 def _merged(fragments):
@@ -50,29 +59,70 @@ def _merged(fragments):
     return dumps(merged)
 
 
-def pack(records, max_payload):
-    # type: (List[Record], int) -> List[Tuple[str, bytes]]
-    """Messages (topic, payload) carrying every telemetry entry and attribute of `records`.
+def _lone_size(device_key, fragment):
+    return 2 + len(device_key) + 3 + len(fragment)
 
-    An entry larger than max_payload on its own still goes, alone in its message.
-    """
-    out = []  # type: List[Tuple[str, bytes]]
-    telemetry = _Message()
-    attributes = _Message()
+
+def _split(device_key, fragment, topic, max_payload, max_datapoints, rejected):
+    # type: (str, str, str, int, Optional[int], List[Tuple[str, str]]) -> List[Tuple[str, int]]
+    """Smaller fragments (with their datapoints) carrying one too-big entry or object."""
+    parsed = json.loads(fragment)
+    values = parsed["values"] if topic == TELEMETRY else parsed
+
+    def wrap(chunk):
+        return dumps({"ts": parsed["ts"], "values": chunk}) if topic == TELEMETRY else dumps(chunk)
+
+    out = []  # type: List[Tuple[str, int]]
+    chunk = {}  # type: Dict[str, object]
+    for key, value in values.items():
+        alone = wrap({key: value})
+        if _lone_size(device_key, alone) > max_payload:
+            rejected.append((json.loads(device_key), "value of %r is %d bytes, more than maxPayloadSizeBytes %d allows"
+                             % (key, len(alone), max_payload)))
+            continue
+        candidate = dict(chunk)
+        candidate[key] = value
+        too_many = max_datapoints is not None and len(candidate) > max_datapoints
+        if chunk and (too_many or _lone_size(device_key, wrap(candidate)) > max_payload):
+            out.append((wrap(chunk), len(chunk)))
+            candidate = {key: value}
+        chunk = candidate
+    if chunk:
+        out.append((wrap(chunk), len(chunk)))
+    return out
+
+
+def pack(records, max_payload, max_datapoints=None):
+    # type: (List[Record], int, Optional[int]) -> Packed
+    """Messages carrying every telemetry entry and attribute of `records`, each within
+    max_payload bytes and max_datapoints key/value pairs; and what had to be rejected."""
+    messages = []  # type: List[Message]
+    rejected = []  # type: List[Tuple[str, str]]
+    current = {TELEMETRY: _Builder(TELEMETRY), ATTRIBUTES: _Builder(ATTRIBUTES)}
+
+    def add(topic, key, fragment, points):
+        builder = current[topic]
+        full = builder.size + builder.cost(key, fragment) > max_payload or \
+            (max_datapoints is not None and builder.datapoints + points > max_datapoints)
+        if builder.devices and full:
+            messages.append(builder.message())
+            builder = current[topic] = _Builder(topic)
+        builder.add(key, fragment, points)
+
+    def place(topic, key, fragment, points):
+        if _lone_size(key, fragment) > max_payload or (max_datapoints is not None and points > max_datapoints):
+            for part, part_points in _split(key, fragment, topic, max_payload, max_datapoints, rejected):
+                add(topic, key, part, part_points)
+        else:
+            add(topic, key, fragment, points)
+
     for record in records:
         key = record.device_key
-        for fragment in record.telemetry:
-            if telemetry.devices and telemetry.size + telemetry.cost(key, fragment) > max_payload:
-                out.append((TELEMETRY, telemetry.telemetry_payload()))
-                telemetry = _Message()
-            telemetry.add(key, fragment)
+        for fragment, points in zip(record.telemetry, record.entry_points):
+            place(TELEMETRY, key, fragment, points)
         if record.attributes:
-            if attributes.devices and attributes.size + attributes.cost(key, record.attributes) > max_payload:
-                out.append((ATTRIBUTES, attributes.attributes_payload()))
-                attributes = _Message()
-            attributes.add(key, record.attributes)
-    if telemetry.devices:
-        out.append((TELEMETRY, telemetry.telemetry_payload()))
-    if attributes.devices:
-        out.append((ATTRIBUTES, attributes.attributes_payload()))
-    return out
+            place(ATTRIBUTES, key, record.attributes, record.attribute_points)
+    for builder in current.values():
+        if builder.devices:
+            messages.append(builder.message())
+    return Packed(messages, rejected)

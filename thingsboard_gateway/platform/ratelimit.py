@@ -79,6 +79,20 @@ class RateLimit(object):
                 wait = max(wait, need / rate)
         return wait
 
+    @property
+    def smallest_capacity(self):
+        # type: () -> Optional[int]
+        """The most tokens any single take can ever get (None when unlimited)."""
+        return int(min(b[1] for b in self._buckets)) if self._buckets else None
+
+    def take(self, n=1):
+        # type: (int) -> None
+        """Take n tokens now, even into debt: for traffic that cannot wait (replies),
+        which later traffic then waits for."""
+        self._refill()
+        for bucket in self._buckets:
+            bucket[0] -= float(n)
+
     def try_take(self, n=1):
         # type: (int) -> bool
         """Take `n` tokens if every bucket has them; a request larger than a bucket

@@ -1,67 +1,114 @@
 """The sender thread: storage -> Gateway API messages -> platform, acked per batch.
 
-A batch read from storage is packed into messages, published at QoS 1 within the
-message rate limit, and acked to storage only when the platform acknowledged every
-message that carried it. Reads go ahead of acks, bounded by `window` batches in flight.
+Batches read from storage are packed into messages (grouped per device, split to fit
+`max_payload` and the datapoint limit), published at QoS 1 within the rate limits and
+the in-flight window, and acked to storage only when the platform acknowledged every
+message that carried them. Reads go ahead of acks. Delivery waits, after each connect,
+for the platform's session limits (or their timeout). A publish not acknowledged within
+`ack_timeout` makes the client reconnect, and paho re-sends everything unacknowledged
+(with DUP) before new data.
 """
 import logging
 import threading
 import time
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
+from thingsboard_gateway.platform.limits import TrafficLimits
 from thingsboard_gateway.platform.packing import pack
-from thingsboard_gateway.platform.ratelimit import RateLimit
+from thingsboard_gateway.platform.topics import TELEMETRY
 from thingsboard_gateway.storage.base import Batch, EventStorage
 
 log = logging.getLogger(__name__)
 
 
-class _BatchDelivery(object):
-    """Counts the PUBACKs of the messages carrying some batches; calls done(batches) after
+class _Delivery(object):
+    """Counts the PUBACKs of the messages carrying some batches; done(batches, n) after
     the last."""
 
     def __init__(self, batches, messages, done):
-        # type: (List[Batch], int, Callable[[List[Batch]], None]) -> None
+        # type: (List[Batch], int, Callable[[List[Batch], int], None]) -> None
         self.batches = batches
+        self.messages = messages
         self._remaining = messages
         self._done = done
         self._lock = threading.Lock()
 
-    def acked(self, mid):
+    def acked(self):
         with self._lock:
             self._remaining -= 1
             finished = self._remaining == 0
         if finished:
-            self._done(self.batches)
+            self._done(self.batches, self.messages)
 
 
 class Sender(object):
-    """Owns the `sender` thread. `client` needs wait_connected() and publish(topic, payload,
-    on_ack=...); `stats` needs add(name, n)."""
+    """Owns the `sender` thread.
 
-    def __init__(self, storage, client, stats, max_read=100, max_payload=55000, rate_limit=None,
-                 min_pack_delay=0.05, min_pack_size=500, window=8):
-        # type: (EventStorage, Any, Any, int, int, Optional[RateLimit], float, int, int) -> None
+    client: wait_connected(timeout), publish(topic, payload, on_ack=...), reconnect().
+    stats: add(name, n). tracker: delivered(token, n) / failed(token, reason), or None.
+    """
+
+    def __init__(self, storage, client, stats, max_read=100, max_payload=55000, limits=None,
+                 min_pack_delay=0.05, min_pack_size=500, max_inflight=100, ack_timeout=30.0, tracker=None,
+                 clock=time.monotonic):
+        # type: (EventStorage, Any, Any, int, int, Optional[TrafficLimits], float, int, int, float, Any, Callable[[], float]) -> None
         self._storage = storage
         self._client = client
         self._stats = stats
         self._max_read = max_read
         self._max_payload = max_payload
-        self._rate_limit = rate_limit or RateLimit([])
+        self._limits = limits or TrafficLimits()
         self._min_pack_delay = min_pack_delay
         self._min_pack_size = min_pack_size
-        self._window = threading.BoundedSemaphore(window)
+        self._max_inflight = max_inflight
+        self._ack_timeout = ack_timeout
+        self._tracker = tracker
+        self._clock = clock
         self._stop = threading.Event()
         self._thread = None  # type: Optional[threading.Thread]
-        self._in_flight = 0
-        self._idle = threading.Condition()
+        self._cond = threading.Condition()
+        self._outstanding = {}  # type: Dict[int, float]  publish number -> sent at
+        self._published = 0
+        self._ready = threading.Event()  # session limits known (or their wait timed out)
+        self.max_inflight_seen = 0
 
+    def consume(self, telemetry, datapoints):
+        # type: (bool, int) -> None
+        """Count a message published outside the sender (a reply, an announcement)."""
+        with self._cond:
+            self._limits.take(telemetry, datapoints)
+
+    # -- configuration from the platform ------------------------------------------------
+    def set_limits(self, limits, max_payload=None, max_inflight=None):
+        # type: (TrafficLimits, Optional[int], Optional[int]) -> None
+        """New limits (e.g. the platform's session limits); callable from any thread."""
+        with self._cond:
+            self._limits = limits
+            if max_payload:
+                self._max_payload = max_payload
+            if max_inflight:
+                self._max_inflight = max(1, max_inflight)
+            self._cond.notify_all()
+        self._ready.set()
+
+    def wait_for_limits(self):
+        """After a (re)connect: hold delivery until set_limits or release_limits."""
+        self._ready.clear()
+
+    def release_limits(self):
+        """Go on with the limits we have (the session limits did not come in time)."""
+        self._ready.set()
+
+    # -- life cycle ---------------------------------------------------------------------
     def start(self):
+        self._ready.set()  # until a connect asks to wait for session limits
         self._thread = threading.Thread(target=self._run, name="sender")
         self._thread.start()
 
     def stop(self, timeout=5.0):
         self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -69,25 +116,22 @@ class Sender(object):
         # type: (float) -> bool
         """Wait until storage is empty and nothing is in flight (used on shutdown)."""
         deadline = time.monotonic() + timeout
-        with self._idle:
-            while self._in_flight or len(self._storage):
+        with self._cond:
+            while self._outstanding or len(self._storage):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                self._idle.wait(min(remaining, 0.2))
+                self._cond.wait(min(remaining, 0.2))
         return True
 
     def _run(self):
         while not self._stop.is_set():
-            if not self._client.wait_connected(0.5):
+            if not self._client.wait_connected(0.5) or not self._ready.wait(0.5):
                 continue
-            if not self._window.acquire(timeout=0.5):
-                continue
+            self._check_ack_timeout()
             batches = self._read_batches()
-            if not batches:
-                self._window.release()
-                continue
-            self._send(batches)
+            if batches:
+                self._send(batches)
 
     def _read_batches(self):
         # type: () -> List[Batch]
@@ -102,34 +146,83 @@ class Sender(object):
         more = self._storage.get_batch(self._max_read - len(batch), timeout=0)
         return [batch] if more is None else [batch, more]
 
+    # -- sending ------------------------------------------------------------------------
     def _send(self, batches):
         # type: (List[Batch]) -> None
-        records = [r for b in batches for r in b.records] if len(batches) > 1 else batches[0].records
-        messages = pack(records, self._max_payload)
-        with self._idle:
-            self._in_flight += 1
-        if not messages:
-            self._delivered(batches)
+        records = [r for b in batches for r in b.records]
+        packed = pack(records, self._max_payload, self._limits.max_datapoints)
+        for device, reason in packed.rejected:
+            log.error("Rejected data of %s: %s", device, reason)
+            self._stats.add("values_rejected", 1)
+        if not packed.messages:
+            self._delivered(batches, 0)
             return
-        delivery = _BatchDelivery(batches, len(messages), self._delivered)
-        for topic, payload in messages:
-            self._take_rate_token()
-            self._client.publish(topic, payload, on_ack=delivery.acked)
+        delivery = _Delivery(batches, len(packed.messages), self._delivered)
+        for message in packed.messages:
+            number = self._wait_for_room(message.topic == TELEMETRY, message.datapoints)
+            if number is None:
+                return  # stopping: unacked batches stay in storage
+            self._client.publish(message.topic, message.payload,
+                                 on_ack=lambda mid, n=number: self._acked(n, delivery))
             self._stats.add("platform_messages_published", 1)
 
-    def _take_rate_token(self):
-        while not self._rate_limit.try_take(1):
-            # Wait exactly until the token is due; storage absorbs the backlog meanwhile.
-            if self._stop.wait(self._rate_limit.time_until(1)):
-                return
+    def _wait_for_room(self, telemetry, datapoints):
+        # type: (bool, int) -> Optional[int]
+        """Block until the in-flight window and the rate limits allow one more message;
+        returns its number (None when stopping). Waits exactly until tokens are due."""
+        with self._cond:
+            while not self._stop.is_set():
+                if len(self._outstanding) >= self._max_inflight:
+                    self._cond.wait(self._ack_timeout_wait())
+                    continue
+                wait = self._limits.wait_time(telemetry, datapoints)
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                self._limits.take(telemetry, datapoints)
+                self._published += 1
+                self._outstanding[self._published] = self._clock()
+                self.max_inflight_seen = max(self.max_inflight_seen, len(self._outstanding))
+                return self._published
+        return None
 
-    def _delivered(self, batches):
-        # type: (List[Batch]) -> None
-        """Runs on paho's thread once every message of `batches` was acknowledged."""
+    def _ack_timeout_wait(self):
+        if not self._outstanding:
+            return 0.5
+        oldest = min(self._outstanding.values())
+        return max(0.01, min(0.5, oldest + self._ack_timeout - self._clock()))
+
+    def _check_ack_timeout(self):
+        with self._cond:
+            if not self._outstanding:
+                return
+            age = self._clock() - min(self._outstanding.values())
+            if age < self._ack_timeout:
+                return
+            for number in self._outstanding:
+                self._outstanding[number] = self._clock()  # one reconnect per timeout
+        log.warning("No PUBACK from the platform for %.0f s: reconnecting so that unacknowledged messages are "
+                    "sent again", age)
+        self._stats.add("platform_ack_timeouts", 1)
+        self._client.reconnect()
+
+    def _acked(self, number, delivery):
+        # type: (int, _Delivery) -> None
+        """paho's thread: one message acknowledged."""
+        with self._cond:
+            self._outstanding.pop(number, None)
+            self._cond.notify_all()
+        delivery.acked()
+
+    def _delivered(self, batches, messages):
+        # type: (List[Batch], int) -> None
+        """paho's thread: every message of `batches` was acknowledged."""
         for batch in batches:
             self._storage.ack(batch)
             self._stats.add("messages_sent", len(batch))
-        self._window.release()
-        with self._idle:
-            self._in_flight = max(0, self._in_flight - 1)
-            self._idle.notify_all()
+            if self._tracker is not None:
+                for record in batch.records:
+                    if record.token:
+                        self._tracker.delivered(record.token, messages)
+        with self._cond:
+            self._cond.notify_all()

@@ -3,12 +3,14 @@
 Telemetry entries and attributes are kept as compact JSON text so that neither storage
 nor the sender serializes them again: the sender concatenates them into Gateway API
 messages, file and SQLite storage write them as they are. The device name is kept as
-its JSON string literal (the key it has in every Gateway API message).
+its JSON string literal (the key it has in every Gateway API message). Each record
+also knows how many datapoints (key/value pairs) each part holds, for datapoint rate
+limits, and may carry a delivery token (see gateway/delivery.py).
 
-Stored form (`encode`): the JSON name, the JSON type, the attributes object (or
-nothing) and the telemetry entries, joined by the control characters US (\\x1f) and
-RS (\\x1e). JSON text with escaped non-ASCII never contains raw control characters,
-so the separators cannot occur inside the parts.
+Stored form (`encoded`): the JSON name, the JSON type, the attributes object (or
+nothing), the telemetry entries, and `token|attribute count|entry counts`, joined by
+the control characters US (\\x1f) and RS (\\x1e). JSON text with escaped non-ASCII
+never contains raw control characters, so the separators cannot occur inside parts.
 """
 import json
 from typing import Any, Dict, List
@@ -22,29 +24,46 @@ UNIT, ENTRY = "\x1f", "\x1e"
 class Record(object):
     """Immutable once built; safe to share between threads."""
 
-    __slots__ = ("device_key", "device_type", "telemetry", "attributes", "encoded")
+    __slots__ = ("device_key", "device_type", "telemetry", "attributes", "entry_points", "attribute_points",
+                 "token", "encoded")
 
-    def __init__(self, device_key, device_type, telemetry, attributes, encoded=None):
-        # type: (str, str, List[str], str, bytes) -> None
+    def __init__(self, device_key, device_type, telemetry, attributes, entry_points=None, attribute_points=None,
+                 token="", encoded=None):
+        # type: (str, str, List[str], str, List[int], int, str, bytes) -> None
         self.device_key = device_key    # JSON string literal of the device name
         self.device_type = device_type  # JSON string literal of the device type
         self.telemetry = telemetry      # JSON texts of {"ts": ms, "values": {...}}
         self.attributes = attributes    # JSON text of {...}, or "" for none
+        if entry_points is None:
+            entry_points = [len(json.loads(e).get("values", {})) for e in telemetry]
+        if attribute_points is None:
+            attribute_points = len(json.loads(attributes)) if attributes else 0
+        self.entry_points = entry_points      # datapoints of each telemetry entry
+        self.attribute_points = attribute_points
+        self.token = token              # delivery token, "" for none
         # The stored form, made here on the producer's thread (or kept from the disk).
         self.encoded = encoded if encoded is not None else UNIT.join(
-            (device_key, device_type, attributes, ENTRY.join(telemetry))).encode("ascii")
+            (device_key, device_type, attributes, ENTRY.join(telemetry),
+             "%s|%d|%s" % (token, attribute_points, ",".join(map(str, entry_points))))).encode("ascii")
 
     @classmethod
-    def build(cls, device, device_type="default", telemetry=(), attributes=None):
-        # type: (str, str, Any, Dict[str, Any]) -> Record
+    def build(cls, device, device_type="default", telemetry=(), attributes=None, token=""):
+        # type: (str, str, Any, Dict[str, Any], str) -> Record
         """From values: telemetry entries must be {"ts": ms, "values": {...}}."""
+        telemetry = list(telemetry)
         return cls(dumps(device), dumps(device_type), [dumps(entry) for entry in telemetry],
-                   dumps(attributes) if attributes else "")
+                   dumps(attributes) if attributes else "", [len(e["values"]) for e in telemetry],
+                   len(attributes) if attributes else 0, token)
 
     @property
     def device(self):
         # type: () -> str
         return json.loads(self.device_key)
+
+    @property
+    def datapoints(self):
+        # type: () -> int
+        return sum(self.entry_points) + self.attribute_points
 
     def telemetry_entries(self):
         # type: () -> List[Dict[str, Any]]
@@ -63,9 +82,14 @@ class Record(object):
         # type: (bytes) -> Record
         """Inverse of encode; ValueError for a payload that is not a record."""
         parts = payload.decode("ascii").split(UNIT)
-        if len(parts) != 4 or not parts[0].startswith('"'):
+        if len(parts) != 5 or not parts[0].startswith('"'):
             raise ValueError("not a stored record")
-        return cls(parts[0], parts[1], parts[3].split(ENTRY) if parts[3] else [], parts[2], bytes(payload))
+        token, attribute_points, entry_points = parts[4].split("|")
+        telemetry = parts[3].split(ENTRY) if parts[3] else []
+        points = [int(p) for p in entry_points.split(",")] if entry_points else []
+        if len(points) != len(telemetry):
+            raise ValueError("not a stored record")
+        return cls(parts[0], parts[1], telemetry, parts[2], points, int(attribute_points), token, bytes(payload))
 
     def __eq__(self, other):
         return isinstance(other, Record) and self.encoded == other.encoded

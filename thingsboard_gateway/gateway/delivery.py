@@ -1,0 +1,72 @@
+"""Delivery futures: `send_to_storage` returns a Future resolved when the platform
+acknowledged every message that carried the data.
+
+A record carries a token (a per-process prefix and a counter) into storage; the sender
+resolves the token's future after the PUBACKs. Futures are held weakly: one its caller
+dropped costs nothing. They live in the process: records read back from file storage
+after a restart have nobody waiting (their tokens find no future).
+"""
+import concurrent.futures
+import itertools
+import os
+import threading
+import time
+import weakref
+from typing import NamedTuple, Optional
+
+DeliveryResult = NamedTuple("DeliveryResult", [("delivered_at", float), ("messages", int)])
+
+
+class DeliveryError(Exception):
+    """The data will not reach the platform; the message says why."""
+
+
+class DeliveryTracker(object):
+    """token -> Future, thread-safe."""
+
+    def __init__(self):
+        self._prefix = "%x%x" % (os.getpid(), int(time.time() * 1000) & 0xFFFFFF)
+        self._counter = itertools.count(1)
+        self._lock = threading.Lock()
+        self._futures = weakref.WeakValueDictionary()  # type: weakref.WeakValueDictionary
+
+    def new(self):
+        # type: () -> tuple
+        """(token, future) for a new record."""
+        token = "%s.%d" % (self._prefix, next(self._counter))
+        future = concurrent.futures.Future()
+        future.set_running_or_notify_cancel()
+        with self._lock:
+            self._futures[token] = future
+        return token, future
+
+    def _pop(self, token):
+        # type: (str) -> Optional[concurrent.futures.Future]
+        if not token:
+            return None
+        with self._lock:
+            return self._futures.pop(token, None)
+
+    def delivered(self, token, messages):
+        # type: (str, int) -> None
+        future = self._pop(token)
+        if future is not None and not future.done():
+            future.set_result(DeliveryResult(time.time(), messages))
+
+    def failed(self, token, reason):
+        # type: (str, str) -> None
+        future = self._pop(token)
+        if future is not None and not future.done():
+            future.set_exception(DeliveryError(reason))
+
+    def __len__(self):
+        with self._lock:
+            return len(self._futures)
+
+
+def failed_future(reason):
+    # type: (str) -> concurrent.futures.Future
+    future = concurrent.futures.Future()
+    future.set_running_or_notify_cancel()
+    future.set_exception(DeliveryError(reason))
+    return future
