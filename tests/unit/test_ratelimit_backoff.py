@@ -2,6 +2,8 @@
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from thingsboard_gateway.platform.backoff import BackoffPolicy
 from thingsboard_gateway.platform.ratelimit import RateLimit, parse_rate_limits
@@ -37,12 +39,36 @@ def test_rate_limit_all_windows_hold():
     limit = RateLimit(parse_rate_limits("2:1,3:10"), clock)
     assert limit.try_take() and limit.try_take()
     assert not limit.try_take()
-    assert limit.time_until(1) == pytest.approx(0.5)
-    clock.now += 0.5
-    assert limit.try_take()          # third token: the 10 s window is now empty
+    assert limit.time_until(1) == pytest.approx(1.05)   # the 1 s window (+5 % guard) frees its oldest
+    clock.now += 1.05
+    assert limit.try_take()          # third: the 10 s window is now full
     clock.now += 1.0
     assert not limit.try_take()
-    assert limit.time_until(1) == pytest.approx(10 / 3.0 - 1.5, abs=1e-6)
+    assert limit.time_until(1) == pytest.approx(10.5 - 2.05)   # until the first take leaves the 10 s window
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 0.7), st.integers(1, 6)), min_size=1, max_size=60))
+def test_no_window_is_ever_exceeded(steps):
+    clock = FakeClock()
+    limit = RateLimit([(10, 1.0), (25, 5.0)], clock)
+    taken = []
+    for gap, n in steps:
+        clock.now += gap
+        wait = limit.time_until(n)
+        clock.now += wait
+        assert limit.try_take(n)
+        taken.append((clock.now, n))
+    for at, _ in taken:
+        for count, seconds in ((10, 1.0), (25, 5.0)):
+            assert sum(n for t, n in taken if at - seconds < t <= at) <= count
+
+
+def test_debt_from_forced_takes_delays_the_next():
+    clock = FakeClock()
+    limit = RateLimit([(2, 1.0)], clock)
+    limit.take(3)
+    assert limit.time_until(1) == pytest.approx(1.05)
 
 
 def test_backoff_doubles_with_jitter_up_to_cap():

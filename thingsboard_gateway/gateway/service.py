@@ -66,7 +66,6 @@ class GatewayService(object):
                              ack_timeout=tb["publishAckTimeoutMs"] / 1000.0, tracker=self.tracker)
         self._own_limits = TrafficLimits.combine(traffic.configured(tb, "gateway"))
         self._own_lock = threading.Lock()
-        self._limits_deadline = None  # type: Optional[float]
         self._session_limits = None  # type: Optional[Dict[str, Any]]
         self.supervisor = Supervisor(config.connectors, self, config.supervision)
         self._put_timeout = config.storage.get("put_timeout_ms", 10000) / 1000.0
@@ -151,8 +150,7 @@ class GatewayService(object):
     def _on_platform_connected(self):
         timeout = self.config.thingsboard["sessionLimitsTimeoutMs"] / 1000.0
         if timeout > 0:
-            self.sender.wait_for_limits()
-            self._limits_deadline = time.monotonic() + timeout
+            self.sender.wait_for_limits(timeout)
             self.router.request_platform("getSessionLimits", {"timeout": int(timeout * 1000)},
                                          self._on_session_limits)
         for device, _, device_type in self.registry.items():
@@ -160,7 +158,6 @@ class GatewayService(object):
 
     def _on_session_limits(self, answer):
         """paho's thread: the platform's getSessionLimits answer (None: a plain broker)."""
-        self._limits_deadline = None
         tb = self.config.thingsboard
         if not isinstance(answer, dict) or ("rateLimits" not in answer and "gatewayRateLimits" not in answer):
             log.info("No session limits from the platform (%s); using the configured limits",
@@ -255,14 +252,6 @@ class GatewayService(object):
         try:
             while not self._stop.is_set():
                 wait = self.supervisor.check()
-                if self._limits_deadline is not None:
-                    if time.monotonic() >= self._limits_deadline:
-                        self._limits_deadline = None
-                        log.warning("No answer to getSessionLimits within %.0f s; delivering with the configured "
-                                    "limits", self.config.thingsboard["sessionLimitsTimeoutMs"] / 1000.0)
-                        self.sender.release_limits()
-                    else:
-                        wait = min(wait, max(0.05, self._limits_deadline - time.monotonic()))
                 if next_stats is not None:
                     now = time.monotonic()
                     if now >= next_stats:

@@ -70,6 +70,7 @@ class Sender(object):
         self._outstanding = {}  # type: Dict[int, float]  publish number -> sent at
         self._published = 0
         self._ready = threading.Event()  # session limits known (or their wait timed out)
+        self._limits_deadline = None  # type: Optional[float]
         self.max_inflight_seen = 0
 
     def consume(self, telemetry, datapoints):
@@ -91,8 +92,11 @@ class Sender(object):
             self._cond.notify_all()
         self._ready.set()
 
-    def wait_for_limits(self):
-        """After a (re)connect: hold delivery until set_limits or release_limits."""
+    def wait_for_limits(self, timeout):
+        # type: (float) -> None
+        """After a (re)connect: hold delivery until set_limits or release_limits, or
+        at most `timeout` s, then go on with the limits we have."""
+        self._limits_deadline = self._clock() + timeout
         self._ready.clear()
 
     def release_limits(self):
@@ -126,8 +130,17 @@ class Sender(object):
 
     def _run(self):
         while not self._stop.is_set():
-            if not self._client.wait_connected(0.5) or not self._ready.wait(0.5):
+            if not self._client.wait_connected(0.5):
                 continue
+            if not self._ready.is_set():
+                deadline = self._limits_deadline or 0.0
+                if self._ready.wait(max(0.0, min(0.5, deadline - self._clock()))):
+                    pass
+                elif self._clock() >= deadline:
+                    log.warning("No answer to getSessionLimits in time; delivering with the configured limits")
+                    self._ready.set()
+                else:
+                    continue
             self._check_ack_timeout()
             batches = self._read_batches()
             if batches:
