@@ -35,6 +35,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", default=DEFAULT_BENCH)
     ap.add_argument("--skip-baseline", action="store_true")
+    ap.add_argument("--limit-rate", type=int, default=0, metavar="MSGS",
+                    help="the platform's session limits allow MSGS messages/s (and 10x datapoints); "
+                         "reports delivered rate against them")
     known, extra = ap.parse_known_args()
     if not os.path.exists(known.bench):
         raise SystemExit("shared benchmark not found at %s (use --bench PATH)" % known.bench)
@@ -42,10 +45,26 @@ def main():
     gateway_cmd = "%s -m thingsboard_gateway --config {config_file}" % python
     env_root = os.environ.get("PYTHONPATH", "")
     os.environ["PYTHONPATH"] = ROOT + (os.pathsep + env_root if env_root else "")
+    if known.limit_rate:
+        allowed = "%d:1" % known.limit_rate
+        limits = {"messages": allowed, "telemetryMessages": allowed,
+                  "telemetryDataPoints": "%d:1" % (known.limit_rate * 10)}
+        extra += ["--session-limits", json.dumps({"maxPayloadSize": 65536, "maxInflightMessages": 100,
+                                                  "rateLimits": limits, "gatewayRateLimits": limits})]
     ours = run(known.bench, ["--gateway-cmd", gateway_cmd], extra)
     summary = {"summary": "relay", "storage": ours["storage"], "msgs_per_s": ours["msgs_per_s"],
                "cpu_s_per_1k": ours["cpu_s_per_1k"], "peak_rss_mb": ours["peak_rss_mb"], "lost": ours["lost"],
                "duplicates": ours["duplicates"]}
+    if known.limit_rate:
+        summary["allowed_msgs_per_s"] = known.limit_rate
+        summary["allowed_datapoints_per_s"] = known.limit_rate * 10
+        summary["peak_platform_msgs_per_1s"] = ours["max_msgs_per_1s"]
+        summary["peak_platform_datapoints_per_1s"] = ours["max_datapoints_per_1s"]
+        # A bench message carries 4 telemetry datapoints (+1 attribute, which the platform's
+        # telemetryDataPoints limit does not count). We keep 80 % of the server's numbers.
+        rate = ours["msgs_per_s"] * 4 / (known.limit_rate * 10.0)
+        summary["telemetry_datapoints_vs_server_allowed"] = round(rate, 2)
+        summary["telemetry_datapoints_vs_our_80pct_allowance"] = round(rate / 0.8, 2)
     if not known.skip_baseline:
         baseline_extra = [a for a in extra if not a.startswith("--kill")]
         floor = run(known.bench, ["--baseline"], baseline_extra)

@@ -28,11 +28,12 @@ class Router(object):
     gateway_methods: name -> callable(params) returning the JSON-able answer.
     """
 
-    def __init__(self, publish, owner_of, gateway_methods):
-        # type: (Publish, Callable[[str], Any], Dict[str, Callable[[Any], Any]]) -> None
+    def __init__(self, publish, owner_of, gateway_methods, on_echo=None):
+        # type: (Publish, Callable[[str], Any], Dict[str, Callable[[Any], Any]], Optional[Callable[[Any], None]]) -> None
         self._publish = publish
         self._owner_of = owner_of
         self._methods = gateway_methods
+        self._on_echo = on_echo
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._attribute_requests = {}  # type: Dict[int, Callable[[Dict[str, Any]], None]]
@@ -149,11 +150,12 @@ class Router(object):
     # -- the gateway's own RPC --------------------------------------------------------
     def _gateway_rpc(self, request_id, content):
         with self._lock:
-            own = self._platform_requests.pop(request_id, None)
+            own = self._platform_requests.get(request_id)
         if own is not None:
-            # Our own request came back: a plain MQTT broker stands in for ThingsBoard,
-            # and no answer will come. Tell the requester so it need not wait.
-            own(None)
+            # Our own request came back: an MQTT broker stands in for ThingsBoard (which
+            # never echoes). An answer may still come from whoever plays the platform.
+            if self._on_echo is not None:
+                self._on_echo(content.get("method") if isinstance(content, dict) else None)
             return
         method = content.get("method") if isinstance(content, dict) else None
         handler = self._methods.get(method)

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN_DRAIN_SECONDS = 2.0
 INVALID_LOG_INTERVAL = 10.0
+ECHO_GRACE_SECONDS = 1.0
 
 
 def _dumps(value):
@@ -53,7 +54,7 @@ class GatewayService(object):
             "gateway_version": lambda params: __version__,
             "gateway_devices": lambda params: {name: c for name, c, _ in self.registry.items()},
             "gateway_stats": lambda params: self.statistics(),
-        })
+        }, on_echo=self._on_own_request_echoed)
         read_count = config.storage.get("read_records_count", 100)
         if config.storage.get("type") != "memory":
             read_count = config.storage.get("max_read_records_count", read_count)
@@ -155,6 +156,12 @@ class GatewayService(object):
                                          self._on_session_limits)
         for device, _, device_type in self.registry.items():
             self._publish(topics.CONNECT, _dumps({"device": device, "type": device_type}))
+
+    def _on_own_request_echoed(self, method):
+        """A plain MQTT broker stands in for the platform: an answer to getSessionLimits
+        comes soon or never, so wait at most a second more for it."""
+        if method == "getSessionLimits":
+            self.sender.shorten_limits_wait(ECHO_GRACE_SECONDS)
 
     def _on_session_limits(self, answer):
         """paho's thread: the platform's getSessionLimits answer (None: a plain broker)."""

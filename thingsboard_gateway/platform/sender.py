@@ -99,6 +99,13 @@ class Sender(object):
         self._limits_deadline = self._clock() + timeout
         self._ready.clear()
 
+    def shorten_limits_wait(self, seconds):
+        # type: (float) -> None
+        """Wait at most `seconds` more for the session limits."""
+        deadline = self._clock() + seconds
+        if self._limits_deadline is None or deadline < self._limits_deadline:
+            self._limits_deadline = deadline
+
     def release_limits(self):
         """Go on with the limits we have (the session limits did not come in time)."""
         self._ready.set()
