@@ -70,3 +70,41 @@ class EventStorage(ABC):
     def close(self):
         # type: () -> None
         """Release resources; wakes anyone waiting in put or get_batch."""
+
+
+class AckedPrefix(object):
+    """Batches acknowledged in any order -> the longest acknowledged prefix.
+
+    Records are numbered as they are handed out; `ack(first, end, position)` records that
+    numbers [first, end) were acknowledged, `position` being where that range ends in the
+    storage's own terms. It returns (records newly released, position of the new head)
+    when the prefix grew, else None. Pure; the caller holds its lock.
+    """
+
+    def __init__(self, head=0):
+        # type: (int) -> None
+        self.head = head
+        self._ranges = {}  # type: Dict[int, Any]  first -> (end, position)
+
+    def ack(self, first, end, position=None):
+        # type: (int, int, Any) -> Optional[Any]
+        if end <= self.head:
+            return None  # acknowledged twice, or handed out again after a rewind
+        previous = self._ranges.get(first)
+        if previous is None or previous[0] < end:
+            self._ranges[first] = (end, position)
+        released, head_position, progressed = 0, None, True
+        while progressed:  # after a rewind, acknowledged ranges may overlap
+            progressed = False
+            for start in [f for f in self._ranges if f <= self.head]:
+                range_end, range_position = self._ranges.pop(start)
+                if range_end > self.head:
+                    released += range_end - self.head
+                    self.head = range_end
+                    head_position = range_position
+                    progressed = True
+        return (released, head_position) if released else None
+
+    def reset(self):
+        """Forget ranges acknowledged beyond the head (everything is handed out again)."""
+        self._ranges.clear()

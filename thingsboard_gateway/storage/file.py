@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.storage import frames, recovery
-from thingsboard_gateway.storage.base import Batch, EventStorage, StorageFull
+from thingsboard_gateway.storage.base import AckedPrefix, Batch, EventStorage, StorageFull
 from thingsboard_gateway.storage.record import Record
 from thingsboard_gateway.storage.segments import (StorageLocked, fsync_folder, lock_folder, prepare_folder,
                                                   segment_numbers, segment_path, unlock_folder, write_index)
@@ -95,8 +95,8 @@ class FileEventStorage(EventStorage):
         self._acked = (report.read_segment, report.read_offset)  # type: Position
         self._read = self._acked
         self._generation = 0
-        self._head_seq = self._read_seq = 0
-        self._ack_ranges = {}  # type: Dict[int, Tuple[int, Position]]
+        self._read_seq = 0
+        self._acks = AckedPrefix()
         self._index_dirty = False
         self._persisted = self._acked
         numbers = sorted(self._seg_records)
@@ -220,8 +220,7 @@ class FileEventStorage(EventStorage):
         if self._acked < start:
             self._acked = self._read = start
             self._generation += 1  # batches in flight from before are stale
-            self._head_seq = self._read_seq
-            self._ack_ranges.clear()
+            self._acks = AckedPrefix(self._read_seq)
             self._close_reader()
             self._index_dirty = True
             self._persist_acks_locked()
@@ -361,8 +360,8 @@ class FileEventStorage(EventStorage):
     def rewind(self):
         with self._lock:
             self._read = self._acked
-            self._read_seq = self._head_seq
-            self._ack_ranges.clear()
+            self._read_seq = self._acks.head
+            self._acks.reset()
 
     # -- acknowledging (paho's thread) ----------------------------------------------------
     def ack(self, batch):
@@ -370,22 +369,11 @@ class FileEventStorage(EventStorage):
         with self._lock:
             if getattr(batch, "generation", None) != self._generation:
                 return
-            end_seq = batch.first + len(batch.records)
-            if end_seq <= self._head_seq:
-                return
-            previous = self._ack_ranges.get(batch.first)
-            if previous is None or previous[0] < end_seq:
-                self._ack_ranges[batch.first] = (end_seq, batch.end)
-            progressed = True
-            while progressed:
-                progressed = False
-                for first in [f for f in self._ack_ranges if f <= self._head_seq]:
-                    end, position = self._ack_ranges.pop(first)
-                    if end > self._head_seq:
-                        self._pending -= end - self._head_seq
-                        self._head_seq = end
-                        self._acked = max(self._acked, position)
-                        self._index_dirty = progressed = True
+            released = self._acks.ack(batch.first, batch.first + len(batch.records), batch.end)
+            if released is not None:
+                self._pending -= released[0]
+                self._acked = max(self._acked, released[1])
+                self._index_dirty = True
             self._acked_cond.notify_all()
 
     def __len__(self):

@@ -4,7 +4,7 @@ import threading
 import time
 from typing import Any, Dict, List, Optional
 
-from thingsboard_gateway.storage.base import Batch, EventStorage, StorageFull
+from thingsboard_gateway.storage.base import AckedPrefix, Batch, EventStorage, StorageFull
 
 
 class MemoryEventStorage(EventStorage):
@@ -14,9 +14,8 @@ class MemoryEventStorage(EventStorage):
         # type: (int, Any) -> None
         self._max = max_records
         self._records = collections.deque()  # type: collections.deque
-        self._head = 0            # sequence number of _records[0]
+        self._acks = AckedPrefix()  # its head: the sequence number of _records[0]
         self._read = 0            # next sequence number to hand out
-        self._acked = {}          # type: Dict[int, int]  first -> end, acked ranges not yet forgotten
         self._closed = False
         self._lock = threading.Lock()
         self._has_data = threading.Condition(self._lock)
@@ -40,13 +39,15 @@ class MemoryEventStorage(EventStorage):
     def get_batch(self, max_records, timeout=None):
         # type: (int, Optional[float]) -> Optional[Batch]
         with self._lock:
-            if self._read >= self._head + len(self._records) and not self._closed:
+            head = self._acks.head
+            if self._read >= head + len(self._records) and not self._closed:
                 self._has_data.wait(timeout)
-            available = self._head + len(self._records) - self._read
+            head = self._acks.head
+            available = head + len(self._records) - self._read
             if available <= 0 or self._closed:
                 return None
             n = min(max_records, available)
-            start = self._read - self._head
+            start = self._read - head
             records = [self._records[i] for i in range(start, start + n)]
             batch = Batch(self._read, records)
             self._read += n
@@ -55,30 +56,18 @@ class MemoryEventStorage(EventStorage):
     def ack(self, batch):
         # type: (Batch) -> None
         with self._lock:
-            end = batch.first + len(batch.records)
-            if end <= self._head:
-                return  # already forgotten (acked twice, or re-read after a rewind)
-            self._acked[batch.first] = max(end, self._acked.get(batch.first, 0))
-            released = False
-            progressed = True
-            while progressed:  # after a rewind, acked ranges may overlap
-                progressed = False
-                for first in [f for f in self._acked if f <= self._head]:
-                    end = self._acked.pop(first)
-                    if end > self._head:
-                        for _ in range(end - self._head):
-                            self._records.popleft()
-                        self._head = end
-                        released = progressed = True
-            if self._read < self._head:
-                self._read = self._head
-            if released:
-                self._has_room.notify_all()
+            released = self._acks.ack(batch.first, batch.first + len(batch.records))
+            if released is None:
+                return
+            for _ in range(released[0]):
+                self._records.popleft()
+            self._read = max(self._read, self._acks.head)
+            self._has_room.notify_all()
 
     def rewind(self):
         with self._lock:
-            self._read = self._head
-            self._acked.clear()
+            self._read = self._acks.head
+            self._acks.reset()
 
     def __len__(self):
         with self._lock:

@@ -13,7 +13,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional
 
 from thingsboard_gateway.config.errors import ConfigError
-from thingsboard_gateway.storage.base import Batch, EventStorage, StorageFull
+from thingsboard_gateway.storage.base import AckedPrefix, Batch, EventStorage, StorageFull
 from thingsboard_gateway.storage.record import Record
 from thingsboard_gateway.storage.segments import StorageLocked, lock_folder, prepare_folder, unlock_folder
 
@@ -74,8 +74,7 @@ class SqliteEventStorage(EventStorage):
         self._deleted_id = 0
         self._committed_id = self._max_id()
         self._seq = 0
-        self._ack_ranges = {}  # type: Dict[int, tuple]
-        self._head_seq = 0
+        self._acks = AckedPrefix()
         self._count = self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
         self.fsyncs = 0
         self._expire()
@@ -167,27 +166,17 @@ class SqliteEventStorage(EventStorage):
     def rewind(self):
         with self._lock:
             self._read_id = self._acked_id
-            self._seq = self._head_seq
-            self._ack_ranges.clear()
+            self._seq = self._acks.head
+            self._acks.reset()
 
     # -- paho thread ------------------------------------------------------------------------
     def ack(self, batch):
         # type: (Batch) -> None
         with self._lock:
-            end = batch.first + len(batch.records)
-            if end <= self._head_seq:
-                return
-            self._ack_ranges[batch.first] = (end, batch.last_id, len(batch.records))
-            progressed = True
-            while progressed:
-                progressed = False
-                for first in [f for f in self._ack_ranges if f <= self._head_seq]:
-                    end, last_id, _ = self._ack_ranges.pop(first)
-                    if end > self._head_seq:
-                        self._count -= end - self._head_seq
-                        self._head_seq = end
-                        self._acked_id = max(self._acked_id, last_id)
-                        progressed = True
+            released = self._acks.ack(batch.first, batch.first + len(batch.records), batch.last_id)
+            if released is not None:
+                self._count -= released[0]
+                self._acked_id = max(self._acked_id, released[1])
 
     def __len__(self):
         with self._lock:
