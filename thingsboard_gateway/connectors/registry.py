@@ -12,6 +12,7 @@ from typing import List, Mapping, Optional
 # type -> "module:Class"; imported only when a config uses the type.
 BUILTIN = {
     "mqtt": "thingsboard_gateway.connectors.mqtt.connector:MqttConnector",
+    "modbus": "thingsboard_gateway.connectors.modbus.connector:ModbusConnector",
 }
 
 SYSTEM_EXTENSIONS = "/var/lib/thingsboard_gateway/extensions"

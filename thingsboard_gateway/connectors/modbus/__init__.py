@@ -1,0 +1,1 @@
+"""The Modbus connector: polls TCP/UDP/serial slaves on a schedule, writes on RPC."""
