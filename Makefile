@@ -25,7 +25,8 @@ setup: mosquitto $(VENV)/.installed
 
 mosquitto:
 	@command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || \
-		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq mosquitto mosquitto-clients openssl)
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq mosquitto mosquitto-clients openssl socat)
+	@command -v socat >/dev/null 2>&1 || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq socat)
 
 $(VENV)/.installed: setup.py requirements-test.txt
 	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)

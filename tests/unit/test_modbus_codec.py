@@ -22,6 +22,7 @@ def test_numbers_match_pymodbus(type_name, value, method, byte_order, word_order
     getattr(builder, method)(value)
     registers = builder.to_registers()
     assert codec.decode(registers, type_name, 1, byte_order, word_order) == value
+    assert codec.compile_decoder(type_name, 1, byte_order, word_order)(registers + [0, 0]) == value
     assert codec.encode(value, type_name, 1, byte_order, word_order) == registers
 
 

@@ -3,6 +3,7 @@ never delays the others; RPCs and attribute writes run on the slave's thread too
 pymodbus client is not thread-safe)."""
 import logging
 import queue
+import struct
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -41,32 +42,43 @@ def make_client(slave):
                retry_on_empty=True)
 
 
-class SlavePoller(object):
-    """One slave: its client, schedule, reads plan, and the tasks queued for its thread."""
+def endpoint_key(slave):
+    # type: (Dict[str, Any]) -> str
+    """Slaves behind one TCP/UDP address or on one serial bus share a client and a thread:
+    a bus answers one request at a time anyway."""
+    if slave["type"] == "serial":
+        return slave["port"]
+    return "%s:%s:%s" % (slave["type"], slave["host"], slave["port"])
 
-    def __init__(self, connector, slave):
+
+class Endpoint(object):
+    """One connection (TCP/UDP address or serial bus), its thread and the slaves on it.
+
+    The thread polls each slave when its period is due and runs queued tasks (RPC,
+    attribute writes) in between. Different endpoints have their own threads, so a host
+    that is down never delays the others; on one endpoint, a slave that stops answering
+    is set aside for waitAfterFailedAttemptsMs after connectAttemptCount failures.
+    """
+
+    def __init__(self, connector, key, slaves):
         self.connector = connector
-        self.slave = slave
-        self.name = slave["deviceName"]
-        tags = [dict(t, section="attributes") for t in slave["attributes"]] + \
-            [dict(t, section="timeseries") for t in slave["timeseries"]]
-        self.reads = plan_reads(tags, merge=slave["mergeReads"])
+        self.key = key
+        self.settings = slaves[0]  # connection settings come from the first slave
+        self.pollers = [SlavePoller(connector, self, s) for s in slaves]
         self.tasks = queue.Queue()  # type: queue.Queue
         self.client = None  # type: Any
-        self.online = False
-        self.failed_attempts = 0
-        self.changes = ChangeFilter() if slave["sendDataOnlyOnChange"] else None
-        self.next_full_report = 0.0
-        self.polls = 0
+        self.failed_connects = 0
+        self.retry_connect_at = 0.0
 
-    # -- the thread ---------------------------------------------------------------------
     def run(self):
-        period = self.slave["pollPeriod"] / 1000.0
-        next_poll = time.monotonic()
         stop = self.connector.stop_event
+        now = time.monotonic()
+        for poller in self.pollers:
+            poller.next_poll = now
         while not stop.is_set():
+            due = min(p.next_poll for p in self.pollers)
             try:
-                task = self.tasks.get(timeout=max(0.0, next_poll - time.monotonic()))
+                task = self.tasks.get(timeout=max(0.0, due - time.monotonic()))
             except queue.Empty:
                 task = None
             if stop.is_set():
@@ -74,10 +86,11 @@ class SlavePoller(object):
             if task is not None:
                 task()
                 continue
-            next_poll += period
-            if next_poll < time.monotonic():  # fell behind (slave slow): skip, don't pile up
-                next_poll = time.monotonic() + period
-            self.poll()
+            now = time.monotonic()
+            for poller in self.pollers:
+                if poller.next_poll <= now:
+                    poller.advance(now)
+                    poller.poll()
         self.close()
 
     def close(self):
@@ -88,37 +101,75 @@ class SlavePoller(object):
                 log.debug("closing the modbus client failed", exc_info=True)
             self.client = None
 
-    # -- connection -----------------------------------------------------------------------
-    def _connected(self):
+    def connected(self):
         # type: () -> bool
         if self.client is not None:
             return True
-        slave = self.slave
-        if self.failed_attempts >= slave["connectAttemptCount"]:
-            if time.monotonic() < self._retry_at:
+        settings = self.settings
+        if self.failed_connects >= settings["connectAttemptCount"]:
+            if time.monotonic() < self.retry_connect_at:
                 return False
-            self.failed_attempts = 0
-        client = make_client(slave)
+            self.failed_connects = 0
+        client = make_client(settings)
         if client.connect():
             self.client = client
             return True
         client.close()
-        self.failed_attempts += 1
-        if self.failed_attempts >= slave["connectAttemptCount"]:
-            self._retry_at = time.monotonic() + slave["waitAfterFailedAttemptsMs"] / 1000.0
-        self.connector.failures.count("connect:" + self.name, "Modbus slave %s (%s): cannot connect (attempt %d)"
-                                      % (self.name, self._address(), self.failed_attempts))
-        self._set_online(False)
+        self.failed_connects += 1
+        if self.failed_connects >= settings["connectAttemptCount"]:
+            self.retry_connect_at = time.monotonic() + settings["waitAfterFailedAttemptsMs"] / 1000.0
+        for poller in self.pollers:
+            self.connector.failures.count("connect:" + poller.name, "Modbus slave %s (%s): cannot connect "
+                                          "(attempt %d)" % (poller.name, self.key, self.failed_connects))
+            poller.set_online(False)
         return False
 
-    _retry_at = 0.0
+    def request(self, unit, method, *args):
+        """One Modbus request; ModbusError when it fails (a broken link drops the client
+        so the next poll reconnects)."""
+        if not self.connected():
+            raise ModbusError("not connected")
+        try:
+            response = getattr(self.client, method)(*args, unit=unit)
+        except Exception as e:  # pymodbus raises ConnectionException, ModbusIOException, socket errors
+            self.close()
+            raise ModbusError("%s: %s" % (type(e).__name__, e))
+        if response is None or response.isError():
+            code = getattr(response, "exception_code", None)
+            if code is None:
+                raise ModbusError("no answer (%s)" % (response,))
+            raise ModbusError("exception response code %d (%s)" % (code, response))
+        return response
 
-    def _address(self):
-        slave = self.slave
-        return slave["port"] if slave["type"] == "serial" else "%s:%s/%s" % (slave["host"], slave["port"],
-                                                                             slave["type"])
 
-    def _set_online(self, online):
+class SlavePoller(object):
+    """One slave: its schedule, reads plan, compiled decoders and online state."""
+
+    def __init__(self, connector, endpoint, slave):
+        self.connector = connector
+        self.endpoint = endpoint
+        self.slave = slave
+        self.name = slave["deviceName"]
+        self.period = slave["pollPeriod"] / 1000.0
+        tags = [dict(t, section="attributes") for t in slave["attributes"]] + \
+            [dict(t, section="timeseries") for t in slave["timeseries"]]
+        self.reads = plan_reads(tags, merge=slave["mergeReads"])
+        # Per read: (section, key, offset in the read, decoder), compiled once.
+        self.decoders = [[(t["section"], t["tag"], t["address"] - read.address, self.decoder(t)) for t in read.tags]
+                         for read in self.reads]
+        self.online = False
+        self.silent_polls = 0
+        self.changes = ChangeFilter() if slave["sendDataOnlyOnChange"] else None
+        self.next_full_report = 0.0
+        self.next_poll = 0.0
+        self.polls = 0
+
+    def advance(self, now):
+        self.next_poll += self.period
+        if self.next_poll < now:  # fell behind (slow bus): skip, don't pile up
+            self.next_poll = now + self.period
+
+    def set_online(self, online):
         if online == self.online:
             return
         self.online = online
@@ -128,22 +179,7 @@ class SlavePoller(object):
             self.connector.gateway.del_device(self.name)
 
     def request(self, method, *args):
-        """One Modbus request; ModbusError when it fails (the client is then dropped
-        so the next poll reconnects)."""
-        if not self._connected():
-            raise ModbusError("not connected")
-        try:
-            response = getattr(self.client, method)(*args, unit=self.slave["unitId"])
-        except Exception as e:  # pymodbus raises ConnectionException, ModbusIOException, socket errors
-            self.close()
-            raise ModbusError("%s: %s" % (type(e).__name__, e))
-        if response is None or response.isError():
-            code = getattr(response, "exception_code", None)
-            if code is None:  # no answer in time: treat the link as broken
-                self.close()
-                raise ModbusError("no answer (%s)" % (response,))
-            raise ModbusError("exception response code %d (%s)" % (code, response))
-        return response
+        return self.endpoint.request(self.slave["unitId"], method, *args)
 
     # -- polling ------------------------------------------------------------------------
     def read_values(self, read):
@@ -151,36 +187,49 @@ class SlavePoller(object):
         response = self.request(READS[read.function_code], read.address, read.count)
         return list(response.bits[:read.count]) if read.function_code in (1, 2) else list(response.registers)
 
-    def decode(self, tag, values, offset):
+    def decoder(self, tag):
         slave = self.slave
-        size = codec.registers_for(tag["type"], tag.get("objectsCount", 1))
-        raw = codec.decode(values[offset:offset + size], tag["type"], tag.get("objectsCount", 1),
-                           tag.get("byteOrder") or slave["byteOrder"], tag.get("wordOrder") or slave["wordOrder"],
-                           tag.get("bitTargetType", "bool"))
-        return codec.scale(raw, tag.get("divider"), tag.get("multiplier"))
+        return codec.compile_decoder(tag["type"], tag.get("objectsCount", 1),
+                                     tag.get("byteOrder") or slave["byteOrder"],
+                                     tag.get("wordOrder") or slave["wordOrder"], tag.get("bitTargetType", "bool"),
+                                     tag.get("divider"), tag.get("multiplier"))
 
     def poll(self):
         self.polls += 1
         values = {"attributes": {}, "timeseries": {}}  # type: Dict[str, Dict[str, Any]]
-        for read in self.reads:
+        answered = False
+        for read, decoders in zip(self.reads, self.decoders):
             try:
                 data = self.read_values(read)
             except ModbusError as e:
                 self.connector.failures.count("read:" + self.name, "Modbus slave %s: reading %d registers at %d "
                                                                    "(function %d) failed: %s"
                                               % (self.name, read.count, read.address, read.function_code, e))
-                if self.client is None:
-                    self._set_online(False)
-                    return
-                continue
-            for tag in read.tags:
+                if "exception response" in str(e):
+                    answered = True
+                    continue
+                self._silent()
+                return
+            answered = True
+            for section, key, offset, decode in decoders:
                 try:
-                    values[tag["section"]][tag["tag"]] = self.decode(tag, data, tag["address"] - read.address)
-                except (ValueError, TypeError) as e:
-                    self.connector.failures.count("decode:%s:%s" % (self.name, tag["tag"]),
-                                                  "Modbus slave %s: tag %s: %s" % (self.name, tag["tag"], e))
-        self._set_online(True)
+                    values[section][key] = decode(data[offset:])
+                except (ValueError, TypeError, struct.error) as e:
+                    self.connector.failures.count("decode:%s:%s" % (self.name, key),
+                                                  "Modbus slave %s: tag %s: %s" % (self.name, key, e))
+        if answered or not self.reads:
+            self.silent_polls = 0
+            self.set_online(True)
         self._send(values)
+
+    def _silent(self):
+        """No answer: after connectAttemptCount silent polls, set the slave aside for
+        waitAfterFailedAttemptsMs so that it does not hold up its bus."""
+        self.silent_polls += 1
+        if self.silent_polls >= self.slave["connectAttemptCount"]:
+            self.set_online(False)
+            self.next_poll = time.monotonic() + self.slave["waitAfterFailedAttemptsMs"] / 1000.0
+            self.silent_polls = 0
 
     def _send(self, values):
         attributes, telemetry = values["attributes"], values["timeseries"]
@@ -209,7 +258,7 @@ class SlavePoller(object):
         if code in READS:
             size = codec.registers_for(tag["type"], count)
             data = self.read_values(Read(code, tag["address"], size, [tag]))
-            return self.decode(tag, data, 0)
+            return self.decoder(tag)(data)
         encoded = codec.encode(value, tag["type"], count, tag.get("byteOrder") or self.slave["byteOrder"],
                                tag.get("wordOrder") or self.slave["wordOrder"])
         if code == 5:
@@ -244,18 +293,23 @@ class ModbusConnector(Connector):
         super(ModbusConnector, self).__init__(gateway, config, connector_type)
         self._config = modbus_config.load(config, config.get("configuration", "modbus.json"))
         self.failures = FailureLog(log)
+        self.endpoints = []  # type: List[Endpoint]
         self.pollers = {}  # type: Dict[str, SlavePoller]
 
     def open(self):
         self.stop_event.clear()
-        self.pollers = {s["deviceName"]: SlavePoller(self, s) for s in self._config["master"]["slaves"]}
-        for name, poller in self.pollers.items():
-            self.start_thread(poller.run, name)
+        groups = {}  # type: Dict[str, List[Dict[str, Any]]]
+        for slave in self._config["master"]["slaves"]:
+            groups.setdefault(endpoint_key(slave), []).append(slave)
+        self.endpoints = [Endpoint(self, key, slaves) for key, slaves in groups.items()]
+        self.pollers = {p.name: p for e in self.endpoints for p in e.pollers}
+        for endpoint in self.endpoints:
+            self.start_thread(endpoint.run, endpoint.key)
 
     def close(self):
         self.stop_event.set()
-        for poller in self.pollers.values():
-            poller.tasks.put(None)  # wake it
+        for endpoint in self.endpoints:
+            endpoint.tasks.put(None)  # wake it
         self.join_threads(5.0)
 
     def statistics(self):
@@ -275,7 +329,7 @@ class ModbusConnector(Connector):
                 content = {"error": str(e)}
             if reply is not None:
                 reply(content)
-        poller.tasks.put(task)
+        poller.endpoint.tasks.put(task)
 
     def server_side_rpc_handler(self, content):
         device, data = content.get("device"), content.get("data") or {}
