@@ -205,3 +205,54 @@ def test_sigterm_with_an_unreachable_slave_exits_quickly(world):
     _, _, gateway, _ = world
     code, seconds = gateway.terminate()
     assert code == 0 and seconds < 10
+
+
+def test_upstream_example_loads_with_a_warning_for_the_slave_section():
+    import json as _json
+    import os
+    from thingsboard_gateway.connectors.modbus.connector import ModbusConnector
+    example = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "config",
+                           "modbus.json")
+    config = _json.load(open(example))
+    config["slave"] = {"type": "tcp", "host": "127.0.0.1", "port": 5026}
+    warnings = []
+    loaded = ModbusConnector.load_config(config, "modbus.json", warnings)
+    assert warnings == ["modbus.json: slave: serving as a Modbus slave is not supported yet (section ignored)"]
+    assert loaded["master"]["slaves"][0]["timeseries"][0]["functionCode"] == 3
+
+
+def test_send_data_only_on_change(tmp_path):
+    from thingsboard_gateway.connectors.modbus.connector import ModbusConnector
+
+    class Recorder(object):
+        def __init__(self):
+            self.sent = []
+
+        def send_to_storage(self, name, cid, data, on_stored=None):
+            self.sent.append(data)
+
+        def add_device(self, *args):
+            pass
+
+        def del_device(self, *args):
+            pass
+
+    server = ModbusServer("tcp")
+    try:
+        server.set("hr", 0, [1, 2])
+        gateway = Recorder()
+        slave_config = slave("Changer", server, pollPeriod=50, sendDataOnlyOnChange=True,
+                             timeseries=[{"tag": "a", "type": "16int", "functionCode": 3, "address": 0},
+                                         {"tag": "b", "type": "16int", "functionCode": 3, "address": 1}])
+        connector = ModbusConnector(gateway, {"name": "m", "master": {"slaves": [slave_config]}}, "modbus")
+        connector.open()
+        time.sleep(0.5)
+        server.set("hr", 1, [3])
+        time.sleep(0.5)
+        connector.close()
+    finally:
+        server.stop()
+    sent = [d["telemetry"][0]["values"] for d in gateway.sent if d["telemetry"]]
+    assert sent[0] == {"a": 1, "b": 2}
+    assert {"b": 3} in sent and all(v in ({"a": 1, "b": 2}, {"b": 3}) for v in sent)
+    assert len(sent) <= 3   # ~20 polls, but only the first report and the change
