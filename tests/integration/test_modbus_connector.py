@@ -219,6 +219,12 @@ def test_upstream_example_loads_with_a_warning_for_the_slave_section():
     loaded = ModbusConnector.load_config(config, "modbus.json", warnings)
     assert warnings == ["modbus.json: slave: serving as a Modbus slave is not supported yet (section ignored)"]
     assert loaded["master"]["slaves"][0]["timeseries"][0]["functionCode"] == 3
+    config["slave"]["port"] = 5026
+    config["slave"]["values"] = {"holding_registers": {"timeseries": [{"tag": "x", "type": "17int", "address": 1}]}}
+    from thingsboard_gateway.config.errors import ConfigError
+    with pytest.raises(ConfigError) as info:
+        ModbusConnector.load_config(config, "modbus.json", [])
+    assert str(info.value).startswith("modbus.json: slave.values.holding_registers.timeseries[0].type: expected one of")
 
 
 def test_send_data_only_on_change(tmp_path):

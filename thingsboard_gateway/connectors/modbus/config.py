@@ -53,9 +53,27 @@ SLAVE = Field("object", fields={
     "rpc": Field("list", item=TAG, default=list),
 })
 
+# The gateway as a Modbus slave (upstream's `slave` section): validated, not served yet.
+SERVER_VALUES = Field("object", extra=True, fields={
+    section: Field("object", extra=True, fields={kind: Field("list", item=TAG) for kind in
+                                                  ("attributes", "timeseries", "attributeUpdates", "rpc")})
+    for section in ("holding_registers", "coils_initializer", "input_registers", "discrete_inputs")})
+SERVER = Field("object", extra=True, fields={
+    "type": Field("str", choices=["tcp", "udp", "serial"], default="tcp"),
+    "host": Field("str"),
+    "port": Field("any"),
+    "method": Field("str", choices=["socket", "rtu", "ascii", "tls"]),
+    "unitId": Field("int", min=0, max=255),
+    "deviceName": Field("str"),
+    "pollPeriod": Field("int", min=10),
+    "byteOrder": ORDER,
+    "wordOrder": ORDER,
+    "values": SERVER_VALUES,
+})
+
 CONNECTOR = Field("object", fields={
     "name": ACCEPTED_VALUE, "id": ACCEPTED_VALUE, "logLevel": ACCEPTED_VALUE, "configuration": ACCEPTED_VALUE,
-    "enableRemoteLogging": ACCEPTED_VALUE, "configVersion": ACCEPTED_VALUE, "slave": ACCEPTED_VALUE,
+    "enableRemoteLogging": ACCEPTED_VALUE, "configVersion": ACCEPTED_VALUE, "slave": SERVER,
     "master": Field("object", required=True, fields={"slaves": Field("list", item=SLAVE, required=True)}),
 })
 
