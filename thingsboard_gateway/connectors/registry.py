@@ -13,6 +13,7 @@ from typing import List, Mapping, Optional
 BUILTIN = {
     "mqtt": "thingsboard_gateway.connectors.mqtt.connector:MqttConnector",
     "modbus": "thingsboard_gateway.connectors.modbus.connector:ModbusConnector",
+    "opcua": "thingsboard_gateway.connectors.opcua.connector:OpcUaConnector",
 }
 
 SYSTEM_EXTENSIONS = "/var/lib/thingsboard_gateway/extensions"

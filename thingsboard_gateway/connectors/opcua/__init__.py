@@ -1,0 +1,1 @@
+"""The OPC-UA connector (python-opcua, synchronous)."""
