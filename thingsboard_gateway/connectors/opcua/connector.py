@@ -10,6 +10,7 @@ import calendar
 import logging
 import queue
 import re
+import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -67,6 +68,8 @@ class OpcUaConnector(Connector):
         self.devices = {}  # type: Dict[str, Device]
         self._subscribed = False
         self._counts = {"polls": 0, "values": 0, "subscription_values": 0, "reconnects": 0}
+        self._notified = []  # type: List[Tuple[Device, Tuple[str, str, Any, Optional[int]]]]
+        self._notified_lock = threading.Lock()
         reconnect = self._server["reconnect"]
         self._backoff = BackoffPolicy(reconnect["minDelay"] / 1000.0, reconnect["maxDelay"] / 1000.0)
 
@@ -145,15 +148,18 @@ class OpcUaConnector(Connector):
         self._scan()
         next_scan = time.monotonic() + server["scanPeriodInMillis"] / 1000.0
         period = server["pollPeriodInMillis"] / 1000.0
-        next_poll = time.monotonic()
+        next_poll = next_check = time.monotonic()
         while not self.stop_event.is_set():
             now = time.monotonic()
             if now >= next_scan:
                 self._scan()
                 next_scan = now + server["scanPeriodInMillis"] / 1000.0
             if self._subscribed:
-                self._client.get_node("i=2258").get_value()  # CurrentTime: notices a dead session
-                wait = min(1.0, next_scan - now)
+                self._flush_notifications()
+                if now >= next_check:
+                    self._client.get_node("i=2258").get_value()  # CurrentTime: notices a dead session
+                    next_check = now + 1.0
+                wait = min(self._server["subCheckPeriodInMillis"] / 1000.0, next_scan - now)
             else:
                 if now >= next_poll:
                     self._poll()
@@ -272,14 +278,32 @@ class OpcUaConnector(Connector):
             self._send(device, [(s, k, v) for (s, k, _), v in zip(device.values, values)], None)
 
     def _send(self, device, items, ts):
-        telemetry, attributes = {}, {}
-        for section, key, value in items:
-            value = _plain(value)
-            (telemetry if section == "timeseries" else attributes)[key] = value
+        """items: (section, key, value) read at `ts` (ms; None = now)."""
+        self._send_stamped(device, [(section, key, value, ts) for section, key, value in items])
+
+    def _send_stamped(self, device, items):
+        """items: (section, key, value, ts) -> one record: telemetry grouped by ts."""
+        now = int(time.time() * 1000)
+        entries, attributes = {}, {}  # type: Dict[int, Dict[str, Any]], Dict[str, Any]
+        for section, key, value, ts in items:
+            if section == "timeseries":
+                entries.setdefault(ts or now, {})[key] = _plain(value)
+            else:
+                attributes[key] = _plain(value)
         self._counts["values"] += len(items)
         self.gateway.send_to_storage(self.name, self.id, {
             "deviceName": device.name, "deviceType": device.type, "attributes": attributes,
-            "telemetry": [{"ts": ts or int(time.time() * 1000), "values": telemetry}] if telemetry else []})
+            "telemetry": [{"ts": ts, "values": values} for ts, values in sorted(entries.items())]})
+
+    def _flush_notifications(self):
+        """Values that subscriptions delivered since the last flush, one record per device."""
+        with self._notified_lock:
+            notified, self._notified = self._notified, []
+        per_device = {}  # type: Dict[str, Tuple[Device, List[Any]]]
+        for device, item in notified:
+            per_device.setdefault(device.name, (device, []))[1].append(item)
+        for device, items in per_device.values():
+            self._send_stamped(device, items)
 
     def _subscribe(self):
         try:
@@ -391,8 +415,10 @@ class _DataChange(object):
                 ts = int(calendar.timegm(stamp.timetuple()) * 1000 + stamp.microsecond // 1000)
         except AttributeError:
             pass
-        self.connector._counts["subscription_values"] += 1
-        self.connector._send(self.device, [(section, key, value) for section, key in targets], ts)
+        connector = self.connector
+        with connector._notified_lock:  # the connector's thread sends them, batched
+            connector._counts["subscription_values"] += 1
+            connector._notified.extend((self.device, (section, key, value, ts)) for section, key in targets)
 
     def event_notification(self, event):
         pass
