@@ -14,6 +14,7 @@ from thingsboard_gateway.gateway.devices import DeviceRegistry
 from thingsboard_gateway.gateway.routing import Router
 from thingsboard_gateway.gateway.statistics import Statistics
 from thingsboard_gateway.gateway.supervisor import Supervisor
+from thingsboard_gateway.gateway.systemd import SystemdNotifier
 from thingsboard_gateway.gateway.validation import normalize_record
 from thingsboard_gateway.platform import topics
 from thingsboard_gateway.platform.client import PlatformClient
@@ -253,12 +254,21 @@ class GatewayService(object):
     def run(self):
         """Start, supervise and report statistics until request_stop(); then shut down."""
         self.start()
+        systemd = SystemdNotifier()
+        systemd.notify("READY=1\nSTATUS=running")
+        next_watchdog = time.monotonic()
         statistics = self.config.thingsboard["statistics"]
         period = statistics["statsSendPeriodInSeconds"] if statistics["enable"] else None
         next_stats = time.monotonic() + period if period else None
         try:
             while not self._stop.is_set():
                 wait = self.supervisor.check()
+                if systemd.watchdog_interval:
+                    now = time.monotonic()
+                    if now >= next_watchdog:
+                        systemd.notify("WATCHDOG=1")
+                        next_watchdog = now + systemd.watchdog_interval
+                    wait = min(wait, max(0.0, next_watchdog - now))
                 if next_stats is not None:
                     now = time.monotonic()
                     if now >= next_stats:
@@ -267,6 +277,7 @@ class GatewayService(object):
                     wait = min(wait, max(0.0, next_stats - now))
                 self._stop.wait(wait)
         finally:
+            systemd.notify("STOPPING=1")
             self.shutdown()
 
     def shutdown(self):
