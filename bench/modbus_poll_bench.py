@@ -12,15 +12,13 @@ register reads, for both, and the ratio.
 import argparse
 import json
 import os
-import resource
-import socket
 import subprocess
 import sys
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import CountingGateway, cpu, free_port, rss_mb, wait_port  # noqa: E402
 
 SERVER = """
 import sys
@@ -33,36 +31,10 @@ StartTcpServer(context, address=("127.0.0.1", int(sys.argv[1])))
 """
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
-def cpu():
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
-class CountingGateway(object):
-    def __init__(self):
-        self.records = 0
-        self.lock = threading.Lock()
-
-    def send_to_storage(self, name, connector_id, data, on_stored=None):
-        with self.lock:
-            self.records += 1
-
-    def add_device(self, *args):
-        pass
-
-    def del_device(self, *args):
-        pass
-
-    def send_rpc_reply(self, *args):
-        pass
 
 
 def run_connector(port, args):
@@ -116,13 +88,7 @@ def main():
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_port(port)
         configured = args.slaves * args.seconds * 1000.0 / args.period_ms
         polls, used, elapsed, records = run_connector(port, args)
         ours = {"run": "connector", "configured_polls": int(configured), "polls": polls,

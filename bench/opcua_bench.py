@@ -11,15 +11,13 @@ and python-opcua's client threads), RSS.
 import argparse
 import json
 import os
-import resource
-import socket
 import subprocess
 import sys
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import CountingGateway, cpu, free_port, rss_mb, wait_port  # noqa: E402
 
 SERVER = """
 import sys, time, logging
@@ -45,42 +43,12 @@ while True:
 """
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
-def cpu():
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
-def rss_mb():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
 
 
-class CountingGateway(object):
-    def __init__(self):
-        self.values = 0
-        self.lock = threading.Lock()
-
-    def send_to_storage(self, name, connector_id, data, on_stored=None):
-        n = sum(len(e["values"]) for e in data["telemetry"])
-        with self.lock:
-            self.values += n
-
-    def add_device(self, *args):
-        pass
-
-    def del_device(self, *args):
-        pass
 
 
 def run(url, args, subscriptions):
@@ -121,13 +89,7 @@ def main():
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(port), str(args.devices), str(args.variables),
                                str(args.period_ms / 1000.0)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.2)
+        wait_port(port)
         url = "opc.tcp://127.0.0.1:%d/bench/" % port
         results = [run(url, args, False), run(url, args, True)]
         for result in results:

@@ -95,26 +95,19 @@ def world(tmp_path_factory):
         broker.stop()
 
 
-def latest(platform, device):
-    values = {}
-    for d, v, _ in platform.telemetry():
-        if d == device:
-            values.update(v)
-    return values
-
 
 def test_registers_become_telemetry(world):
     platform, _, _, _ = world
-    platform.wait_for(lambda m: latest(platform, "TCP Meter").get("count") == 42)
-    values = latest(platform, "TCP Meter")
+    platform.wait_for(lambda m: platform.latest("TCP Meter").get("count") == 42)
+    values = platform.latest("TCP Meter")
     assert values["temperature"] == 21.5 and values["relay"] is True
     assert {"device": "TCP Meter", "type": "meter"} in platform.on("v1/gateway/connect")
 
 
 def test_every_type_in_every_byte_and_word_order(world):
     platform, _, _, typed = world
-    platform.wait_for(lambda m: all(t["tag"] in latest(platform, "TCP Meter") for t in typed))
-    values = latest(platform, "TCP Meter")
+    platform.wait_for(lambda m: all(t["tag"] in platform.latest("TCP Meter") for t in typed))
+    values = platform.latest("TCP Meter")
     expected = {key: value for key, _, value, _ in TYPED}
     for tag in typed:
         assert values[tag["tag"]] == expected[tag["tag"].split("_")[0]], tag
@@ -122,15 +115,15 @@ def test_every_type_in_every_byte_and_word_order(world):
 
 def test_udp_and_rtu_slaves(world):
     platform, servers, _, _ = world
-    platform.wait_for(lambda m: latest(platform, "UDP Meter").get("level") == 77)
+    platform.wait_for(lambda m: platform.latest("UDP Meter").get("level") == 77)
     if "rtu" not in servers:
         pytest.skip("socat is not installed: no pseudo-terminal pair for RTU")
-    platform.wait_for(lambda m: latest(platform, "RTU Meter").get("flow") == 1001)
+    platform.wait_for(lambda m: platform.latest("RTU Meter").get("flow") == 1001)
 
 
 def test_neighbouring_registers_are_read_in_one_request(world):
     platform, servers, _, _ = world
-    platform.wait_for(lambda m: latest(platform, "TCP Meter").get("count") == 42)
+    platform.wait_for(lambda m: platform.latest("TCP Meter").get("count") == 42)
     block = servers["tcp"].blocks["hr"]
 
     def tcp_polls():
@@ -145,15 +138,11 @@ def test_neighbouring_registers_are_read_in_one_request(world):
     assert 5 * (polls - 2) <= reads <= 5 * (polls + 2)
 
 
-def _stat(platform, key):
-    messages = [b["values"] for b in platform.on("v1/devices/me/telemetry") if key in b["values"]]
-    return messages[-1][key] if messages else 0
-
 
 def test_exception_response_is_counted_and_others_go_on(world):
     platform, _, _, _ = world
-    platform.wait_for(lambda m: _stat(platform, "Modbus_failures_read:TCP Meter") > 0)
-    platform.wait_for(lambda m: _stat(platform, "Modbus_failures_connect:Ghost") > 0)
+    platform.wait_for(lambda m: platform.stat("Modbus_failures_read:TCP Meter") > 0)
+    platform.wait_for(lambda m: platform.stat("Modbus_failures_connect:Ghost") > 0)
     count = len([1 for d, v, _ in platform.telemetry() if d == "UDP Meter"])
     platform.wait_for(lambda m: len([1 for d, v, _ in platform.telemetry() if d == "UDP Meter"]) > count + 3)
 
@@ -186,7 +175,7 @@ def test_attribute_update_writes_the_register(world):
 
 def test_slave_restart_resumes_data_and_others_are_unaffected(world):
     platform, servers, _, _ = world
-    platform.wait_for(lambda m: latest(platform, "UDP Meter").get("level") == 77)
+    platform.wait_for(lambda m: platform.latest("UDP Meter").get("level") == 77)
     port = servers["tcp"].port
     hr_values = servers["tcp"].get("hr", 0, 400)
     servers["tcp"].stop()
@@ -198,7 +187,7 @@ def test_slave_restart_resumes_data_and_others_are_unaffected(world):
     servers["tcp"] = restarted
     restarted.set("hr", 0, hr_values[:2])
     restarted.set("hr", 1, [43])
-    platform.wait_for(lambda m: latest(platform, "TCP Meter").get("count") == 43, timeout=20)
+    platform.wait_for(lambda m: platform.latest("TCP Meter").get("count") == 43, timeout=20)
 
 
 def test_sigterm_with_an_unreachable_slave_exits_quickly(world):

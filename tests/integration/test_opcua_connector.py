@@ -65,47 +65,36 @@ def world(tmp_path):
         broker.stop()
 
 
-def latest(platform, device):
-    values = {}
-    for d, v, _ in platform.telemetry():
-        if d == device:
-            values.update(v)
-    return values
-
-
-def _stat(platform, key):
-    found = [b["values"][key] for b in platform.on("v1/devices/me/telemetry") if key in b["values"]]
-    return found[-1] if found else None
 
 
 def test_polling_by_path_regex_and_node_id(world):
     folder, broker, platform, server, gateways = world
     gateways.append(start_gateway(folder, broker, server))
-    platform.wait_for(lambda m: latest(platform, "Demo Device").get("temperature") == 21.5)
-    assert latest(platform, "Demo Device") == {"temperature": 21.5, "humidity": 40, "relay": False}
+    platform.wait_for(lambda m: platform.latest("Demo Device").get("temperature") == 21.5)
+    assert platform.latest("Demo Device") == {"temperature": 21.5, "humidity": 40, "relay": False}
     assert platform.wait_topic("v1/gateway/attributes", lambda b: "Demo Device" in b) == \
         {"Demo Device": {"name": "Boiler"}}
-    platform.wait_for(lambda m: latest(platform, "M-1").get("level") == 10.0 and latest(platform, "M-2"))
-    platform.wait_for(lambda m: latest(platform, "By Id").get("t") == 21.5)
+    platform.wait_for(lambda m: platform.latest("M-1").get("level") == 10.0 and platform.latest("M-2"))
+    platform.wait_for(lambda m: platform.latest("By Id").get("t") == 21.5)
     server.temperature.set_value(30.5)
-    platform.wait_for(lambda m: latest(platform, "Demo Device").get("temperature") == 30.5)
+    platform.wait_for(lambda m: platform.latest("Demo Device").get("temperature") == 30.5)
     # The pattern that matches nothing is reported, by name, in logs and statistics.
-    platform.wait_for(lambda m: _stat(platform, "OPC_failures_pattern:3"))
+    platform.wait_for(lambda m: platform.stat("OPC_failures_pattern:3"))
     assert "deviceNodePattern 'Root\\\\.Objects\\\\.Nothing\\\\d+' matches no node" in gateways[0].output()
 
 
 def test_subscription_delivers_changes_with_source_timestamps(world):
     folder, broker, platform, server, gateways = world
     gateways.append(start_gateway(folder, broker, server, subscriptions=True))
-    platform.wait_for(lambda m: latest(platform, "Demo Device").get("temperature") == 21.5)
+    platform.wait_for(lambda m: platform.latest("Demo Device").get("temperature") == 21.5)
     before = time.time()
     server.temperature.set_value(25.25)
-    platform.wait_for(lambda m: latest(platform, "Demo Device").get("temperature") == 25.25)
+    platform.wait_for(lambda m: platform.latest("Demo Device").get("temperature") == 25.25)
     stamps = [ts for d, v, ts in platform.telemetry() if d == "Demo Device" and v.get("temperature") == 25.25]
     assert abs(stamps[0] / 1000.0 - before) < 5
-    platform.wait_for(lambda m: (_stat(platform, "OPC_subscription_values") or 0) >= 4)
+    platform.wait_for(lambda m: (platform.stat("OPC_subscription_values") or 0) >= 4)
     time.sleep(1.5)
-    assert _stat(platform, "OPC_polls") == 0    # no polling while subscribed
+    assert platform.stat("OPC_polls") == 0    # no polling while subscribed
 
 
 def test_method_call_get_set_and_attribute_write(world):
@@ -134,13 +123,13 @@ def test_method_call_get_set_and_attribute_write(world):
 def test_server_restart_resumes_data_and_subscriptions(world):
     folder, broker, platform, server, gateways = world
     gateways.append(start_gateway(folder, broker, server, subscriptions=True))
-    platform.wait_for(lambda m: latest(platform, "Demo Device").get("temperature") == 21.5)
+    platform.wait_for(lambda m: platform.latest("Demo Device").get("temperature") == 21.5)
     server.stop()
     time.sleep(1.5)
     server.start()
     server.temperature.set_value(42.0)
-    platform.wait_for(lambda m: latest(platform, "Demo Device").get("temperature") == 42.0, timeout=30)
-    platform.wait_for(lambda m: (_stat(platform, "OPC_reconnects") or 0) >= 1)
+    platform.wait_for(lambda m: platform.latest("Demo Device").get("temperature") == 42.0, timeout=30)
+    platform.wait_for(lambda m: (platform.stat("OPC_reconnects") or 0) >= 1)
     code, seconds = gateways[0].terminate()
     assert code == 0 and seconds < 10
 
@@ -148,7 +137,7 @@ def test_server_restart_resumes_data_and_subscriptions(world):
 def test_close_returns_while_the_server_is_unreachable(world):
     folder, broker, platform, server, gateways = world
     gateways.append(start_gateway(folder, broker, server))
-    platform.wait_for(lambda m: latest(platform, "Demo Device"))
+    platform.wait_for(lambda m: platform.latest("Demo Device"))
     server.stop()
     time.sleep(1)
     code, seconds = gateways[0].terminate()
@@ -166,7 +155,7 @@ def test_basic256sha256_with_certificates(tmp_path):
     gateway = None
     try:
         gateway = start_gateway(folder, broker, server, security=client_cert)
-        platform.wait_for(lambda m: latest(platform, "Demo Device").get("temperature") == 21.5, timeout=30)
+        platform.wait_for(lambda m: platform.latest("Demo Device").get("temperature") == 21.5, timeout=30)
     finally:
         if gateway is not None:
             gateway.kill()

@@ -98,6 +98,20 @@ class PlatformDouble(object):
                     out.append((device, entry.get("values", entry), entry.get("ts")))
         return out
 
+    def latest(self, device):
+        """The newest value of every telemetry key of `device`."""
+        values = {}
+        for d, v, _ in self.telemetry():
+            if d == device:
+                values.update(v)
+        return values
+
+    def stat(self, key):
+        """The newest value of a statistics key (None before the first report with it)."""
+        found = [b["values"][key] for b in self.on("v1/devices/me/telemetry")
+                 if isinstance(b, dict) and key in b.get("values", {})]
+        return found[-1] if found else None
+
     # -- actions ---------------------------------------------------------------------
     def device_rpc(self, device, method, params=None, request_id=None):
         request_id = request_id if request_id is not None else next(self._ids)
