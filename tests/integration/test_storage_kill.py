@@ -10,7 +10,7 @@ import time
 
 from thingsboard_gateway.storage.file import FileEventStorage
 from tests.support.gateway import ROOT
-from tests.support.records import seq_of
+from tests.support.records import drain
 
 ROUNDS = 20
 
@@ -40,13 +40,7 @@ def test_sigkill_never_loses_a_committed_record(tmp_path):
     for round_no in range(ROUNDS):
         committed, acked = run_and_kill(folder, start, rng.uniform(0.4, 1.2))
         storage = FileEventStorage(folder, max_records_per_file=200, max_file_count=1000)
-        got = []
-        while True:
-            batch = storage.get_batch(1000, timeout=0)
-            if batch is None:
-                break
-            got.extend(seq_of(r) for r in batch.records)
-            storage.ack(batch)
+        got = drain(storage)
         storage.commit()
         storage.close()
         assert got == sorted(set(got)), "round %d: order or duplicates" % round_no

@@ -13,3 +13,15 @@ def recs(n, start=0):
 
 def seq_of(record):
     return record.telemetry_entries()[0]["values"]["seq"]
+
+
+def drain(storage, ack=True):
+    """The seq of every record readable now (acked if `ack`)."""
+    out = []
+    while True:
+        batch = storage.get_batch(1000, timeout=0)
+        if batch is None:
+            return out
+        out.extend(seq_of(r) for r in batch.records)
+        if ack:
+            storage.ack(batch)

@@ -14,19 +14,7 @@ from thingsboard_gateway.storage import file as file_module
 from thingsboard_gateway.storage.base import StorageFull
 from thingsboard_gateway.storage.file import FileEventStorage
 from thingsboard_gateway.storage.segments import segment_numbers, segment_path
-from tests.support.records import Record, recs, seq_of
-
-
-def drain(storage, ack=True):
-    """All records readable now (acked if `ack`)."""
-    out = []
-    while True:
-        batch = storage.get_batch(1000, timeout=0)
-        if batch is None:
-            return out
-        out.extend(seq_of(r) for r in batch.records)
-        if ack:
-            storage.ack(batch)
+from tests.support.records import Record, drain, recs, seq_of
 
 
 def open_storage(folder, **kwargs):

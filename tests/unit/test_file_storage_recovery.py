@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from thingsboard_gateway.storage import frames
 from thingsboard_gateway.storage.file import FileEventStorage
 from thingsboard_gateway.storage.segments import segment_numbers, segment_path
-from tests.support.records import Record, recs, seq_of
+from tests.support.records import Record, drain, recs, seq_of
 
 PER_FILE = 7
 
@@ -37,13 +37,7 @@ def build(folder, total, acked):
 
 def read_all(folder):
     storage = FileEventStorage(folder, max_records_per_file=PER_FILE, max_file_count=1000)
-    out = []
-    while True:
-        batch = storage.get_batch(1000, timeout=0)
-        if batch is None:
-            break
-        out.extend(seq_of(r) for r in batch.records)
-        storage.ack(batch)
+    out = drain(storage)
     storage.close()
     return out
 
