@@ -71,6 +71,7 @@ class Sender(object):
         self._published = 0
         self._ready = threading.Event()  # session limits known (or their wait timed out)
         self._limits_deadline = None  # type: Optional[float]
+        self._limits_wait_shortened = False
         self.max_inflight_seen = 0
 
     def consume(self, telemetry, datapoints):
@@ -97,6 +98,7 @@ class Sender(object):
         """After a (re)connect: hold delivery until set_limits or release_limits, or
         at most `timeout` s, then go on with the limits we have."""
         self._limits_deadline = self._clock() + timeout
+        self._limits_wait_shortened = False
         self._ready.clear()
 
     def shorten_limits_wait(self, seconds):
@@ -105,6 +107,7 @@ class Sender(object):
         deadline = self._clock() + seconds
         if self._limits_deadline is None or deadline < self._limits_deadline:
             self._limits_deadline = deadline
+            self._limits_wait_shortened = True
 
     def release_limits(self):
         """Go on with the limits we have (the session limits did not come in time)."""
@@ -144,7 +147,11 @@ class Sender(object):
                 if self._ready.wait(max(0.0, min(0.5, deadline - self._clock()))):
                     pass
                 elif self._clock() >= deadline:
-                    log.warning("No answer to getSessionLimits in time; delivering with the configured limits")
+                    if self._limits_wait_shortened:
+                        log.info("The platform is a plain MQTT broker (no session limits); using the configured "
+                                 "limits")
+                    else:
+                        log.warning("No answer to getSessionLimits in time; delivering with the configured limits")
                     self._ready.set()
                 else:
                     continue
