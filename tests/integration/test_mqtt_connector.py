@@ -178,3 +178,34 @@ def test_one_way_rpc(world):
     request_id = platform.device_rpc("SN-7", "setRelay", {"on": True})
     assert json.loads(devices.wait_topic("sensor/SN-7/request/setRelay")) == {"on": True}
     platform.wait_topic("v1/gateway/rpc", lambda b: b.get("id") == request_id and b.get("data") == {"success": True})
+
+
+def test_mqtt5_with_a_shared_subscription(tmp_path):
+    folder = str(tmp_path)
+    platform_broker = Mosquitto(folder, "platform").start()
+    devices_broker = Mosquitto(folder, "devices").start()
+    platform = PlatformDouble(platform_broker.port)
+    devices = DeviceClient(devices_broker.port, subscriptions=("unused",))
+    config = {"broker": {"host": "127.0.0.1", "port": devices_broker.port, "clientId": "gw-v5", "version": 5,
+                         "cleanSession": False, "sessionExpiryInterval": 60, "security": {"type": "anonymous"}},
+              "mapping": [{"topicFilter": "$share/gateways/v5/+/data", "subscriptionQos": 1,
+                           "converter": {"type": "json", "deviceInfo": {"deviceNameExpressionSource": "topic",
+                                                                        "deviceNameExpression": "(?<=v5/)[^/]+"},
+                                         "timeseries": [{"type": "integer", "key": "n", "value": "${n}"}]}}]}
+    path = write_config(folder, platform_broker.port, connectors=[{"name": "MQTT5", "type": "mqtt",
+                                                                   "configuration": "mqtt.json"}],
+                        files={"mqtt.json": config})
+    gateway = GatewayProcess(path)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not platform.latest("V5-1"):
+            devices.publish("v5/V5-1/data", {"n": 7})
+            time.sleep(0.3)
+        assert platform.latest("V5-1") == {"n": 7}
+        assert "gw-v5" in devices_broker.log() and "p5" in devices_broker.log()   # protocol version 5
+    finally:
+        gateway.kill()
+        devices.close()
+        platform.close()
+        devices_broker.stop()
+        platform_broker.stop()
