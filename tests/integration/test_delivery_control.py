@@ -154,3 +154,12 @@ def test_in_flight_window_is_never_exceeded_and_futures_wait_for_every_ack(start
     fake.release()
     done, pending = concurrent.futures.wait(futures, timeout=30)
     assert not pending and fake.max_unacked <= 4
+
+
+def test_rejected_values_are_counted_in_statistics(started):
+    fake = FakePlatform(session_limits=session(max_payload=1000))
+    service = started(fake)
+    service.send_to_storage("t", "t", {"deviceName": "Odd", "telemetry": [{"ts": 1, "values": {
+        "ok": 1, "huge": "x" * 5000}}]}).result(timeout=20)
+    assert service.statistics()["values_rejected"] == 1
+    assert fake.telemetry() == {("Odd", "ok"): 1}

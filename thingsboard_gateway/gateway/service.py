@@ -204,7 +204,8 @@ class GatewayService(object):
     def statistics(self):
         # type: () -> Dict[str, Any]
         counters = self.stats.snapshot()
-        values = {
+        values = dict(counters)  # every counter (values_rejected, storage_recovery_dropped, ...)
+        values.update({
             "devices_connected": len(self.registry),
             "messages_received": counters.get("messages_received", 0),
             "messages_sent": counters.get("messages_sent", 0),
@@ -212,7 +213,7 @@ class GatewayService(object):
             "events_dropped": counters.get("events_dropped", 0),
             "events_invalid": counters.get("events_invalid", 0),
             "platform_connected": self.client.is_connected(),
-        }  # type: Dict[str, Any]
+        })  # type: Dict[str, Any]
         for name, state in self.supervisor.states().items():
             per = self.stats.connector_snapshot(name)
             values[name + "_state"] = state["state"]
