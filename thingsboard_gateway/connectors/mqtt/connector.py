@@ -76,13 +76,45 @@ def _custom_converter(converter, file, path):
         return cls(config, logging.getLogger("extensions.mqtt"))  # upstream's signature
 
 
+class AckSequencer(object):
+    """Sends PUBACKs in the order the messages arrived (MQTT-4.6.0-2), whatever order
+    they become durable in: a message that needed no storage is acknowledged only after
+    every earlier one. Thread-safe."""
+
+    def __init__(self, ack):
+        self._ack = ack  # ack(mid, qos)
+        self._lock = threading.Lock()
+        self._next = 0       # sequence number of the next message to arrive
+        self._head = 0       # the oldest message not acknowledged yet
+        self._done = {}  # type: Dict[int, Tuple[int, int]]  seq -> (mid, qos), ready but waiting for older ones
+
+    def received(self):
+        # type: () -> int
+        with self._lock:
+            seq = self._next
+            self._next += 1
+            return seq
+
+    def done(self, seq, mid, qos):
+        with self._lock:
+            self._done[seq] = (mid, qos)
+            ready = []
+            while self._head in self._done:
+                ready.append(self._done.pop(self._head))
+                self._head += 1
+            # Acknowledge under the lock too, so that two threads releasing consecutive
+            # runs cannot overtake each other.
+            for mid, qos in ready:
+                self._ack(mid, qos)
+
+
 class _Acker(object):
-    """Acknowledges one device message after all its records are stored."""
+    """Marks one device message done once all its records are stored."""
 
-    __slots__ = ("_connection", "_mid", "_qos", "_remaining", "_lock")
+    __slots__ = ("_sequencer", "_seq", "_mid", "_qos", "_remaining", "_lock")
 
-    def __init__(self, connection, mid, qos, parts):
-        self._connection, self._mid, self._qos = connection, mid, qos
+    def __init__(self, sequencer, seq, mid, qos, parts):
+        self._sequencer, self._seq, self._mid, self._qos = sequencer, seq, mid, qos
         self._remaining = parts
         self._lock = threading.Lock()
 
@@ -91,7 +123,7 @@ class _Acker(object):
             self._remaining -= 1
             done = self._remaining == 0
         if done:
-            self._connection.ack(self._mid, self._qos)
+            self._sequencer.done(self._seq, self._mid, self._qos)
 
 
 class MqttConnector(Connector):
@@ -125,6 +157,7 @@ class MqttConnector(Connector):
         self._rpc_waiting = {}  # type: Dict[str, Tuple[str, Any, float]]  response topic -> (device, id, deadline)
         self._rpc_lock = threading.Lock()
         self._connection = None  # type: Optional[MqttConnection]
+        self._acks = AckSequencer(lambda mid, qos: self._connection.ack(mid, qos))
 
     # -- life cycle -----------------------------------------------------------------------
     def _client(self):
@@ -185,7 +218,7 @@ class MqttConnector(Connector):
 
     # -- incoming (paho's thread queues, the connector's thread works) ---------------------
     def _enqueue(self, message):
-        item = (message.topic, message.payload, message.mid, message.qos)
+        item = (message.topic, message.payload, message.mid, message.qos, self._acks.received())
         try:
             self._queue.put_nowait(item)
             return
@@ -209,35 +242,35 @@ class MqttConnector(Connector):
     def _run(self):
         while not self.stop_event.is_set():
             try:
-                topic, payload, mid, qos = self._queue.get(timeout=self._next_rpc_wait())
+                topic, payload, mid, qos, seq = self._queue.get(timeout=self._next_rpc_wait())
             except queue.Empty:
                 self._expire_rpcs()
                 continue
             try:
-                self._handle(topic, payload, mid, qos)
+                self._handle(topic, payload, mid, qos, seq)
             except Exception:
                 log.exception("MQTT connector %s failed on a message on %s", self.name, topic)
-                self._connection.ack(mid, qos)
+                self._acks.done(seq, mid, qos)
             self._expire_rpcs()
 
-    def _handle(self, topic, payload, mid, qos):
+    def _handle(self, topic, payload, mid, qos, seq):
         self._counts["messages_received"] += 1
         if self._rpc_response(topic, payload):
-            self._connection.ack(mid, qos)
+            self._acks.done(seq, mid, qos)
             return
         handled = self._device_requests(topic, payload)
         mapping = next((m for m in self._mappings if mqtt.topic_matches_sub(m.match, topic)), None)
         if mapping is None:
             if not handled:
                 self._failures.count("no_mapping", "MQTT connector %s: no mapping for topic %s" % (self.name, topic))
-            self._connection.ack(mid, qos)
+            self._acks.done(seq, mid, qos)
             return
         converted = self._convert(mapping, topic, payload)
         if not converted:
-            self._connection.ack(mid, qos)
+            self._acks.done(seq, mid, qos)
             return
         self._counts["messages_converted"] += 1
-        acker = _Acker(self._connection, mid, qos, len(converted))
+        acker = _Acker(self._acks, seq, mid, qos, len(converted))
         for data in converted:
             self.gateway.send_to_storage(self.name, self.id, data, on_stored=acker.stored)
 
