@@ -25,7 +25,7 @@ Callback = Optional[Callable[[bool], None]]
 class StorageWriter(object):
     """Owns the `storage-writer` thread and the queue in front of storage."""
 
-    def __init__(self, storage, queue_size=10000, stats=None):
+    def __init__(self, storage, queue_size=2000, stats=None):
         # type: (EventStorage, int, Any) -> None
         self._storage = storage
         self._queue = queue.Queue(queue_size)  # type: queue.Queue

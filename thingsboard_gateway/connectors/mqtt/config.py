@@ -28,7 +28,7 @@ BROKER = Field("object", required=True, fields={
     "maxMessageNumberPerWorker": ACCEPTED_VALUE,
     "maxNumberOfWorkers": ACCEPTED_VALUE,
     "sendDataOnlyOnChange": Field("bool", default=False),
-    "queueSize": Field("int", min=1, default=10000),
+    "queueSize": Field("int", min=1, default=2000),
     "reconnect": Field("object", default=dict, fields={
         "minDelay": Field("int", min=0, default=1000),
         "maxDelay": Field("int", min=0, default=60000),
