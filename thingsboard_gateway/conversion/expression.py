@@ -121,15 +121,6 @@ class Template(object):
         self.source = source
         self.parts = parts
 
-    @property
-    def is_constant(self):
-        return all(isinstance(p, str) for p in self.parts)
-
-    @property
-    def placeholders(self):
-        # type: () -> List[Placeholder]
-        return [p for p in self.parts if isinstance(p, Placeholder)]
-
     def evaluate(self, data):
         # type: (Any) -> Tuple[Any, Optional[str]]
         if len(self.parts) == 1 and isinstance(self.parts[0], Placeholder):

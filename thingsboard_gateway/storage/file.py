@@ -16,12 +16,11 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.storage import frames, recovery
 from thingsboard_gateway.storage.base import AckedPrefix, Batch, EventStorage, StorageFull
 from thingsboard_gateway.storage.record import Record
-from thingsboard_gateway.storage.segments import (StorageLocked, fsync_folder, lock_folder, prepare_folder,
-                                                  segment_numbers, segment_path, unlock_folder, write_index)
+from thingsboard_gateway.storage.segments import (fsync_folder, open_storage_folder, segment_numbers,
+                                                  segment_path, unlock_folder, write_index)
 
 log = logging.getLogger(__name__)
 
@@ -41,21 +40,6 @@ class FileBatch(Batch):
         self.generation = generation
 
 
-def open_storage_folder(folder):
-    # type: (str) -> int
-    """Create/check the folder and lock it; start-up errors become ConfigError."""
-    problem = prepare_folder(folder)
-    if problem:
-        raise ConfigError("tb_gateway.json", "storage.data_folder_path", problem)
-    try:
-        return lock_folder(folder)
-    except StorageLocked as e:
-        raise ConfigError("tb_gateway.json", "storage.data_folder_path", str(e))
-    except PermissionError:
-        raise ConfigError("tb_gateway.json", "storage.data_folder_path",
-                          "cannot write %s: permission denied" % folder)
-
-
 class FileEventStorage(EventStorage):
     """Records in `data_<n>.dat` segments under `folder`; survives crashes and power loss."""
 
@@ -70,7 +54,7 @@ class FileEventStorage(EventStorage):
         self._overflow = overflow
         self._stats = stats
         self._clock = clock
-        self._lock_fd = open_storage_folder(folder)
+        self._lock_fd = open_storage_folder(folder, "data_folder_path")
         self._lock = threading.Lock()
         self._has_data = threading.Condition(self._lock)
         self._acked_cond = threading.Condition(self._lock)
@@ -340,7 +324,7 @@ class FileEventStorage(EventStorage):
             return Record('"?"', '"default"', [], "")
 
     def _skip_damage(self, segment, offset, data, position):
-        following = frames._next_good(data, position + 1)
+        following = frames.next_good(data, position + 1)
         skip_to = len(data) if following is None else following
         log.error("Storage: damaged record in data_%d.dat at offset %d skipped", segment, offset + position)
         if self._stats is not None:

@@ -65,16 +65,16 @@ def scan(data):
             frames.append((offset, length))
             offset += HEADER_SIZE + length
             continue
-        if _is_torn(data, offset) and _next_good(data, offset + 1) is None:
+        following = next_good(data, offset + 1)
+        if following is None and _is_torn(data, offset):
             return Scan(frames, damaged, offset, size)
-        following = _next_good(data, offset + 1)
         end = size if following is None else following
         damaged.append((offset, end))
         offset = end
     return Scan(frames, damaged, None, size)
 
 
-def _next_good(data, start):
+def next_good(data, start):
     # type: (bytes, int) -> Optional[int]
     """The first offset >= start where a good frame begins (resynchronisation)."""
     for offset in range(start, len(data) - HEADER_SIZE + 1):

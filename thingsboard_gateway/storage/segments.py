@@ -113,6 +113,23 @@ def lock_folder(folder):
     return fd
 
 
+def open_storage_folder(folder, config_key):
+    # type: (str, str) -> int
+    """Create/check the folder and lock it (the fd to keep open); start-up problems
+    become a ConfigError naming `storage.<config_key>`."""
+    from thingsboard_gateway.config.errors import ConfigError
+    path = "storage." + config_key
+    problem = prepare_folder(folder)
+    if problem:
+        raise ConfigError("tb_gateway.json", path, problem)
+    try:
+        return lock_folder(folder)
+    except StorageLocked as e:
+        raise ConfigError("tb_gateway.json", path, str(e))
+    except PermissionError:
+        raise ConfigError("tb_gateway.json", path, "cannot write %s: permission denied" % folder)
+
+
 def unlock_folder(fd):
     # type: (int) -> None
     try:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, Optional
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.storage.base import AckedPrefix, Batch, EventStorage, StorageFull
 from thingsboard_gateway.storage.record import Record
-from thingsboard_gateway.storage.segments import StorageLocked, lock_folder, prepare_folder, unlock_folder
+from thingsboard_gateway.storage.segments import open_storage_folder, unlock_folder
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +40,7 @@ class SqliteEventStorage(EventStorage):
             path = os.path.join(path, "data.db")  # upstream's example names a folder
         self._path = path
         folder = os.path.dirname(os.path.abspath(path))
-        problem = prepare_folder(folder)
-        if problem:
-            raise ConfigError("tb_gateway.json", "storage.data_file_path", problem)
-        try:
-            self._lock_fd = lock_folder(folder)
-        except StorageLocked as e:
-            raise ConfigError("tb_gateway.json", "storage.data_file_path", str(e))
+        self._lock_fd = open_storage_folder(folder, "data_file_path")
         try:
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
