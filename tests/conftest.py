@@ -2,6 +2,7 @@
 import pytest
 
 from tests.support.broker import Mosquitto
+from tests.support.devices import RelayPeers
 from tests.support.gateway import GatewayProcess
 from tests.support.platform import PlatformDouble
 
@@ -18,6 +19,15 @@ def platform(broker):
     p = PlatformDouble(broker.port)
     yield p
     p.close()
+
+
+@pytest.fixture
+def relay_peers(tmp_path):
+    """Devices broker, platform broker, platform double and a device client (subscribed
+    to nothing the gateway sends); all stopped at teardown."""
+    peers = RelayPeers(str(tmp_path), ("unused/topic",))
+    yield peers
+    peers.close()
 
 
 @pytest.fixture

@@ -5,10 +5,8 @@ import time
 
 import pytest
 
-from tests.support.broker import Mosquitto
-from tests.support.devices import DeviceClient
+from tests.support.devices import RelayPeers
 from tests.support.gateway import GatewayProcess, ROOT, write_config
-from tests.support.platform import PlatformDouble
 
 MQTT = {
     "broker": {"name": "Devices", "host": "127.0.0.1", "port": 0, "clientId": "gw-test", "version": 4,
@@ -69,13 +67,12 @@ MQTT = {
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     folder = str(tmp_path_factory.mktemp("mqtt"))
-    platform_broker = Mosquitto(folder, "platform").start()
-    devices_broker = Mosquitto(folder, "devices").start()
-    platform = PlatformDouble(platform_broker.port, attributes={"SN-7": {"targetTemp": 22.5}})
-    devices = DeviceClient(devices_broker.port)
+    peers = RelayPeers(folder, ("#",))
+    platform, devices = peers.platform, peers.devices
+    platform.attributes["SN-7"] = {"targetTemp": 22.5}
     config = json.loads(json.dumps(MQTT))
-    config["broker"]["port"] = devices_broker.port
-    path = write_config(folder, platform_broker.port,
+    config["broker"]["port"] = peers.devices_broker.port
+    path = write_config(folder, peers.platform_broker.port,
                         connectors=[{"name": "MQTT Devices", "type": "mqtt", "configuration": "mqtt.json"}],
                         thingsboard={"statistics": {"enable": True, "statsSendPeriodInSeconds": 1}},
                         files={"mqtt.json": config})
@@ -86,10 +83,7 @@ def world(tmp_path_factory):
         yield platform, devices, gateway
     finally:
         gateway.kill()
-        devices.close()
-        platform.close()
-        devices_broker.stop()
-        platform_broker.stop()
+        peers.close()
 
 
 def values_of(platform, device):
@@ -180,32 +174,23 @@ def test_one_way_rpc(world):
     platform.wait_topic("v1/gateway/rpc", lambda b: b.get("id") == request_id and b.get("data") == {"success": True})
 
 
-def test_mqtt5_with_a_shared_subscription(tmp_path):
-    folder = str(tmp_path)
-    platform_broker = Mosquitto(folder, "platform").start()
-    devices_broker = Mosquitto(folder, "devices").start()
-    platform = PlatformDouble(platform_broker.port)
-    devices = DeviceClient(devices_broker.port, subscriptions=("unused",))
-    config = {"broker": {"host": "127.0.0.1", "port": devices_broker.port, "clientId": "gw-v5", "version": 5,
-                         "cleanSession": False, "sessionExpiryInterval": 60, "security": {"type": "anonymous"}},
+def test_mqtt5_with_a_shared_subscription(tmp_path, relay_peers, gateways):
+    platform, devices = relay_peers.platform, relay_peers.devices
+    config = {"broker": {"host": "127.0.0.1", "port": relay_peers.devices_broker.port, "clientId": "gw-v5",
+                         "version": 5, "cleanSession": False, "sessionExpiryInterval": 60,
+                         "security": {"type": "anonymous"}},
               "mapping": [{"topicFilter": "$share/gateways/v5/+/data", "subscriptionQos": 1,
                            "converter": {"type": "json", "deviceInfo": {"deviceNameExpressionSource": "topic",
                                                                         "deviceNameExpression": "(?<=v5/)[^/]+"},
                                          "timeseries": [{"type": "integer", "key": "n", "value": "${n}"}]}}]}
-    path = write_config(folder, platform_broker.port, connectors=[{"name": "MQTT5", "type": "mqtt",
-                                                                   "configuration": "mqtt.json"}],
+    path = write_config(str(tmp_path), relay_peers.platform_broker.port,
+                        connectors=[{"name": "MQTT5", "type": "mqtt", "configuration": "mqtt.json"}],
                         files={"mqtt.json": config})
-    gateway = GatewayProcess(path)
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not platform.latest("V5-1"):
-            devices.publish("v5/V5-1/data", {"n": 7})
-            time.sleep(0.3)
-        assert platform.latest("V5-1") == {"n": 7}
-        assert "gw-v5" in devices_broker.log() and "p5" in devices_broker.log()   # protocol version 5
-    finally:
-        gateway.kill()
-        devices.close()
-        platform.close()
-        devices_broker.stop()
-        platform_broker.stop()
+    gateways(path)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not platform.latest("V5-1"):
+        devices.publish("v5/V5-1/data", {"n": 7})
+        time.sleep(0.3)
+    assert platform.latest("V5-1") == {"n": 7}
+    log = relay_peers.devices_broker.log()
+    assert "gw-v5" in log and "p5" in log   # protocol version 5

@@ -5,10 +5,7 @@ import json
 import threading
 import time
 
-from tests.support.broker import Mosquitto
-from tests.support.devices import DeviceClient
 from tests.support.gateway import GatewayProcess, write_config
-from tests.support.platform import PlatformDouble
 
 DEVICES = 10
 PER_DEVICE = 300
@@ -24,16 +21,13 @@ def mqtt_config(port):
                                        "timeseries": [{"type": "integer", "key": "seq", "value": "${seq}"}]}}]}
 
 
-def test_sigkill_with_persistent_session_loses_nothing(tmp_path):
+def test_sigkill_with_persistent_session_loses_nothing(tmp_path, relay_peers):
     folder = str(tmp_path)
-    platform_broker = Mosquitto(folder, "platform").start()
-    devices_broker = Mosquitto(folder, "devices").start()
-    platform = PlatformDouble(platform_broker.port)
-    devices = DeviceClient(devices_broker.port, subscriptions=("nothing/here",))
+    platform, devices = relay_peers.platform, relay_peers.devices
     storage = {"type": "file", "data_folder_path": folder + "/data"}
-    path = write_config(folder, platform_broker.port,
+    path = write_config(folder, relay_peers.platform_broker.port,
                         connectors=[{"name": "MQTT", "type": "mqtt", "configuration": "mqtt.json"}],
-                        storage=storage, files={"mqtt.json": mqtt_config(devices_broker.port)})
+                        storage=storage, files={"mqtt.json": mqtt_config(relay_peers.devices_broker.port)})
     gateways = [GatewayProcess(path)]
     try:
         def seen():
@@ -67,7 +61,3 @@ def test_sigkill_with_persistent_session_loses_nothing(tmp_path):
     finally:
         for g in gateways:
             g.kill()
-        devices.close()
-        platform.close()
-        devices_broker.stop()
-        platform_broker.stop()

@@ -56,3 +56,31 @@ class DeviceClient(object):
     def close(self):
         self.client.loop_stop()
         self.client.disconnect()
+
+
+class RelayPeers(object):
+    """The real peers of an MQTT relay test: a devices broker, a platform broker, the
+    platform double and a device client."""
+
+    def __init__(self, folder, device_subscriptions):
+        from tests.support.broker import Mosquitto
+        from tests.support.platform import PlatformDouble
+        self._cleanup = []
+        try:
+            self.platform_broker = self._keep(Mosquitto(folder, "platform").start(), "stop")
+            self.devices_broker = self._keep(Mosquitto(folder, "devices").start(), "stop")
+            self.platform = self._keep(PlatformDouble(self.platform_broker.port), "close")
+            self.devices = self._keep(DeviceClient(self.devices_broker.port, subscriptions=device_subscriptions),
+                                      "close")
+        except BaseException:
+            self.close()
+            raise
+
+    def _keep(self, thing, method):
+        self._cleanup.append(getattr(thing, method))
+        return thing
+
+    def close(self):
+        """Stop everything started, newest first (also after a failed start)."""
+        while self._cleanup:
+            self._cleanup.pop()()
