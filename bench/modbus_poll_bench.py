@@ -14,11 +14,10 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import CountingGateway, cpu, free_port, rss_mb, wait_port  # noqa: E402
+from common import CountingGateway, cpu, free_port, wait_port  # noqa: E402
 
 SERVER = """
 import sys

@@ -2,7 +2,6 @@
 rate limits and session limits, splitting, the in-flight window, re-sending after a
 withheld PUBACK, delivery futures. The gateway runs in-process so futures can be held."""
 import concurrent.futures
-import json
 import threading
 import time
 

@@ -1,5 +1,4 @@
 """The Modbus connector against pymodbus's own servers (TCP, UDP, RTU over a pty pair)."""
-import json
 import shutil
 import time
 

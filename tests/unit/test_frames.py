@@ -1,6 +1,4 @@
 """The frame codec and segment scanning: property tests with random damage."""
-import random
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -63,10 +63,3 @@ class DeliveryTracker(object):
         with self._lock:
             return len(self._futures)
 
-
-def failed_future(reason):
-    # type: (str) -> concurrent.futures.Future
-    future = concurrent.futures.Future()
-    future.set_running_or_notify_cancel()
-    future.set_exception(DeliveryError(reason))
-    return future

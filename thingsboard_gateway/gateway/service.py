@@ -18,7 +18,7 @@ from thingsboard_gateway.gateway.systemd import SystemdNotifier
 from thingsboard_gateway.gateway.validation import normalize_record
 from thingsboard_gateway.platform import topics
 from thingsboard_gateway.platform.client import PlatformClient
-from thingsboard_gateway.gateway.delivery import DeliveryTracker, failed_future
+from thingsboard_gateway.gateway.delivery import DeliveryTracker
 from thingsboard_gateway.platform import limits as traffic
 from thingsboard_gateway.platform.limits import TrafficLimits
 from thingsboard_gateway.platform.sender import Sender

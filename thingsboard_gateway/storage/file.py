@@ -19,8 +19,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from thingsboard_gateway.storage import frames, recovery
 from thingsboard_gateway.storage.base import AckedPrefix, Batch, EventStorage, StorageFull
 from thingsboard_gateway.storage.record import Record
-from thingsboard_gateway.storage.segments import (fsync_folder, open_storage_folder, segment_numbers,
-                                                  segment_path, unlock_folder, write_index)
+from thingsboard_gateway.storage.segments import (fsync_folder, open_storage_folder, segment_path, unlock_folder,
+                                                  write_index)
 
 log = logging.getLogger(__name__)
 

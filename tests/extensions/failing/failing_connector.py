@@ -1,6 +1,4 @@
 """Test connectors that fail: in open(), or by their thread dying."""
-import os
-
 from thingsboard_gateway.connectors.connector import Connector
 
 

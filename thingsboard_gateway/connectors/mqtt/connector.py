@@ -10,7 +10,6 @@ gateway loses nothing: the broker redelivers what was not acknowledged.
 import json
 import logging
 import queue
-import re
 import threading
 import time
 import zlib

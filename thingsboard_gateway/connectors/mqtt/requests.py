@@ -6,7 +6,6 @@ attributeUpdates: platform attribute changes -> a message to the device.
 serverSideRpc: platform RPC -> a request message; twoWay waits for a response message.
 """
 import json
-import re
 from typing import Any, Dict, List, Optional, Pattern, Tuple
 
 from thingsboard_gateway.config.errors import ConfigError
