@@ -4,13 +4,29 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test setup mosquitto vermin unit integration clean deb
+# The integration tests run a second time with the gateway installed in a Python 3.7
+# environment that holds only the package and its runtime dependencies (tests/py37/envs.sh).
+GATEWAY37_TESTS := $(addprefix tests/integration/,test_mqtt_connector.py test_mqtt_kill.py test_gateway_kill.py \
+	test_modbus_connector.py test_opcua_connector.py test_gateway_platform.py test_outage.py test_supervision.py \
+	test_security.py test_dry_run.py test_storage_cli.py)
+
+.PHONY: demo test test37 setup mosquitto vermin unit integration clean deb
 
 demo: setup
 	$(PY) demo/demo.py
 
 test: setup vermin
-	$(PY) -m pytest -q tests
+	tests/py37/envs.sh
+	TB_GW_TEST_BUSTER_PYTHON=$$([ -x .venv-buster37/bin/python ] && echo $(CURDIR)/.venv-buster37/bin/python) \
+		$(PY) -m pytest -q tests
+	$(MAKE) --no-print-directory test37
+
+# The gateway on Python 3.7 (the tests themselves run on the machine's Python).
+test37:
+	@if [ -x .venv37/bin/thingsboard-gateway ]; then \
+		echo "== the gateway on $$(.venv37/bin/python --version) with only its runtime dependencies"; \
+		TB_GW_TEST_GATEWAY=$(CURDIR)/.venv37/bin/thingsboard-gateway $(PY) -m pytest -q $(GATEWAY37_TESTS); \
+	else echo "python 3.7: no .venv37 (no interpreter found): the gateway-on-3.7 run is skipped"; fi
 
 unit: setup
 	$(PY) -m pytest -q tests/unit
@@ -42,4 +58,4 @@ deb: setup
 	debian/build-deb.sh
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache demo-work
+	rm -rf $(VENV) .venv37 .venv-buster37 build dist *.egg-info .pytest_cache demo-work

@@ -20,6 +20,8 @@ setup(
         "pyserial==3.5",
         "simplejson==3.19.3",
         "schedule==1.2.2",
+        # paho-mqtt 2.1.0 imports typing_extensions on Python < 3.8 without declaring it.
+        "typing_extensions==4.7.1; python_version < '3.8'",
     ],
     extras_require={
         # bluepy compiles a helper binary: needs libglib2.0-dev and pkg-config.

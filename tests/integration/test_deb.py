@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -16,6 +17,12 @@ pytestmark = pytest.mark.skipif(shutil.which("dpkg-deb") is None or shutil.which
                                 reason="needs dpkg, dpkg-deb and a system /usr/bin/python3 (Debian)")
 PACKAGE = "python3-thingsboard-gateway"
 CLEAN_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+# A Python 3.7 environment holding only what the .deb's Depends/Recommends install on
+# Raspbian Buster, at Buster's versions (debian/buster-depends.txt; built by tests/py37/envs.sh).
+BUSTER_PYTHON = os.environ.get("TB_GW_TEST_BUSTER_PYTHON")
+on_buster = pytest.mark.skipif(not BUSTER_PYTHON, reason="no Buster-like Python 3.7 environment (make test builds "
+                                                         "one with tests/py37/envs.sh where a 3.7 interpreter exists)")
+RELAYED = 3000
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +55,9 @@ def root(tmp_path):
 
 
 def packaged(root, *args, **kwargs):
-    """Run the installed /usr/bin/thingsboard-gateway with the system python3 only."""
-    return subprocess.run(["/usr/bin/python3", os.path.join(root, "usr/bin/thingsboard-gateway")] + list(args),
+    """Run the installed /usr/bin/thingsboard-gateway with the system python3 only (or `python`)."""
+    python = kwargs.pop("python", "/usr/bin/python3")
+    return subprocess.run([python, os.path.join(root, "usr/bin/thingsboard-gateway")] + list(args),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=CLEAN_ENV,
                           cwd=root, **kwargs)
 
@@ -71,6 +79,18 @@ def test_contents_metadata_and_conffiles(debs):
     assert conffiles == PACKAGE
     control = subprocess.run(["dpkg-deb", "--ctrl-tarfile", debs["1"]], stdout=subprocess.PIPE).stdout
     assert b"./conffiles" in subprocess.run(["tar", "-t"], input=control, stdout=subprocess.PIPE).stdout
+
+
+def test_buster_environment_holds_exactly_what_depends_and_recommends_name(debs):
+    """debian/buster-depends.txt (the Buster-like test environment) follows debian/control."""
+    fields = {}
+    for field in ("Depends", "Recommends"):
+        fields[field] = subprocess.run(["dpkg-deb", "-f", debs["1"], field], stdout=subprocess.PIPE,
+                                       universal_newlines=True).stdout
+    named = set(re.findall(r"\b(python3-[a-z0-9-]+)", fields["Depends"] + fields["Recommends"]))
+    listed = set(re.findall(r"#\s*(python3-[a-z0-9-]+) [0-9.]+-\S+( \(for)?",
+                            open(os.path.join(ROOT, "debian", "buster-depends.txt")).read()))
+    assert named == {name for name, transitive in listed if not transitive}
 
 
 def test_bundled_versions_match_setup_py():
@@ -183,3 +203,106 @@ def test_unit_file_verifies(debs, root):
                             universal_newlines=True)
     problems = [l for l in result.stdout.splitlines() if "thingsboard-gateway.service" in l]
     assert not problems, result.stdout
+
+
+@on_buster
+def test_buster_environment_is_python37_with_busters_versions():
+    code = ("import sys, six, serial, typing_extensions, lxml.etree, dateutil, pytz, cryptography; "
+            "print(sys.version_info[:2], six.__version__, serial.__version__, lxml.etree.__version__, "
+            "cryptography.__version__)")
+    result = subprocess.run([BUSTER_PYTHON, "-c", code], stdout=subprocess.PIPE, universal_newlines=True,
+                            env=CLEAN_ENV)
+    assert result.stdout.split() == ["(3,", "7)", "1.12.0", "3.4", "4.3.2", "2.6.1"], result.stdout
+    nothing_else = subprocess.run([BUSTER_PYTHON, "-c", "import paho"], stderr=subprocess.DEVNULL, env=CLEAN_ENV)
+    assert nothing_else.returncode != 0, "the Buster-like environment must not hold the bundled libraries"
+
+
+@on_buster
+def test_packaged_gateway_on_buster_python37_version_and_check(debs, root):
+    dpkg(root, "-i", debs["1"])
+    assert packaged(root, "version", python=BUSTER_PYTHON).stdout.strip() == __version__
+    check = packaged(root, "check", "--config", os.path.join(root, "etc/thingsboard-gateway/config/tb_gateway.json"),
+                     python=BUSTER_PYTHON)
+    assert check.returncode == 0, check.stderr
+    assert "storage:    file" in check.stdout
+
+
+@on_buster
+def test_packaged_gateway_on_buster_python37_runs_every_connector_and_relays_without_loss(debs, root, tmp_path):
+    """The .deb's own code and bundled libraries on a Buster-like 3.7: MQTT, Modbus, OPC-UA
+    and the simulator deliver, and a relay of a few thousand messages loses none."""
+    from tests.support.devices import RelayPeers
+    from tests.support.modbus_server import ModbusServer
+    from tests.support.opcua_server import OpcUaServer
+    dpkg(root, "-i", debs["1"])
+    etc = os.path.join(root, "etc/thingsboard-gateway/config")
+    peers = RelayPeers(str(tmp_path), ("unused/topic",))
+    modbus, opcua, process = None, None, None
+    try:
+        modbus = ModbusServer("tcp")
+        modbus.set("hr", 0, [215])
+        opcua = OpcUaServer()
+        files = {
+            "simulator.json": json.load(open(os.path.join(etc, "simulator.json"))),
+            "mqtt.json": {"broker": {"host": "127.0.0.1", "port": peers.devices_broker.port, "clientId": "buster-gw",
+                                     "security": {"type": "anonymous"}},
+                          "mapping": [{"topicFilter": "sensor/+/data", "subscriptionQos": 1, "converter": {
+                              "type": "json", "deviceInfo": {"deviceNameExpressionSource": "message",
+                                                             "deviceNameExpression": "${serialNumber}"},
+                              "timeseries": [{"type": "integer", "key": "seq", "value": "${seq}"}]}}]},
+            "modbus.json": {"master": {"slaves": [{
+                "deviceName": "Buster Meter", "type": "tcp", "host": "127.0.0.1", "port": modbus.port, "unitId": 1,
+                "pollPeriod": 200, "timeseries": [{"tag": "temperature", "type": "16int", "functionCode": 3,
+                                                   "address": 0, "divider": 10}]}]}},
+            "opcua.json": {"server": {"url": opcua.url, "timeoutInMillis": 2000, "pollPeriodInMillis": 200,
+                                      "security": "None", "identity": {"type": "anonymous"}},
+                           "mapping": [{"deviceNodePattern": "Root\\.Objects\\.MyObject",
+                                        "deviceInfo": {"deviceNameExpressionSource": "constant",
+                                                       "deviceNameExpression": "Buster Boiler"},
+                                        "timeseries": [{"key": "temperature", "type": "path",
+                                                        "value": "${Temperature}"}]}]}}
+        for name, content in files.items():
+            (tmp_path / name).write_text(json.dumps(content))
+        connectors = [simulator_entry()] + [{"name": kind.upper(), "type": kind, "configuration": kind + ".json"}
+                                            for kind in ("mqtt", "modbus", "opcua")]
+        (tmp_path / "tb_gateway.json").write_text(json.dumps({
+            "thingsboard": {"host": "127.0.0.1", "port": peers.platform_broker.port,
+                            "security": {"accessToken": "BUSTER"}},
+            "storage": {"type": "file", "data_folder_path": str(tmp_path / "data")},
+            "connectors": connectors}))
+        out = open(str(tmp_path / "gateway.out"), "wb")
+        process = subprocess.Popen([BUSTER_PYTHON, os.path.join(root, "usr/bin/thingsboard-gateway"), "--config",
+                                    str(tmp_path / "tb_gateway.json")], env=CLEAN_ENV, stdout=out,
+                                   stderr=subprocess.STDOUT)
+        platform = peers.platform
+        for device, key in (("Sim Thermometer 1", "temperature"), ("Buster Meter", "temperature"),
+                            ("Buster Boiler", "temperature")):
+            platform.wait_for(lambda m: key in platform.latest(device), timeout=30)
+        assert platform.latest("Buster Meter")["temperature"] == 21.5
+        assert platform.latest("Buster Boiler")["temperature"] == 21.5
+
+        def relayed():
+            return {v["seq"] for d, v, _ in platform.telemetry() if d == "relay"}
+
+        deadline = time.monotonic() + 30
+        while 0 not in relayed():  # until the connector has subscribed (clean session: earlier ones go nowhere)
+            assert time.monotonic() < deadline and process.poll() is None, \
+                open(str(tmp_path / "gateway.out")).read()[-3000:]
+            peers.devices.publish("sensor/relay/data", {"serialNumber": "relay", "seq": 0})
+            time.sleep(0.2)
+        for seq in range(1, RELAYED + 1):
+            peers.devices.client.publish("sensor/relay/data", json.dumps({"serialNumber": "relay", "seq": seq}),
+                                         qos=1)
+        platform.wait_for(lambda m: len(relayed()) == RELAYED + 1, timeout=60)
+        process.terminate()
+        assert process.wait(15) == 0
+        log = open(str(tmp_path / "gateway.out")).read()
+        assert "Traceback" not in log, log[-3000:]
+    finally:
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(5)
+        for server in (modbus, opcua):
+            if server is not None:
+                server.stop()
+        peers.close()

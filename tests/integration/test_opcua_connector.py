@@ -1,10 +1,11 @@
 """The OPC-UA connector against python-opcua's own server."""
+import os
 import time
 
 import pytest
 
 from tests.support.broker import Mosquitto
-from tests.support.gateway import GatewayProcess, write_config
+from tests.support.gateway import GatewayProcess, gateway_can_import, gateway_environment, run_cli, write_config
 from tests.support.opcua_server import OpcUaServer, make_certificate
 from tests.support.platform import PlatformDouble
 
@@ -32,7 +33,7 @@ def mappings(node_ids):
     ]
 
 
-def start_gateway(folder, broker, server, subscriptions=False, security=None):
+def gateway_config(folder, broker, server, subscriptions=False, security=None):
     node_ids = {"object": server.my_object.nodeid.to_string(), "temperature": server.temperature.nodeid.to_string()}
     config = {"server": {"url": server.url, "timeoutInMillis": 2000, "pollPeriodInMillis": 200,
                          "scanPeriodInMillis": 60000, "enableSubscriptions": subscriptions,
@@ -46,7 +47,11 @@ def start_gateway(folder, broker, server, subscriptions=False, security=None):
                                                           "configuration": "opcua.json"}],
                         thingsboard={"statistics": {"enable": True, "statsSendPeriodInSeconds": 1}},
                         files={"opcua.json": config})
-    return GatewayProcess(path)
+    return path
+
+
+def start_gateway(folder, broker, server, subscriptions=False, security=None):
+    return GatewayProcess(gateway_config(folder, broker, server, subscriptions, security))
 
 
 @pytest.fixture
@@ -146,6 +151,8 @@ def test_close_returns_while_the_server_is_unreachable(world):
 
 def test_basic256sha256_with_certificates(tmp_path):
     pytest.importorskip("cryptography", reason="cryptography is needed to make test certificates")
+    if not gateway_can_import("cryptography"):
+        pytest.skip("the gateway under test has no cryptography (see test_security_without_cryptography_is_refused)")
     folder = str(tmp_path)
     server_cert = make_certificate(folder, "server")
     client_cert = make_certificate(folder, "gateway")
@@ -162,3 +169,27 @@ def test_basic256sha256_with_certificates(tmp_path):
         server.stop()
         platform.close()
         broker.stop()
+
+
+def test_security_without_cryptography_is_refused_in_one_line(tmp_path):
+    """python-opcua alone would log a warning and connect without security."""
+    pytest.importorskip("cryptography", reason="cryptography is needed to make test certificates")
+    folder = str(tmp_path)
+    client_cert = make_certificate(folder, "gateway")
+    blocker = tmp_path / "no-crypto"
+    blocker.mkdir()
+    if gateway_can_import("cryptography"):   # hide it from the gateway: a package that fails to import
+        (blocker / "cryptography").mkdir()
+        (blocker / "cryptography" / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
+    broker = Mosquitto(folder, "platform").start()
+    server = OpcUaServer()
+    try:
+        path = gateway_config(folder, broker, server, security=client_cert)
+        hidden = os.pathsep.join([str(blocker), gateway_environment().get("PYTHONPATH", "")])
+        result = run_cli(["check", "--config", path], env={"PYTHONPATH": hidden})
+    finally:
+        server.stop()
+        broker.stop()
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "server.security: Basic256Sha256 needs the Python package cryptography" in lines[0]

@@ -7,6 +7,43 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The gateway under test: this checkout run by the test's own interpreter, or, with
+# TB_GW_TEST_GATEWAY=/path/to/venv/bin/thingsboard-gateway, an installed gateway (`make test`
+# sets it to a Python 3.7 environment holding only the package and its runtime dependencies).
+INSTALLED_GATEWAY = os.environ.get("TB_GW_TEST_GATEWAY")
+
+
+def gateway_command():
+    """The argv prefix that starts the gateway under test."""
+    if INSTALLED_GATEWAY:
+        return [INSTALLED_GATEWAY]
+    return [sys.executable, "-m", "thingsboard_gateway"]
+
+
+def gateway_environment(env=None):
+    """The environment for the gateway under test: the checkout on PYTHONPATH unless an
+    installed gateway is under test (it must run from its own site-packages only)."""
+    environment = dict(os.environ)
+    if not INSTALLED_GATEWAY:
+        environment["PYTHONPATH"] = ROOT + os.pathsep + environment.get("PYTHONPATH", "")
+    environment.update(env or {})
+    if INSTALLED_GATEWAY:  # the checkout's example extensions (the simulator), found last as in the source tree
+        folders = [environment.get("TB_GW_EXTENSIONS_DIR", ""), os.path.join(ROOT, "extensions")]
+        environment["TB_GW_EXTENSIONS_DIR"] = os.pathsep.join(f for f in folders if f)
+    return environment
+
+
+def gateway_python():
+    """The interpreter that runs the gateway under test."""
+    if INSTALLED_GATEWAY:
+        return os.path.join(os.path.dirname(INSTALLED_GATEWAY), "python")
+    return sys.executable
+
+
+def gateway_can_import(module):
+    """True when the gateway's interpreter can import `module` (optional dependencies)."""
+    return subprocess.run([gateway_python(), "-c", "import " + module], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL, env=gateway_environment()).returncode == 0
 
 
 def write_config(folder, port, connectors=(), security=None, storage=None, thingsboard=None, files=None,
@@ -42,12 +79,9 @@ class GatewayProcess(object):
     def __init__(self, config_path, env=None, args=None):
         self.config_path = config_path
         self.log_path = os.path.join(os.path.dirname(config_path), "gateway.out")
-        environment = dict(os.environ)
-        environment["PYTHONPATH"] = ROOT + os.pathsep + environment.get("PYTHONPATH", "")
-        environment.update(env or {})
         self.out = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "thingsboard_gateway"] + (args or ["--config", config_path]),
-                                     stdout=self.out, stderr=subprocess.STDOUT, env=environment, cwd=ROOT)
+        self.proc = subprocess.Popen(gateway_command() + (args or ["--config", config_path]), stdout=self.out,
+                                     stderr=subprocess.STDOUT, env=gateway_environment(env), cwd=ROOT)
 
     def output(self):
         with open(self.log_path, errors="replace") as f:
@@ -74,9 +108,5 @@ class GatewayProcess(object):
 
 def run_cli(args, env=None, timeout=60):
     """Run the CLI to completion; returns CompletedProcess with text output."""
-    environment = dict(os.environ)
-    environment["PYTHONPATH"] = ROOT + os.pathsep + environment.get("PYTHONPATH", "")
-    environment.update(env or {})
-    return subprocess.run([sys.executable, "-m", "thingsboard_gateway"] + list(args), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, universal_newlines=True, env=environment, timeout=timeout,
-                          cwd=ROOT)
+    return subprocess.run(gateway_command() + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, env=gateway_environment(env), timeout=timeout, cwd=ROOT)

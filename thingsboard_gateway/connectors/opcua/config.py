@@ -64,6 +64,16 @@ CONNECTOR = Field("object", fields={
 NODE_ID = re.compile(r"^(ns=\d+;)?[isgb]=.+$")
 
 
+def crypto_available():
+    # type: () -> bool
+    """True when `cryptography`, which python-opcua needs for every security policy, imports."""
+    try:
+        import cryptography.hazmat.primitives  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def load(config, file, warnings=None):
     # type: (Any, str, Optional[List[str]]) -> Dict[str, Any]
     if not isinstance(config, dict):
@@ -77,6 +87,11 @@ def load(config, file, warnings=None):
             warnings.append("%s: server.security: %s needs identity.cert and identity.privateKey; connecting "
                             "without security" % (file, server["security"]))
         server["security"] = "None"
+    if server["security"] != "None" and not crypto_available():
+        # python-opcua would only log a warning and connect without security.
+        raise ConfigError(file, "server.security", "%s needs the Python package cryptography, which is not "
+                          "installed (Debian: apt install python3-cryptography; pip: pip install cryptography)"
+                          % server["security"])
     if identity["type"] == "username" and not identity.get("username"):
         raise ConfigError(file, "server.identity.username", "required for identity type username")
     for i, mapping in enumerate(config["mapping"]):
