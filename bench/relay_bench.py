@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
 """The relay benchmark of ../shared/bench/mqtt_relay_bench.py against this gateway, with
-its --baseline floor in the same invocation, and the figures the targets are stated in.
+its --baseline floor in the same invocation, on each interpreter side by side: the
+machine's Python and Python 3.7 (.venv37, which `make test` builds) when present. The
+shared benchmark runs on the interpreter under test, so the gateway and its floor relay
+(a bare paho relay) both run there.
 
   python bench/relay_bench.py                       # memory storage, 20,000 messages
   python bench/relay_bench.py --storage file        # also: --cpu-quota 25, --messages N, --idle 10
   python bench/relay_bench.py --storage file --kill-at 0.5
   python bench/relay_bench.py --skip-baseline ...   # only this gateway
+  python bench/relay_bench.py --python .venv37/bin/python ...    # only the interpreters named
+  python bench/relay_bench.py --cpu-quota 25 --sweep 1000,1500,2000 --repeat 2
+        # paced rates: the highest with 0 lost and p50 < 1 s, ours against the floor's
 
-Prints each run's JSON line, then a summary line comparing them. The shared benchmark
-is run, not copied: its path is ../shared/bench/ beside this project (or --bench PATH).
+Prints each run's JSON line, then summary lines. The shared benchmark is run, not
+copied: its path is ../shared/bench/ beside this project (or --bench PATH).
 """
 import argparse
 import json
@@ -18,46 +24,51 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_BENCH = os.path.join(os.path.dirname(ROOT), "shared", "bench", "mqtt_relay_bench.py")
+PYTHON37 = os.path.join(ROOT, ".venv37", "bin", "python")
+GOOD_P50_MS = 1000.0
 
 
-def run(bench, args, extra):
-    command = [sys.executable, bench] + args + extra
-    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+def version_of(python):
+    out = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                         stdout=subprocess.PIPE, universal_newlines=True)
+    return out.stdout.strip() or "?"
+
+
+def run(python, bench, args, extra):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    result = subprocess.run([python, bench] + args + extra, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True, env=env)
     lines = [l for l in result.stdout.splitlines() if l.startswith("{")]
     if not lines:
         sys.stderr.write(result.stdout + result.stderr)
         raise SystemExit("benchmark produced no result (exit %d)" % result.returncode)
-    print(lines[-1])
+    print(lines[-1], flush=True)
     return json.loads(lines[-1])
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bench", default=DEFAULT_BENCH)
-    ap.add_argument("--skip-baseline", action="store_true")
-    ap.add_argument("--limit-rate", type=int, default=0, metavar="MSGS",
-                    help="the platform's session limits allow MSGS messages/s (and 10x datapoints); "
-                         "reports delivered rate against them")
-    known, extra = ap.parse_known_args()
-    if not os.path.exists(known.bench):
-        raise SystemExit("shared benchmark not found at %s (use --bench PATH)" % known.bench)
-    python = sys.executable
-    gateway_cmd = "%s -m thingsboard_gateway --config {config_file}" % python
-    env_root = os.environ.get("PYTHONPATH", "")
-    os.environ["PYTHONPATH"] = ROOT + (os.pathsep + env_root if env_root else "")
+def ours_args(python):
+    return ["--gateway-cmd", "%s -m thingsboard_gateway --config {config_file}" % python]
+
+
+def limit_args(rate):
+    allowed = "%d:1" % rate
+    limits = {"messages": allowed, "telemetryMessages": allowed, "telemetryDataPoints": "%d:1" % (rate * 10)}
+    return ["--session-limits", json.dumps({"maxPayloadSize": 65536, "maxInflightMessages": 100,
+                                            "rateLimits": limits, "gatewayRateLimits": limits})]
+
+
+def single(python, known, extra):
+    """One run of ours and (unless skipped) the floor; returns the summary."""
     if known.limit_rate:
-        allowed = "%d:1" % known.limit_rate
-        limits = {"messages": allowed, "telemetryMessages": allowed,
-                  "telemetryDataPoints": "%d:1" % (known.limit_rate * 10)}
-        extra += ["--session-limits", json.dumps({"maxPayloadSize": 65536, "maxInflightMessages": 100,
-                                                  "rateLimits": limits, "gatewayRateLimits": limits})]
-    ours = run(known.bench, ["--gateway-cmd", gateway_cmd], extra)
-    summary = {"summary": "relay", "storage": ours["storage"], "msgs_per_s": ours["msgs_per_s"],
-               "cpu_s_per_1k": ours["cpu_s_per_1k"], "peak_rss_mb": ours["peak_rss_mb"], "lost": ours["lost"],
-               "duplicates": ours["duplicates"]}
+        extra = extra + limit_args(known.limit_rate)
+    ours = run(python, known.bench, ours_args(python), extra)
+    summary = {"summary": "relay", "python": version_of(python), "storage": ours["storage"],
+               "msgs_per_s": ours["msgs_per_s"], "cpu_s_per_1k": ours["cpu_s_per_1k"],
+               "lat_p50_ms": ours["lat_p50_ms"], "rss_idle_mb": round(ours["rss_idle_mb"], 1),
+               "peak_rss_mb": ours["peak_rss_mb"], "lost": ours["lost"], "duplicates": ours["duplicates"]}
     if known.limit_rate:
         summary["allowed_msgs_per_s"] = known.limit_rate
-        summary["allowed_datapoints_per_s"] = known.limit_rate * 10
         summary["peak_platform_msgs_per_1s"] = ours["max_msgs_per_1s"]
         summary["peak_platform_datapoints_per_1s"] = ours["max_datapoints_per_1s"]
         # A bench message carries 4 telemetry datapoints (+1 attribute, which the platform's
@@ -66,11 +77,70 @@ def main():
         summary["telemetry_datapoints_vs_server_allowed"] = round(rate, 2)
         summary["telemetry_datapoints_vs_our_80pct_allowance"] = round(rate / 0.8, 2)
     if not known.skip_baseline:
-        baseline_extra = [a for a in extra if not a.startswith("--kill")]
-        floor = run(known.bench, ["--baseline"], baseline_extra)
-        summary["throughput_vs_baseline"] = round(ours["msgs_per_s"] / floor["msgs_per_s"], 2)
-        summary["cpu_per_msg_vs_baseline"] = round(ours["cpu_s_per_1k"] / floor["cpu_s_per_1k"], 2)
-    print(json.dumps(summary))
+        floor = run(python, known.bench, ["--baseline"], [a for a in extra if not a.startswith("--kill")])
+        summary.update({"floor_msgs_per_s": floor["msgs_per_s"], "floor_cpu_s_per_1k": floor["cpu_s_per_1k"],
+                        "floor_lat_p50_ms": floor["lat_p50_ms"], "floor_rss_idle_mb": round(floor["rss_idle_mb"], 1),
+                        "floor_peak_rss_mb": floor["peak_rss_mb"],
+                        "throughput_vs_baseline": round(ours["msgs_per_s"] / floor["msgs_per_s"], 2),
+                        "cpu_per_msg_vs_baseline": round(ours["cpu_s_per_1k"] / floor["cpu_s_per_1k"], 2)})
+    return summary
+
+
+def good(result):
+    return result["lost"] == 0 and result["lat_p50_ms"] is not None and result["lat_p50_ms"] < GOOD_P50_MS
+
+
+def sweep(python, known, extra):
+    """Paced rates, each run `--repeat` times: the highest rate at which every run lost
+    nothing with p50 < 1 s, for ours and for the floor."""
+    rates = [int(r) for r in known.sweep.split(",")]
+    table = {"ours": {}, "floor": {}}
+    for rate in rates:
+        args = ["--rate", str(rate), "--messages", str(int(rate * known.seconds))]
+        for _ in range(known.repeat):
+            table["ours"].setdefault(rate, []).append(run(python, known.bench, ours_args(python), extra + args))
+            if not known.skip_baseline:
+                table["floor"].setdefault(rate, []).append(run(python, known.bench, ["--baseline"], extra + args))
+    summary = {"summary": "sweep", "python": version_of(python), "cpu_quota": known.cpu_quota, "rates": {}}
+    for who, runs in table.items():
+        if not runs:
+            continue
+        best = 0
+        for rate in rates:
+            results = runs[rate]
+            summary["rates"].setdefault(str(rate), {})[who] = {
+                "msgs_per_s": [r["msgs_per_s"] for r in results], "lost": [r["lost"] for r in results],
+                "p50_ms": [r["lat_p50_ms"] for r in results]}
+            if all(good(r) for r in results):
+                best = max(best, rate)
+        summary["highest_good_rate_" + who] = best
+        summary["rss_idle_mb_" + who] = [round(r["rss_idle_mb"], 1) for rs in runs.values() for r in rs]
+    if summary.get("highest_good_rate_floor"):
+        summary["highest_good_rate_vs_floor"] = round(summary["highest_good_rate_ours"] /
+                                                      float(summary["highest_good_rate_floor"]), 2)
+    return summary
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bench", default=DEFAULT_BENCH)
+    ap.add_argument("--python", action="append", help="interpreter under test (repeatable; default: this "
+                                                      "one and .venv37/bin/python when present)")
+    ap.add_argument("--skip-baseline", action="store_true")
+    ap.add_argument("--limit-rate", type=int, default=0, metavar="MSGS",
+                    help="the platform's session limits allow MSGS messages/s (and 10x datapoints); "
+                         "reports delivered rate against them")
+    ap.add_argument("--sweep", help="comma-separated paced rates (msgs/s) to find the highest good one")
+    ap.add_argument("--seconds", type=float, default=8.0, help="publishing time of each sweep run")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per sweep rate")
+    known, extra = ap.parse_known_args()
+    if not os.path.exists(known.bench):
+        raise SystemExit("shared benchmark not found at %s (use --bench PATH)" % known.bench)
+    known.cpu_quota = next((extra[i + 1] for i, a in enumerate(extra) if a == "--cpu-quota"), None)
+    pythons = [os.path.abspath(p) for p in known.python or [sys.executable] + ([PYTHON37] if os.path.exists(PYTHON37) else [])]
+    summaries = [sweep(p, known, extra) if known.sweep else single(p, known, extra) for p in pythons]
+    for summary in summaries:
+        print(json.dumps(summary), flush=True)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ mkdir -p "$STAGE/DEBIAN" "$LIB" "$STAGE/usr/bin" "$STAGE/etc/thingsboard-gateway
 cp -r "$ROOT/thingsboard_gateway" "$LIB/"
 cp -r "$ROOT/extensions" "$LIB/"
 # Pure-Python runtime libraries, pinned like setup.py (checked by tests/integration/test_deb.py).
-DISABLE_SPEEDUPS=1 "$PY" -m pip install --quiet --disable-pip-version-check --no-deps --no-compile \
-    --no-binary simplejson --target "$LIB" $(cat "$ROOT/debian/bundled.txt")
+"$PY" -m pip install --quiet --disable-pip-version-check --no-deps --no-compile \
+    --target "$LIB" $(cat "$ROOT/debian/bundled.txt")
 rm -rf "$LIB/bin"
 find "$STAGE" -name __pycache__ -type d -prune -exec rm -rf {} +
 find "$LIB" -name '*.so' -delete

@@ -1,7 +1,7 @@
 """PUBACKs leave in the order the messages arrived, whatever order they are done in."""
 import random
 
-from thingsboard_gateway.connectors.mqtt.connector import AckSequencer
+from thingsboard_gateway.connectors.mqtt.acks import AckSequencer
 
 
 def test_acks_follow_arrival_order():

@@ -9,7 +9,6 @@ gateway loses nothing: the broker redelivers what was not acknowledged.
 """
 import json
 import logging
-import queue
 import threading
 import time
 import zlib
@@ -20,16 +19,28 @@ import paho.mqtt.client as mqtt
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.connectors.connector import Connector
 from thingsboard_gateway.connectors.mqtt import config as mqtt_config
+from thingsboard_gateway.connectors.mqtt.acks import AckSequencer, Acker
 from thingsboard_gateway.connectors.mqtt.requests import Requests, payload_of, render
 from thingsboard_gateway.connectors.mqtt.uplink import BytesUplinkConverter, JsonUplinkConverter
 from thingsboard_gateway.connectors.registry import extension_dirs, find_extension_class
 from thingsboard_gateway.connectors.reporting import FailureLog
 from thingsboard_gateway.mqtt.connection import MqttConnection, tls_context
 from thingsboard_gateway.platform.backoff import BackoffPolicy
+from thingsboard_gateway.runtime.batchqueue import BatchQueue
 
 log = logging.getLogger(__name__)
 
 PROTOCOLS = {3: mqtt.MQTTv31, 4: mqtt.MQTTv311, 5: mqtt.MQTTv5}
+
+
+# The connector thread takes what paho queued in batches: after the first message it
+# waits LINGER s for more, so a steady trickle costs one wake-up per batch, not one per
+# message (see runtime/batchqueue.py). BATCH bounds the work between RPC-expiry checks.
+LINGER = 0.005
+BATCH = 500
+# Topics seen -> their mapping (or None): matching every filter per message costs more
+# than converting it. Cleared when it grows past this (topics with ids can be unbounded).
+TOPIC_CACHE = 10000
 
 
 def match_filter(topic_filter):
@@ -75,56 +86,6 @@ def _custom_converter(converter, file, path):
         return cls(config, logging.getLogger("extensions.mqtt"))  # upstream's signature
 
 
-class AckSequencer(object):
-    """Sends PUBACKs in the order the messages arrived (MQTT-4.6.0-2), whatever order
-    they become durable in: a message that needed no storage is acknowledged only after
-    every earlier one. Thread-safe."""
-
-    def __init__(self, ack):
-        self._ack = ack  # ack(mid, qos)
-        self._lock = threading.Lock()
-        self._next = 0       # sequence number of the next message to arrive
-        self._head = 0       # the oldest message not acknowledged yet
-        self._done = {}  # type: Dict[int, Tuple[int, int]]  seq -> (mid, qos), ready but waiting for older ones
-
-    def received(self):
-        # type: () -> int
-        with self._lock:
-            seq = self._next
-            self._next += 1
-            return seq
-
-    def done(self, seq, mid, qos):
-        with self._lock:
-            self._done[seq] = (mid, qos)
-            ready = []
-            while self._head in self._done:
-                ready.append(self._done.pop(self._head))
-                self._head += 1
-            # Acknowledge under the lock too, so that two threads releasing consecutive
-            # runs cannot overtake each other.
-            for mid, qos in ready:
-                self._ack(mid, qos)
-
-
-class _Acker(object):
-    """Marks one device message done once all its records are stored."""
-
-    __slots__ = ("_sequencer", "_seq", "_mid", "_qos", "_remaining", "_lock")
-
-    def __init__(self, sequencer, seq, mid, qos, parts):
-        self._sequencer, self._seq, self._mid, self._qos = sequencer, seq, mid, qos
-        self._remaining = parts
-        self._lock = threading.Lock()
-
-    def stored(self, ok):
-        with self._lock:
-            self._remaining -= 1
-            done = self._remaining == 0
-        if done:
-            self._sequencer.done(self._seq, self._mid, self._qos)
-
-
 class MqttConnector(Connector):
     """Upstream-compatible MQTT connector (see README.md beside this file)."""
 
@@ -150,7 +111,8 @@ class MqttConnector(Connector):
         self._broker = self._config["broker"]
         self._mappings = [Mapping(entry, i, file) for i, entry in enumerate(self._config["mapping"])]
         self._requests = Requests(self._config["requestsMapping"], file)
-        self._queue = queue.Queue(self._broker["queueSize"])  # type: queue.Queue
+        self._queue = BatchQueue(self._broker["queueSize"])
+        self._mapping_of = {}  # type: Dict[str, Optional[Mapping]]
         self._failures = FailureLog(log)
         self._counts = {"messages_received": 0, "messages_converted": 0}
         self._rpc_waiting = {}  # type: Dict[str, Tuple[str, Any, float]]  response topic -> (device, id, deadline)
@@ -218,11 +180,8 @@ class MqttConnector(Connector):
     # -- incoming (paho's thread queues, the connector's thread works) ---------------------
     def _enqueue(self, message):
         item = (message.topic, message.payload, message.mid, message.qos, self._acks.received())
-        try:
-            self._queue.put_nowait(item)
+        if self._queue.put_nowait(item):
             return
-        except queue.Full:
-            pass
         # Full: paho's network thread waits here, so the broker keeps the rest
         # (backpressure). Meanwhile it still sends the acknowledgements the storage
         # writer queued, or a crash now would make the broker redeliver all of them.
@@ -232,25 +191,31 @@ class MqttConnector(Connector):
                 client.loop_write()
             except Exception:  # a broken socket is noticed by paho's loop afterwards
                 log.debug("flushing acknowledgements failed", exc_info=True)
-            try:
-                self._queue.put(item, timeout=0.05)
+            if self._queue.put(item, timeout=0.05):
                 return
-            except queue.Full:
-                continue
 
     def _run(self):
         while not self.stop_event.is_set():
-            try:
-                topic, payload, mid, qos, seq = self._queue.get(timeout=self._next_rpc_wait())
-            except queue.Empty:
-                self._expire_rpcs()
-                continue
-            try:
-                self._handle(topic, payload, mid, qos, seq)
-            except Exception:
-                log.exception("MQTT connector %s failed on a message on %s", self.name, topic)
-                self._acks.done(seq, mid, qos)
+            items = self._queue.get_batch(BATCH, self._next_rpc_wait(), LINGER, self.stop_event)
+            for topic, payload, mid, qos, seq in items:
+                try:
+                    self._handle(topic, payload, mid, qos, seq)
+                except Exception:
+                    log.exception("MQTT connector %s failed on a message on %s", self.name, topic)
+                    self._acks.done(seq, mid, qos)
             self._expire_rpcs()
+
+    def _mapping_for(self, topic):
+        # type: (str) -> Optional[Mapping]
+        try:
+            return self._mapping_of[topic]
+        except KeyError:
+            pass
+        if len(self._mapping_of) >= TOPIC_CACHE:
+            self._mapping_of.clear()
+        mapping = next((m for m in self._mappings if mqtt.topic_matches_sub(m.match, topic)), None)
+        self._mapping_of[topic] = mapping
+        return mapping
 
     def _handle(self, topic, payload, mid, qos, seq):
         self._counts["messages_received"] += 1
@@ -258,7 +223,7 @@ class MqttConnector(Connector):
             self._acks.done(seq, mid, qos)
             return
         handled = self._device_requests(topic, payload)
-        mapping = next((m for m in self._mappings if mqtt.topic_matches_sub(m.match, topic)), None)
+        mapping = self._mapping_for(topic)
         if mapping is None:
             if not handled:
                 self._failures.count("no_mapping", "MQTT connector %s: no mapping for topic %s" % (self.name, topic))
@@ -269,7 +234,7 @@ class MqttConnector(Connector):
             self._acks.done(seq, mid, qos)
             return
         self._counts["messages_converted"] += 1
-        acker = _Acker(self._acks, seq, mid, qos, len(converted))
+        acker = Acker(self._acks, seq, mid, qos, len(converted))
         for data in converted:
             self.gateway.send_to_storage(self.name, self.id, data, on_stored=acker.stored)
 
