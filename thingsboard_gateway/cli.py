@@ -12,7 +12,8 @@ from typing import Any, List, Optional
 from thingsboard_gateway import __version__
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.config.loader import default_config_path, load_gateway_config
-from thingsboard_gateway.connectors.registry import ExtensionError, connector_class
+from thingsboard_gateway.connectors.connector import Connector
+from thingsboard_gateway.connectors.registry import ExtensionError, connector_class, validate_connector_files
 
 EXIT_CONFIG = 2
 COMMANDS = ("run", "check", "storage", "version")
@@ -66,19 +67,17 @@ def _fail(error):
 def _describe_connector(spec):
     # type: (Any) -> str
     cls = connector_class(spec.type, spec.class_name)
-    describe = getattr(cls, "describe_config", None)
-    if describe is not None:
-        return describe(spec.config)
-    config = spec.config if isinstance(spec.config, dict) else {}
-    devices = config.get("devices") or config.get("mapping") or (config.get("master") or {}).get("slaves") or []
-    return "%d device(s)/mapping(s)" % len(devices)
+    if not (isinstance(cls, type) and issubclass(cls, Connector)):
+        raise ExtensionError("%s is not a subclass of thingsboard_gateway.connectors.connector.Connector"
+                             % (spec.class_name or spec.type))
+    return cls.describe_config(spec.config)
 
 
 def check(path):
     # type: (str) -> int
     """Validate the main file and every connector file; print a summary without secrets."""
     try:
-        config = load_gateway_config(path)
+        config = validate_connector_files(load_gateway_config(path))
     except ConfigError as e:
         return _fail(e)
     tb = config.thingsboard
@@ -138,7 +137,7 @@ def run(path):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        config = load_gateway_config(path)
+        config = validate_connector_files(load_gateway_config(path))
         used = setup_logging(config.folder)
         service = GatewayService(config)
     except ConfigError as e:

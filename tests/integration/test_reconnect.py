@@ -3,7 +3,7 @@ import random
 import threading
 
 from thingsboard_gateway.config.loader import load_gateway_config
-from thingsboard_gateway.platform.backoff import BackoffPolicy
+from thingsboard_gateway.runtime.backoff import BackoffPolicy
 from thingsboard_gateway.platform.client import PlatformClient
 from tests.support.broker import free_port
 from tests.support.gateway import write_config

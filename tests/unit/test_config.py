@@ -5,8 +5,15 @@ import os
 import pytest
 
 from thingsboard_gateway.config.errors import ConfigError
-from thingsboard_gateway.config.loader import default_config_path, load_gateway_config
+from thingsboard_gateway.config.loader import default_config_path
+from thingsboard_gateway.config.loader import load_gateway_config as load_main_file
+from thingsboard_gateway.connectors.registry import validate_connector_files
 from tests.support.gateway import run_cli
+
+def load_gateway_config(path, env=None):
+    """What `check` and start-up load: the main file, then each connector's own checks."""
+    return validate_connector_files(load_main_file(path, env=env))
+
 
 CASES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "cases", "config")
 

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from thingsboard_gateway.platform.backoff import BackoffPolicy
+from thingsboard_gateway.runtime.backoff import BackoffPolicy
 from thingsboard_gateway.platform.ratelimit import RateLimit, parse_rate_limits
 
 

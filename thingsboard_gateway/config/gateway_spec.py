@@ -4,7 +4,7 @@ Upstream keys this gateway does not act on are listed as accepted (`Field("any")
 so that upstream files load without warnings; genuinely unknown keys warn.
 """
 from thingsboard_gateway.config.schema import Field
-from thingsboard_gateway.platform.ratelimit import parse_rate_limits
+from thingsboard_gateway.config.ratelimits import parse_rate_limits
 
 SECURITY_TYPES = ["accessToken", "usernamePassword", "tlsAccessToken", "tls"]
 STORAGE_TYPES = ["memory", "file", "sqlite"]

@@ -33,13 +33,14 @@ SECURITY_REQUIRES = {
 class ConnectorSpec(object):
     """One entry of `connectors` with its configuration file loaded."""
 
-    def __init__(self, name, type, class_name, config_path, config):
-        # type: (str, str, Optional[str], str, Any) -> None
+    def __init__(self, name, type, class_name, config_path, config, file=None):
+        # type: (str, str, Optional[str], str, Any, Optional[str]) -> None
         self.name = name
         self.type = type
         self.class_name = class_name
         self.config_path = config_path
         self.config = config
+        self.file = file or os.path.basename(config_path)  # as tb_gateway.json names it (for messages)
 
 
 class GatewayConfig(object):
@@ -161,27 +162,11 @@ def resolve_path(path, folder):
     return path if os.path.isabs(path) else os.path.normpath(os.path.join(folder, path))
 
 
-def _validate_builtin(type_name, config, shown, warnings):
-    # type: (str, Any, str, List[str]) -> Any
-    """A built-in connector validates (and completes) its own file."""
-    from thingsboard_gateway.connectors.registry import BUILTIN, ExtensionError, connector_class
-    if type_name not in BUILTIN:
-        return config
-    try:
-        cls = connector_class(type_name)
-    except ExtensionError as e:
-        raise ConfigError(shown, "", str(e))
-    load = getattr(cls, "load_config", None)
-    if load is None:
-        return config
-    config = load(config, shown, warnings)
-    config["configuration"] = shown
-    return config
-
-
 def load_gateway_config(path, env=None, load_connectors=True):
     # type: (str, Optional[Mapping[str, str]], bool) -> GatewayConfig
-    """Read, override from the environment, validate; then load every connector file."""
+    """Read, override from the environment, validate; then read every connector file.
+    Each built-in connector validates its own file afterwards
+    (connectors.registry.validate_connector_files): config does not know connectors."""
     env = os.environ if env is None else env
     shown = os.path.basename(path)
     raw = read_json(path, shown)
@@ -200,7 +185,6 @@ def load_gateway_config(path, env=None, load_connectors=True):
         names.add(entry["name"])
         config_path = resolve_path(entry["configuration"], folder)
         config = read_json(config_path, entry["configuration"]) if load_connectors else None
-        if config is not None and not entry.get("class"):
-            config = _validate_builtin(entry["type"], config, entry["configuration"], warnings)
-        connectors.append(ConnectorSpec(entry["name"], entry["type"], entry.get("class"), config_path, config))
+        connectors.append(ConnectorSpec(entry["name"], entry["type"], entry.get("class"), config_path, config,
+                                        entry["configuration"]))
     return GatewayConfig(path, raw, connectors, warnings)

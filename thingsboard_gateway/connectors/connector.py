@@ -21,6 +21,24 @@ class Connector(ABC):
     socket, file and thread within a few seconds.
     """
 
+    # -- what the loader and `check` call, before any instance exists --------------------
+    @staticmethod
+    def load_config(config, file, warnings=None):
+        # type: (Any, str, Optional[List[str]]) -> Any
+        """Validate this connector's file and return it completed with defaults; raise
+        ConfigError (file, JSON path, what was expected) for a bad one and append
+        warnings (unknown keys, ...) to `warnings`. `check` and start-up call it for
+        built-in types. The default accepts any file as it is."""
+        return config
+
+    @staticmethod
+    def describe_config(config):
+        # type: (Any) -> str
+        """One line for `thingsboard-gateway check`: what this file configures."""
+        config = config if isinstance(config, dict) else {}
+        devices = config.get("devices") or config.get("mapping") or (config.get("master") or {}).get("slaves") or []
+        return "%d device(s)/mapping(s)" % len(devices)
+
     def __init__(self, gateway, config, connector_type):
         # type: (Any, Dict[str, Any], str) -> None
         self.gateway = gateway

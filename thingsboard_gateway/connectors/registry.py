@@ -7,7 +7,9 @@ import importlib
 import importlib.util
 import os
 import sys
-from typing import List, Mapping, Optional
+from typing import Any, List, Mapping, Optional
+
+from thingsboard_gateway.config.errors import ConfigError
 
 # type -> "module:Class"; imported only when a config uses the type.
 BUILTIN = {
@@ -105,3 +107,20 @@ def connector_class(type_name, class_name=None, dirs=None):
         raise ExtensionError("unknown connector type %r (built-in types: %s; a custom connector needs "
                              "\"class\")" % (type_name, known))
     return _import_builtin(target)
+
+
+def validate_connector_files(config):
+    # type: (Any) -> Any
+    """Let each built-in connector validate (and complete with defaults) its own file, in
+    place: ConfigError for a bad one, warnings added to config.warnings. Custom
+    connectors (with `class`) get their file as it is. Returns `config`."""
+    for spec in config.connectors:
+        if spec.config is None or spec.class_name or spec.type not in BUILTIN:
+            continue
+        try:
+            cls = connector_class(spec.type)
+        except ExtensionError as e:
+            raise ConfigError(spec.file, "", str(e))
+        spec.config = cls.load_config(spec.config, spec.file, config.warnings)
+        spec.config["configuration"] = spec.file
+    return config

@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from thingsboard_gateway.config.loader import ConnectorSpec
 from thingsboard_gateway.connectors.registry import ExtensionError, connector_class
-from thingsboard_gateway.platform.backoff import BackoffPolicy
+from thingsboard_gateway.runtime.backoff import BackoffPolicy
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import paho.mqtt.client as mqtt
 
-from thingsboard_gateway.platform.backoff import BackoffPolicy
+from thingsboard_gateway.runtime.backoff import BackoffPolicy
 
 log = logging.getLogger(__name__)
 

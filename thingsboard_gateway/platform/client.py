@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, Optional
 import paho.mqtt.client as mqtt
 
 from thingsboard_gateway.mqtt.connection import MqttConnection, tls_context
-from thingsboard_gateway.platform.backoff import BackoffPolicy
+from thingsboard_gateway.runtime.backoff import BackoffPolicy
 from thingsboard_gateway.platform.topics import SUBSCRIPTIONS
 
 log = logging.getLogger(__name__)

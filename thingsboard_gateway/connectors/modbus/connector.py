@@ -11,7 +11,7 @@ from thingsboard_gateway.connectors.connector import Connector
 from thingsboard_gateway.connectors.modbus import codec
 from thingsboard_gateway.connectors.modbus import config as modbus_config
 from thingsboard_gateway.connectors.modbus.plan import Read, plan_reads
-from thingsboard_gateway.connectors.reporting import FailureLog
+from thingsboard_gateway.runtime.failures import FailureLog
 from thingsboard_gateway.conversion.mapping import ChangeFilter
 
 log = logging.getLogger(__name__)

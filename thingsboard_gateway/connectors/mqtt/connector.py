@@ -23,9 +23,9 @@ from thingsboard_gateway.connectors.mqtt.acks import AckSequencer, Acker
 from thingsboard_gateway.connectors.mqtt.requests import Requests, payload_of, render
 from thingsboard_gateway.connectors.mqtt.uplink import BytesUplinkConverter, JsonUplinkConverter
 from thingsboard_gateway.connectors.registry import extension_dirs, find_extension_class
-from thingsboard_gateway.connectors.reporting import FailureLog
+from thingsboard_gateway.runtime.failures import FailureLog
 from thingsboard_gateway.mqtt.connection import MqttConnection, tls_context
-from thingsboard_gateway.platform.backoff import BackoffPolicy
+from thingsboard_gateway.runtime.backoff import BackoffPolicy
 from thingsboard_gateway.runtime.batchqueue import BatchQueue
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.connectors.connector import Connector
 from thingsboard_gateway.connectors.opcua import config as opcua_config
-from thingsboard_gateway.connectors.reporting import FailureLog
-from thingsboard_gateway.platform.backoff import BackoffPolicy
+from thingsboard_gateway.runtime.failures import FailureLog
+from thingsboard_gateway.runtime.backoff import BackoffPolicy
 
 log = logging.getLogger(__name__)
 

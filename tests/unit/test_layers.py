@@ -1,0 +1,61 @@
+"""Layers point one way: each package imports only from its own layer or lower ones.
+
+runtime -> config -> storage, conversion -> the MQTT transport -> platform -> connectors
+-> gateway -> cli. (A lower layer that needs something from a higher one gets it
+passed in: a callback, a class, an object.)"""
+import ast
+import os
+
+PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                       "thingsboard_gateway")
+LAYERS = {"runtime": 0, "config": 1, "storage": 2, "conversion": 2, "mqtt": 3, "platform": 4, "connectors": 5,
+          "gateway": 6, "cli": 7, "__main__": 8}
+MAX_LINES = 400
+
+
+def modules():
+    for folder, _, files in os.walk(PACKAGE):
+        for name in files:
+            if name.endswith(".py"):
+                yield os.path.join(folder, name)
+
+
+def layer_of_path(path):
+    first = os.path.relpath(path, PACKAGE).split(os.sep)[0]
+    return first[:-3] if first.endswith(".py") else first
+
+
+def imported(path):
+    tree = ast.parse(open(path, encoding="utf-8").read(), path)
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "thingsboard_gateway" and len(parts) > 1:
+                yield node.lineno, parts[1]
+
+
+def test_every_package_has_a_layer():
+    assert {layer_of_path(p) for p in modules()} - {"__init__"} <= set(LAYERS)
+
+
+def test_imports_point_down_the_layers():
+    wrong = []
+    for path in modules():
+        here = layer_of_path(path)
+        if here == "__init__":
+            continue
+        for line, target in imported(path):
+            if target in LAYERS and LAYERS[target] > LAYERS[here]:
+                wrong.append("%s:%d imports %s" % (os.path.relpath(path, PACKAGE), line, target))
+    assert not wrong, wrong
+
+
+def test_no_module_is_over_400_lines():
+    long = ["%s: %d" % (os.path.relpath(p, PACKAGE), n) for p in modules()
+            for n in [sum(1 for _ in open(p, encoding="utf-8"))] if n > MAX_LINES]
+    assert not long, long
