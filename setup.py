@@ -18,7 +18,6 @@ setup(
         "pymodbus==2.5.3",
         "opcua==0.98.13",
         "pyserial==3.5",
-        "schedule==1.2.2",
         # paho-mqtt 2.1.0 imports typing_extensions on Python < 3.8 without declaring it.
         "typing_extensions==4.7.1; python_version < '3.8'",
     ],

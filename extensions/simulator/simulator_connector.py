@@ -1,16 +1,18 @@
-"""Example custom connector: simulated devices polled on a `schedule`.
+"""Example custom connector: simulated devices polled by the connector kit's DeviceWorker.
 
-Shows the whole extension API: a watched thread, converted data handed to
-gateway.send_to_storage, device registration, RPC replies and attribute updates.
+Shows the whole extension API: a watched worker thread with a schedule, a pure uplink
+converter, converted data handed to gateway.send_to_storage, devices reported online,
+RPC replies and attribute updates.
 """
 import logging
 import random
 import threading
 import time
 
-import schedule
-
 from thingsboard_gateway.connectors.connector import Connector
+from thingsboard_gateway.connectors.worker import DeviceSession, DeviceWorker
+from thingsboard_gateway.runtime.backoff import BackoffPolicy
+from thingsboard_gateway.runtime.failures import FailureLog
 
 from simulator_converter import SimulatorUplinkConverter
 
@@ -27,7 +29,7 @@ class SimulatorConnector(Connector):
         self._settings = {}  # device -> shared attributes
         self._lock = threading.Lock()
         self._converter = SimulatorUplinkConverter()
-        self._scheduler = schedule.Scheduler()
+        self._worker = None
         self._random = random.Random(config.get("seed"))
         self._announced = set()
         self._counters = {}  # (device, key) -> last value of a counter
@@ -39,24 +41,14 @@ class SimulatorConnector(Connector):
 
     def open(self):
         self.stop_event.clear()
-        for name, device in self._devices.items():
-            self.gateway.add_device(name, device.get("type", "default"), self)
-            period = max(0.05, device.get("pollPeriod", 1000) / 1000.0)
-            self._scheduler.every(period).seconds.do(self._poll, device)
-        self.start_thread(self._run)
+        self._worker = DeviceWorker(self, "simulator", _Session(self), BackoffPolicy(), FailureLog(log))
+        self._worker.start()
 
     def close(self):
         self.stop_event.set()
+        if self._worker is not None:
+            self._worker.wake()
         self.join_threads(5.0)
-        self._scheduler.clear()
-
-    def _run(self):
-        for device in self._devices.values():
-            self._poll(device)
-        while not self.stop_event.is_set():
-            self._scheduler.run_pending()
-            idle = self._scheduler.idle_seconds
-            self.stop_event.wait(max(0.01, idle if idle is not None else 1.0))
 
     def _reading(self, device):
         values = {}
@@ -77,7 +69,8 @@ class SimulatorConnector(Connector):
                 values[key] = self._random.uniform(spec.get("min", 0.0), spec.get("max", 1.0))
         return {"ts": int(time.time() * 1000), "values": values}
 
-    def _poll(self, device):
+    def poll(self, name):
+        device = self._devices[name]
         converted = self._converter.convert(device, self._reading(device))
         if device["name"] in self._announced:
             converted["attributes"] = {}  # static attributes go once per start
@@ -105,3 +98,19 @@ class SimulatorConnector(Connector):
         with self._lock:
             self._settings.setdefault(content["device"], {}).update(content.get("data") or {})
         log.info("Attribute update for %s: %s", content["device"], content.get("data"))
+
+
+class _Session(DeviceSession):
+    """Simulated devices need no link: connect() reports them online and schedules a
+    poll of each at its pollPeriod."""
+
+    def __init__(self, connector):
+        self.connector = connector
+
+    def connect(self):
+        for name, device in self.connector._devices.items():
+            self.worker.set_online(name, device.get("type", "default"), True)
+            self.worker.schedule.add(name, max(0.05, device.get("pollPeriod", 1000) / 1000.0))
+
+    def run_job(self, key):
+        self.connector.poll(key)

@@ -139,7 +139,7 @@ def test_packaged_libraries_import_with_the_debian_dependencies(debs, root):
         pytest.skip("the Debian Depends (python3-lxml, -dateutil, -tz, -serial, -six) are not installed here")
     dpkg(root, "-i", debs["1"])
     lib = os.path.join(root, "usr/lib/thingsboard-gateway")
-    code = ("import sys; sys.path.insert(0, %r); import paho.mqtt.client, pymodbus.client.sync, opcua, schedule; "
+    code = ("import sys; sys.path.insert(0, %r); import paho.mqtt.client, pymodbus.client.sync, opcua; "
             "from thingsboard_gateway.connectors.modbus.connector import make_client; print('ok')" % lib)
     result = subprocess.run(["/usr/bin/python3", "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             universal_newlines=True, env=CLEAN_ENV)

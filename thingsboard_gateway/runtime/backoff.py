@@ -46,3 +46,27 @@ class BackoffPolicy(object):
         self._attempt = min(self._attempt + 1, 64)  # beyond that the cap rules anyway
         spread = base * self.jitter
         return max(0.0, base + self._rng.uniform(-spread, spread))
+
+
+class AttemptsBackoff(object):
+    """Upstream's attempt keys (Modbus connectAttemptCount / waitAfterFailedAttemptsMs,
+    BLE connectRetry / waitAfterConnectRetries): `attempts` tries `retry_delay` apart,
+    then a pause of `wait`, then again. A connection resets the count."""
+
+    def __init__(self, attempts, retry_delay, wait):
+        # type: (int, float, float) -> None
+        self.attempts = max(1, attempts)
+        self.retry_delay = retry_delay
+        self.wait = wait
+        self._failed = 0
+
+    def connected(self):
+        self._failed = 0
+
+    def next_delay(self):
+        # type: () -> float
+        self._failed += 1
+        if self._failed >= self.attempts:
+            self._failed = 0
+            return self.wait
+        return self.retry_delay

@@ -1,8 +1,7 @@
-"""ModbusConnector: a thread per slave polls it on its own period, so a slave that is down
-never delays the others; RPCs and attribute writes run on the slave's thread too (the
-pymodbus client is not thread-safe)."""
+"""ModbusConnector: one DeviceWorker (thread) per endpoint polls each slave on it on its
+own period, so a host that is down never delays the others; RPCs and attribute writes
+run on the endpoint's thread too (the pymodbus client is not thread-safe)."""
 import logging
-import queue
 import struct
 import time
 from typing import Any, Dict, List, Optional, Tuple
@@ -11,8 +10,10 @@ from thingsboard_gateway.connectors.connector import Connector
 from thingsboard_gateway.connectors.modbus import codec
 from thingsboard_gateway.connectors.modbus import config as modbus_config
 from thingsboard_gateway.connectors.modbus.plan import Read, plan_reads
-from thingsboard_gateway.runtime.failures import FailureLog
+from thingsboard_gateway.connectors.worker import DeviceSession, DeviceWorker, SessionLost
 from thingsboard_gateway.conversion.mapping import ChangeFilter
+from thingsboard_gateway.runtime.backoff import AttemptsBackoff
+from thingsboard_gateway.runtime.failures import FailureLog
 
 log = logging.getLogger(__name__)
 
@@ -51,89 +52,56 @@ def endpoint_key(slave):
     return "%s:%s:%s" % (slave["type"], slave["host"], slave["port"])
 
 
-class Endpoint(object):
-    """One connection (TCP/UDP address or serial bus), its thread and the slaves on it.
-
-    The thread polls each slave when its period is due and runs queued tasks (RPC,
-    attribute writes) in between. Different endpoints have their own threads, so a host
-    that is down never delays the others; on one endpoint, a slave that stops answering
-    is set aside for waitAfterFailedAttemptsMs after connectAttemptCount failures.
-    """
+class EndpointSession(DeviceSession):
+    """One connection (TCP/UDP address or serial bus) and the slaves on it, served by one
+    DeviceWorker: different endpoints have their own threads, so a host that is down
+    never delays the others; on one endpoint, a slave that stops answering is set aside
+    for waitAfterFailedAttemptsMs after connectAttemptCount silent polls."""
 
     def __init__(self, connector, key, slaves):
         self.connector = connector
         self.key = key
         self.settings = slaves[0]  # connection settings come from the first slave
         self.pollers = [SlavePoller(connector, self, s) for s in slaves]
-        self.tasks = queue.Queue()  # type: queue.Queue
+        self._by_name = {p.name: p for p in self.pollers}
         self.client = None  # type: Any
-        self.failed_connects = 0
-        self.retry_connect_at = 0.0
 
-    def run(self):
-        stop = self.connector.stop_event
-        now = time.monotonic()
+    def connect(self):
+        client = make_client(self.settings)
+        if not client.connect():
+            client.close()
+            raise ModbusError("no connection")
+        self.client = client
         for poller in self.pollers:
-            poller.next_poll = now
-        while not stop.is_set():
-            due = min(p.next_poll for p in self.pollers)
-            try:
-                task = self.tasks.get(timeout=max(0.0, due - time.monotonic()))
-            except queue.Empty:
-                task = None
-            if stop.is_set():
-                break
-            if task is not None:
-                task()
-                continue
-            now = time.monotonic()
-            for poller in self.pollers:
-                if poller.next_poll <= now:
-                    poller.advance(now)
-                    poller.poll()
-        self.close()
+            if poller.name not in self.worker.schedule:
+                self.worker.schedule.add(poller.name, poller.period)
 
-    def close(self):
-        if self.client is not None:
+    def connect_failed(self, reason):
+        for poller in self.pollers:  # counted per slave: connect:<deviceName>
+            self.connector.failures.count("connect:" + poller.name, "Modbus slave %s (%s): cannot connect: %s"
+                                          % (poller.name, self.key, reason))
+
+    def disconnect(self):
+        client, self.client = self.client, None
+        if client is not None:
             try:
-                self.client.close()
+                client.close()
             except Exception:
                 log.debug("closing the modbus client failed", exc_info=True)
-            self.client = None
-
-    def connected(self):
-        # type: () -> bool
-        if self.client is not None:
-            return True
-        settings = self.settings
-        if self.failed_connects >= settings["connectAttemptCount"]:
-            if time.monotonic() < self.retry_connect_at:
-                return False
-            self.failed_connects = 0
-        client = make_client(settings)
-        if client.connect():
-            self.client = client
-            return True
-        client.close()
-        self.failed_connects += 1
-        if self.failed_connects >= settings["connectAttemptCount"]:
-            self.retry_connect_at = time.monotonic() + settings["waitAfterFailedAttemptsMs"] / 1000.0
         for poller in self.pollers:
-            self.connector.failures.count("connect:" + poller.name, "Modbus slave %s (%s): cannot connect "
-                                          "(attempt %d)" % (poller.name, self.key, self.failed_connects))
             poller.set_online(False)
-        return False
+
+    def run_job(self, key):
+        self._by_name[key].poll()
 
     def request(self, unit, method, *args):
-        """One Modbus request; ModbusError when it fails (a broken link drops the client
-        so the next poll reconnects)."""
-        if not self.connected():
+        """One Modbus request; ModbusError when it fails, SessionLost when the link broke."""
+        if self.client is None:
             raise ModbusError("not connected")
         try:
             response = getattr(self.client, method)(*args, unit=unit)
         except Exception as e:  # pymodbus raises ConnectionException, ModbusIOException, socket errors
-            self.close()
-            raise ModbusError("%s: %s" % (type(e).__name__, e))
+            raise SessionLost("%s: %s" % (type(e).__name__, e))
         if response is None or response.isError():
             code = getattr(response, "exception_code", None)
             if code is None:
@@ -161,22 +129,11 @@ class SlavePoller(object):
         self.silent_polls = 0
         self.changes = ChangeFilter() if slave["sendDataOnlyOnChange"] else None
         self.next_full_report = 0.0
-        self.next_poll = 0.0
         self.polls = 0
 
-    def advance(self, now):
-        self.next_poll += self.period
-        if self.next_poll < now:  # fell behind (slow bus): skip, don't pile up
-            self.next_poll = now + self.period
-
     def set_online(self, online):
-        if online == self.online:
-            return
         self.online = online
-        if online:
-            self.connector.gateway.add_device(self.name, self.slave["deviceType"], self.connector)
-        else:
-            self.connector.gateway.del_device(self.name)
+        self.endpoint.worker.set_online(self.name, self.slave["deviceType"], online)
 
     def request(self, method, *args):
         return self.endpoint.request(self.slave["unitId"], method, *args)
@@ -228,13 +185,14 @@ class SlavePoller(object):
         self.silent_polls += 1
         if self.silent_polls >= self.slave["connectAttemptCount"]:
             self.set_online(False)
-            self.next_poll = time.monotonic() + self.slave["waitAfterFailedAttemptsMs"] / 1000.0
+            worker = self.endpoint.worker
+            worker.schedule.postpone(self.name, worker.clock() + self.slave["waitAfterFailedAttemptsMs"] / 1000.0)
             self.silent_polls = 0
 
     def _send(self, values):
         attributes, telemetry = values["attributes"], values["timeseries"]
         if self.changes is not None:
-            now = time.monotonic()
+            now = self.endpoint.worker.clock()
             if now >= self.next_full_report:
                 self.next_full_report = now + self.slave["fullReportPeriodMs"] / 1000.0
                 self.changes.changed(self.name, "attributes", attributes)
@@ -252,7 +210,8 @@ class SlavePoller(object):
     # -- writes and RPC (queued to this thread) ------------------------------------------
     def execute(self, tag, value):
         # type: (Dict[str, Any], Any) -> Any
-        """Read (function 1-4: returns the value) or write (5, 6, 15, 16) one tag."""
+        """Read (function 1-4: returns the value) or write (5, 6, 15, 16) one tag; on the
+        endpoint's thread."""
         code = tag["functionCode"]
         count = tag.get("objectsCount", 1)
         if code in READS:
@@ -293,7 +252,7 @@ class ModbusConnector(Connector):
         super(ModbusConnector, self).__init__(gateway, config, connector_type)
         self._config = modbus_config.load(config, config.get("configuration", "modbus.json"))
         self.failures = FailureLog(log)
-        self.endpoints = []  # type: List[Endpoint]
+        self.endpoints = []  # type: List[EndpointSession]
         self.pollers = {}  # type: Dict[str, SlavePoller]
 
     def open(self):
@@ -301,16 +260,22 @@ class ModbusConnector(Connector):
         groups = {}  # type: Dict[str, List[Dict[str, Any]]]
         for slave in self._config["master"]["slaves"]:
             groups.setdefault(endpoint_key(slave), []).append(slave)
-        self.endpoints = [Endpoint(self, key, slaves) for key, slaves in groups.items()]
+        self.endpoints = [EndpointSession(self, key, slaves) for key, slaves in groups.items()]
         self.pollers = {p.name: p for e in self.endpoints for p in e.pollers}
         for endpoint in self.endpoints:
-            self.start_thread(endpoint.run, endpoint.key)
+            settings = endpoint.settings
+            backoff = AttemptsBackoff(settings["connectAttemptCount"], settings["pollPeriod"] / 1000.0,
+                                      settings["waitAfterFailedAttemptsMs"] / 1000.0)
+            DeviceWorker(self, endpoint.key, endpoint, backoff, self.failures).start()
 
     def close(self):
         self.stop_event.set()
         for endpoint in self.endpoints:
-            endpoint.tasks.put(None)  # wake it
+            endpoint.worker.wake()
         self.join_threads(5.0)
+
+    def is_connected(self):
+        return any(e.worker is not None and e.worker.connected for e in self.endpoints)
 
     def statistics(self):
         values = {"polls": sum(p.polls for p in self.pollers.values()),
@@ -319,18 +284,7 @@ class ModbusConnector(Connector):
             values["failures_" + kind] = count
         return values
 
-    # -- platform requests --------------------------------------------------------------
-    def _run_on(self, poller, work, reply):
-        """Queue `work` (returning the reply content) to the slave's thread."""
-        def task():
-            try:
-                content = work()
-            except (ModbusError, ValueError, TypeError) as e:
-                content = {"error": str(e)}
-            if reply is not None:
-                reply(content)
-        poller.endpoint.tasks.put(task)
-
+    # -- platform requests (run on the slave's endpoint thread) ---------------------------
     def server_side_rpc_handler(self, content):
         device, data = content.get("device"), content.get("data") or {}
         request_id, method, params = data.get("id"), data.get("method"), data.get("params")
@@ -358,7 +312,7 @@ class ModbusConnector(Connector):
             result = poller.execute(tag, value)
             return {"success": True} if tag["functionCode"] not in (1, 2, 3, 4) else {"value": result}
 
-        self._run_on(poller, work, reply)
+        poller.endpoint.worker.submit(work, reply)
 
     def on_attributes_update(self, content):
         device, data = content.get("device"), content.get("data") or {}
@@ -368,4 +322,4 @@ class ModbusConnector(Connector):
         for key, value in data.items():
             tag = next((t for t in poller.slave["attributeUpdates"] if t["tag"] == key), None)
             if tag is not None:
-                self._run_on(poller, lambda t=tag, v=value: poller.execute(t, v), None)
+                poller.endpoint.worker.submit(lambda t=tag, v=value: poller.execute(t, v))

@@ -1,0 +1,235 @@
+"""The device-session worker that polling connectors build on: one thread per endpoint
+(a TCP/UDP address, a serial port, a BLE adapter, an OPC-UA server).
+
+A connector describes what happens on an endpoint with a `DeviceSession` (connect,
+disconnect, the scheduled jobs); the worker owns the thread, the schedule, the work
+queue that runs RPCs and attribute writes on that thread (device clients are rarely
+thread-safe), reconnects with backoff, and reports devices online and offline.
+
+Late polls, one policy for every connector: a job runs at its due time. When it comes
+late (a slow device, a long RPC, a reconnect), it runs once as soon as the thread is
+free; the runs missed meanwhile are skipped, not piled up. Its next run is one period
+after the due time it missed if that is still ahead, else one period from now.
+
+The clock is injected (`time.monotonic` by default), so tests drive the schedule.
+"""
+import logging
+import time
+from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
+
+from thingsboard_gateway.runtime.batchqueue import BatchQueue
+
+log = logging.getLogger(__name__)
+
+Reply = Optional[Callable[[Any], None]]
+
+
+class SessionLost(Exception):
+    """Raised by a session job when the link to the endpoint is gone: the worker
+    disconnects and reconnects with backoff."""
+
+
+class Schedule(object):
+    """Due times of periodic jobs on a monotonic clock. Pure; the owner serializes calls."""
+
+    def __init__(self, clock=time.monotonic):
+        # type: (Callable[[], float]) -> None
+        self._clock = clock
+        self._jobs = {}  # type: Dict[Hashable, List[float]]  key -> [period, due]
+
+    def add(self, key, period, first=None):
+        # type: (Hashable, float, Optional[float]) -> None
+        """A job every `period` s, first due at `first` (default: now)."""
+        self._jobs[key] = [period, self._clock() if first is None else first]
+
+    def remove(self, key):
+        # type: (Hashable) -> None
+        self._jobs.pop(key, None)
+
+    def postpone(self, key, until):
+        # type: (Hashable, float) -> None
+        """Set a job aside: next due at `until`."""
+        if key in self._jobs:
+            self._jobs[key][1] = until
+
+    def next_due(self):
+        # type: () -> Optional[float]
+        return min((job[1] for job in self._jobs.values()), default=None)
+
+    def pop_due(self):
+        # type: () -> List[Hashable]
+        """Keys of the jobs due now, in due order; each advanced by the late-poll policy."""
+        now = self._clock()
+        due = sorted((job[1], i, key) for i, (key, job) in enumerate(self._jobs.items()) if job[1] <= now)
+        for missed, _, key in due:
+            job = self._jobs[key]
+            job[1] = missed + job[0] if missed + job[0] > now else now + job[0]
+        return [key for _, _, key in due]
+
+    def __contains__(self, key):
+        return key in self._jobs
+
+
+class DeviceSession(object):
+    """One endpoint's protocol work; every method runs on the worker's thread.
+
+    `connect` raises on failure (the worker waits the backoff delay and tries again);
+    jobs are scheduled with `self.worker.schedule.add(key, period)` (usually in
+    `connect`) and run by `run_job(key)`, which raises SessionLost when the link broke.
+    """
+
+    worker = None  # type: Any  set by DeviceWorker
+
+    def connect(self):
+        """Open the link (may block up to the protocol's timeout)."""
+
+    def disconnect(self):
+        """Release the link; never raises."""
+
+    def connect_failed(self, reason):
+        # type: (str) -> None
+        """Count (and log, rate-limited) a failed connect; statistics key connect:<endpoint>."""
+        worker = self.worker
+        worker.failures.count("connect:" + worker.endpoint, "%s: cannot connect to %s: %s"
+                              % (worker.connector.name, worker.endpoint, reason))
+
+    def run_job(self, key):
+        # type: (Hashable) -> None
+        """Run the scheduled job `key`."""
+
+
+class DeviceWorker(object):
+    """Owns one endpoint's thread (`connector:<name>-<endpoint>`).
+
+    connector: the Connector (stop_event, start_thread, gateway). backoff: an object with
+    next_delay() and connected() (runtime.backoff). failures: a FailureLog.
+    """
+
+    def __init__(self, connector, endpoint, session, backoff, failures, clock=time.monotonic):
+        # type: (Any, str, DeviceSession, Any, Any, Callable[[], float]) -> None
+        self.connector = connector
+        self.endpoint = endpoint
+        self.session = session
+        self.backoff = backoff
+        self.failures = failures
+        self.clock = clock
+        self.schedule = Schedule(clock)
+        self.connected = False
+        self.reconnects = 0
+        self._tasks = BatchQueue(1000, clock)
+        self._online = {}  # type: Dict[str, bool]
+        session.worker = self
+
+    # -- any thread -----------------------------------------------------------------------
+    def start(self):
+        self.connector.start_thread(self.run, self.endpoint)
+
+    def submit(self, work, reply=None):
+        # type: (Callable[[], Any], Reply) -> bool
+        """Run `work()` on this worker's thread; `reply(result)` gets its result, or
+        {"error": ...} when it raised. False (and an error reply) when the queue is full."""
+        if self._tasks.put_nowait((work, reply)):
+            return True
+        if reply is not None:
+            reply({"error": "endpoint %s is busy: too many requests waiting" % self.endpoint})
+        return False
+
+    def wake(self):
+        """Make the thread look at its stop event now (close() calls it)."""
+        self._tasks.put_nowait(None)
+
+    # -- the worker's thread --------------------------------------------------------------
+    def set_online(self, device, device_type, online):
+        # type: (str, str, bool) -> None
+        """Report a device connected or disconnected on the platform (once per change)."""
+        if self._online.get(device, False) == online:
+            return
+        self._online[device] = online
+        if online:
+            self.connector.gateway.add_device(device, device_type, self.connector)
+        else:
+            self.connector.gateway.del_device(device)
+
+    def online_devices(self):
+        # type: () -> List[str]
+        return [name for name, online in self._online.items() if online]
+
+    def run(self):
+        stop = self.connector.stop_event
+        retry_at = self.clock()
+        while not stop.is_set():
+            if not self.connected and self.clock() >= retry_at:
+                if self._connect():
+                    continue
+                retry_at = self.clock() + self.backoff.next_delay()
+            due = retry_at if not self.connected else self.schedule.next_due()
+            wait = None if due is None else max(0.0, due - self.clock())
+            for task in self._tasks.get_batch(100, 0.5 if wait is None else min(wait, 0.5)):
+                if task is not None:
+                    self._run_task(*task)
+            if stop.is_set() or not self.connected:
+                continue
+            for key in self.schedule.pop_due():
+                if not self._run_job(key):
+                    break
+        self._disconnect()
+        for name in self.online_devices():
+            self._online[name] = False
+            self.connector.gateway.del_device(name)
+
+    def _connect(self):
+        # type: () -> bool
+        try:
+            self.session.connect()
+        except Exception as e:  # every protocol raises its own kind; all mean "not now"
+            self.session.connect_failed("%s: %s" % (type(e).__name__, e))
+            self.session.disconnect()
+            return False
+        self.connected = True
+        self.backoff.connected()
+        return True
+
+    def _disconnect(self):
+        if self.connected:
+            self.connected = False
+            self.reconnects += 1
+        self.session.disconnect()
+
+    def _run_job(self, key):
+        # type: (Hashable) -> bool
+        try:
+            self.session.run_job(key)
+            return True
+        except SessionLost as e:
+            reason = str(e)
+        except Exception as e:  # a protocol error we did not foresee: the session is suspect
+            reason = "%s: %s" % (type(e).__name__, e)
+            log.debug("%s: job %s failed", self.endpoint, key, exc_info=True)
+        self.failures.count("connection:" + self.endpoint, "%s: lost %s: %s" % (self.connector.name, self.endpoint,
+                                                                               reason))
+        self._disconnect()
+        return False
+
+    def _run_task(self, work, reply):
+        # type: (Callable[[], Any], Reply) -> None
+        try:
+            result = work()
+        except SessionLost as e:
+            result = {"error": str(e)}
+            self._disconnect()
+        except Exception as e:  # the device's refusal, a bad value: the requester hears it
+            result = {"error": "%s: %s" % (type(e).__name__, e) if not isinstance(e, ValueError) else str(e)}
+        if reply is not None:
+            try:
+                reply(result)
+            except Exception:
+                log.exception("%s: replying failed", self.endpoint)
+
+
+def route_to_worker(workers, device, work, reply):
+    # type: (Dict[str, DeviceWorker], Optional[str], Callable[[], Any], Reply) -> Tuple[bool, str]
+    """Queue `work` to the worker that serves `device`; (False, reason) for an unknown one."""
+    worker = workers.get(device or "")
+    if worker is None:
+        return False, "unknown device %s" % device
+    return worker.submit(work, reply), ""
