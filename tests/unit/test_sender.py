@@ -12,6 +12,7 @@ from thingsboard_gateway.storage.file import FileEventStorage
 from thingsboard_gateway.storage.memory import MemoryEventStorage
 from thingsboard_gateway.storage.sqlite import SqliteEventStorage
 from tests.support.records import recs
+from tests.support.waiting import wait_until
 
 
 class AckingClient(object):
@@ -44,14 +45,6 @@ class AckingClient(object):
             held, self.held = self.held, []
         for on_ack, mid in held:
             on_ack(mid)
-
-
-def wait_until(predicate, timeout=10):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met")
-        time.sleep(0.01)
 
 
 @pytest.mark.parametrize("kind", ["memory", "file", "sqlite"])

@@ -1,13 +1,19 @@
-"""`thingsboard-gateway check --connector mqtt.json --topic T --sample payload.json`.
+"""`thingsboard-gateway check --connector FILE --sample FILE [--topic T]`.
 
-Runs a connector file's converter on a recorded message and prints the converted result,
-each configured key with its expression and value, and every key that found nothing.
+Runs a connector file's uplink converter on a recorded sample and prints exactly what
+would be sent, and every key that found nothing. The connector type comes from the
+file (MQTT: "broker", Modbus: "master", OPC-UA: "server"). Samples:
+  MQTT     the payload as it arrived, with --topic
+  Modbus   {"deviceName": slave (default: the first), "ts": ms,
+            "reads": [{"functionCode": 3, "address": 0, "values": [215, 42]}, ...]}
+  OPC-UA   {"mapping": index (default 0), "deviceName", "deviceType", "ts": ms,
+            "nodes": {"${Temperature}": 21.5, ...}, "timestamps": {expression: ms}}
 Exit 0 when every key was found, 1 when some key found nothing, 2 for bad input.
 """
 import json
 import os
 import sys
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.config.loader import read_json
@@ -60,6 +66,69 @@ def _mqtt(config, shown, topic, payload):
     return EXIT_OK
 
 
+def _print_result(converted, failures):
+    # type: (Any, List[Any]) -> int
+    print("converted:")
+    print(json.dumps(converted, indent=2))
+    if failures:
+        print("\n%d key(s) found nothing or could not be decoded:" % len(failures))
+        for key, reason in failures:
+            print("  %s: %s" % (key, reason))
+        return EXIT_MISSING
+    return EXIT_OK
+
+
+def convert_modbus_sample(config, shown, sample):
+    # type: (Any, str, Any) -> Tuple[Any, List[Tuple[str, str]]]
+    """(converted, failures) of the Modbus uplink converter on a recorded sample (pure)."""
+    from thingsboard_gateway.connectors.modbus.connector import ModbusConnector
+    from thingsboard_gateway.connectors.modbus.uplink import ModbusUplinkConverter
+    config = ModbusConnector.load_config(config, shown)
+    slaves = config["master"]["slaves"]
+    if not isinstance(sample, dict) or not isinstance(sample.get("reads"), list):
+        raise ConfigError("sample", "reads", "expected a list of {functionCode, address, values}")
+    name = sample.get("deviceName") or (slaves[0]["deviceName"] if slaves else None)
+    slave = next((s for s in slaves if s["deviceName"] == name), None)
+    if slave is None:
+        raise ConfigError("sample", "deviceName", "no slave named %r in %s" % (name, shown))
+    try:
+        return ModbusUplinkConverter(slave).convert_detailed(sample)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError("sample", "reads", "expected {functionCode, address, values} entries (%s)" % e)
+
+
+def convert_opcua_sample(config, shown, sample):
+    # type: (Any, str, Any) -> Tuple[Any, List[Tuple[str, str]]]
+    """(converted, failures) of the OPC-UA uplink converter on a recorded sample (pure)."""
+    from thingsboard_gateway.connectors.opcua.connector import OpcUaConnector
+    from thingsboard_gateway.connectors.opcua.uplink import OpcUaUplinkConverter
+    config = OpcUaConnector.load_config(config, shown)
+    if not isinstance(sample, dict) or not isinstance(sample.get("nodes", {}), dict):
+        raise ConfigError("sample", "nodes", "expected an object of expression -> value")
+    index = sample.get("mapping", 0)
+    if not isinstance(index, int) or not 0 <= index < len(config["mapping"]):
+        raise ConfigError("sample", "mapping", "expected a mapping index 0-%d" % (len(config["mapping"]) - 1))
+    mapping = config["mapping"][index]
+    info = mapping["deviceInfo"]
+    name = sample.get("deviceName") or (info.get("deviceNameExpression")
+                                        if info.get("deviceNameExpressionSource", "constant") == "constant" else None)
+    if not name:
+        raise ConfigError("sample", "deviceName", "mapping[%d] takes the device name from a node: give deviceName"
+                          % index)
+    values, failures = OpcUaUplinkConverter.values_from_sample(mapping, sample)
+    data = {"deviceName": name, "deviceType": sample.get("deviceType") or info.get("deviceProfileExpression"),
+            "values": values, "ts": sample.get("ts", 0)}
+    return OpcUaUplinkConverter().convert(mapping, data), failures
+
+
+def _read_sample_json(sample_path, payload):
+    # type: (str, bytes) -> Any
+    try:
+        return json.loads(payload)
+    except ValueError as e:
+        raise ConfigError(os.path.basename(sample_path), "", "the sample is not JSON: %s" % e)
+
+
 def dry_run(connector_path, topic, sample_path):
     # type: (str, Optional[str], Optional[str]) -> int
     shown = os.path.basename(connector_path)
@@ -74,7 +143,12 @@ def dry_run(connector_path, topic, sample_path):
             raise ConfigError(sample_path, "", "cannot read the sample: %s" % (e.strerror or e))
         if isinstance(config, dict) and "broker" in config:
             return _mqtt(config, shown, topic, payload)
-        raise ConfigError(shown, "", "dry runs are supported for MQTT connector files (with \"broker\") so far")
+        if isinstance(config, dict) and "master" in config:
+            return _print_result(*convert_modbus_sample(config, shown, _read_sample_json(sample_path, payload)))
+        if isinstance(config, dict) and "server" in config:
+            return _print_result(*convert_opcua_sample(config, shown, _read_sample_json(sample_path, payload)))
+        raise ConfigError(shown, "", "cannot tell the connector type: expected \"broker\" (MQTT), \"master\" "
+                                     "(Modbus) or \"server\" (OPC-UA)")
     except ConfigError as e:
         sys.stderr.write("error: %s\n" % e)
         return EXIT_BAD

@@ -109,6 +109,22 @@ def connector_class(type_name, class_name=None, dirs=None):
     return _import_builtin(target)
 
 
+def load_converter(class_name, type_name, file, path, config, dirs=None):
+    # type: (str, str, str, str, Any, Optional[List[str]]) -> Any
+    """An instance of the custom converter `class_name` from `<extensions dir>/<type_name>/`,
+    made with `config` (upstream's signatures: (config) or (config, logger)). A class that
+    is missing or fails to load is one ConfigError naming the key and the places searched."""
+    import logging
+    try:
+        cls = find_extension_class(class_name, type_name, dirs if dirs is not None else extension_dirs())
+    except ExtensionError as e:
+        raise ConfigError(file, path, str(e))
+    try:
+        return cls(config)
+    except TypeError:
+        return cls(config, logging.getLogger("extensions." + type_name))
+
+
 def validate_connector_files(config):
     # type: (Any) -> Any
     """Let each built-in connector validate (and complete with defaults) its own file, in

@@ -47,6 +47,10 @@ SLAVE = Field("object", fields={
     "sendDataOnlyOnChange": Field("bool", default=False),
     "fullReportPeriodMs": Field("int", min=1000, default=60000),
     "mergeReads": Field("bool", default=True),
+    # Custom converters (class names in <extensions>/modbus/): uplink gets
+    # convert(slave, {"reads": [{"functionCode", "address", "values"}], "ts": ms}),
+    # downlink convert(slave, {"tag": tag, "value": value}) -> [(method, address, argument)].
+    "converter": Field("str"), "uplink_converter": Field("str"), "downlink_converter": Field("str"),
     "attributes": Field("list", item=TAG, default=list),
     "timeseries": Field("list", item=TAG, default=list),
     "attributeUpdates": Field("list", item=TAG, default=list),

@@ -2,22 +2,21 @@
 own period, so a host that is down never delays the others; RPCs and attribute writes
 run on the endpoint's thread too (the pymodbus client is not thread-safe)."""
 import logging
-import struct
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.connectors.connector import Connector
-from thingsboard_gateway.connectors.modbus import codec
 from thingsboard_gateway.connectors.modbus import config as modbus_config
-from thingsboard_gateway.connectors.modbus.plan import Read, plan_reads
+from thingsboard_gateway.connectors.modbus.downlink import READS, requests_for
+from thingsboard_gateway.connectors.modbus.plan import Read
+from thingsboard_gateway.connectors.modbus.uplink import ModbusUplinkConverter, tag_decoder
+from thingsboard_gateway.connectors.registry import load_converter
 from thingsboard_gateway.connectors.worker import DeviceSession, DeviceWorker, SessionLost
 from thingsboard_gateway.conversion.mapping import ChangeFilter
 from thingsboard_gateway.runtime.backoff import AttemptsBackoff
 from thingsboard_gateway.runtime.failures import FailureLog
 
 log = logging.getLogger(__name__)
-
-READS = {1: "read_coils", 2: "read_discrete_inputs", 3: "read_holding_registers", 4: "read_input_registers"}
 
 
 class ModbusError(Exception):
@@ -111,7 +110,9 @@ class EndpointSession(DeviceSession):
 
 
 class SlavePoller(object):
-    """One slave: its schedule, reads plan, compiled decoders and online state."""
+    """One slave on an endpoint: reads its plan, hands the results to its uplink converter,
+    keeps its online state, and carries out RPC and attribute writes (on the endpoint's
+    thread)."""
 
     def __init__(self, connector, endpoint, slave):
         self.connector = connector
@@ -119,12 +120,9 @@ class SlavePoller(object):
         self.slave = slave
         self.name = slave["deviceName"]
         self.period = slave["pollPeriod"] / 1000.0
-        tags = [dict(t, section="attributes") for t in slave["attributes"]] + \
-            [dict(t, section="timeseries") for t in slave["timeseries"]]
-        self.reads = plan_reads(tags, merge=slave["mergeReads"])
-        # Per read: (section, key, offset in the read, decoder), compiled once.
-        self.decoders = [[(t["section"], t["tag"], t["address"] - read.address, self.decoder(t)) for t in read.tags]
-                         for read in self.reads]
+        self.converter = ModbusUplinkConverter(slave)  # the read plan, and decoding unless custom
+        self.custom_uplink = connector.custom_converter(slave, "uplink_converter", "converter")
+        self.custom_downlink = connector.custom_converter(slave, "downlink_converter")
         self.online = False
         self.silent_polls = 0
         self.changes = ChangeFilter() if slave["sendDataOnlyOnChange"] else None
@@ -144,40 +142,47 @@ class SlavePoller(object):
         response = self.request(READS[read.function_code], read.address, read.count)
         return list(response.bits[:read.count]) if read.function_code in (1, 2) else list(response.registers)
 
-    def decoder(self, tag):
-        slave = self.slave
-        return codec.compile_decoder(tag["type"], tag.get("objectsCount", 1),
-                                     tag.get("byteOrder") or slave["byteOrder"],
-                                     tag.get("wordOrder") or slave["wordOrder"], tag.get("bitTargetType", "bool"),
-                                     tag.get("divider"), tag.get("multiplier"))
-
     def poll(self):
         self.polls += 1
-        values = {"attributes": {}, "timeseries": {}}  # type: Dict[str, Dict[str, Any]]
+        results = []  # type: List[Optional[List[Any]]]
         answered = False
-        for read, decoders in zip(self.reads, self.decoders):
+        for read in self.converter.reads:
             try:
-                data = self.read_values(read)
+                results.append(self.read_values(read))
+                answered = True
             except ModbusError as e:
                 self.connector.failures.count("read:" + self.name, "Modbus slave %s: reading %d registers at %d "
                                                                    "(function %d) failed: %s"
                                               % (self.name, read.count, read.address, read.function_code, e))
-                if "exception response" in str(e):
-                    answered = True
-                    continue
-                self._silent()
-                return
-            answered = True
-            for section, key, offset, decode in decoders:
-                try:
-                    values[section][key] = decode(data[offset:])
-                except (ValueError, TypeError, struct.error) as e:
-                    self.connector.failures.count("decode:%s:%s" % (self.name, key),
-                                                  "Modbus slave %s: tag %s: %s" % (self.name, key, e))
-        if answered or not self.reads:
+                if "exception response" not in str(e):
+                    self._silent()
+                    return
+                answered = True
+                results.append(None)
+        if self.custom_uplink is not None:
+            self._send_custom(results)
+            return
+        values, failures = self.converter.decode(results)
+        for key, reason in failures:
+            self.connector.failures.count("decode:%s:%s" % (self.name, key),
+                                          "Modbus slave %s: tag %s: %s" % (self.name, key, reason))
+        if answered or not self.converter.reads:
             self.silent_polls = 0
             self.set_online(True)
         self._send(values)
+
+    def _send_custom(self, results):
+        reads = [{"functionCode": read.function_code, "address": read.address, "values": data}
+                 for read, data in zip(self.converter.reads, results) if data is not None]
+        try:
+            converted = self.custom_uplink.convert(self.slave, {"reads": reads, "ts": int(time.time() * 1000)})
+        except Exception as e:  # the extension's own failure: counted, the poller goes on
+            self.connector.failures.count("converter:" + self.name, "Modbus slave %s: custom converter failed: "
+                                                                    "%s: %s" % (self.name, type(e).__name__, e))
+            return
+        for data in converted if isinstance(converted, list) else [converted]:
+            if data:
+                self.connector.gateway.send_to_storage(self.connector.name, self.connector.id, data)
 
     def _silent(self):
         """No answer: after connectAttemptCount silent polls, set the slave aside for
@@ -200,38 +205,26 @@ class SlavePoller(object):
             else:
                 attributes = self.changes.changed(self.name, "attributes", attributes)
                 telemetry = self.changes.changed(self.name, "timeseries", telemetry)
-        if not attributes and not telemetry:
-            return
-        self.connector.gateway.send_to_storage(self.connector.name, self.connector.id, {
-            "deviceName": self.name, "deviceType": self.slave["deviceType"],
-            "telemetry": [{"ts": int(time.time() * 1000), "values": telemetry}] if telemetry else [],
-            "attributes": attributes})
+        converted = self.converter.record(attributes, telemetry, int(time.time() * 1000))
+        if converted is not None:
+            self.connector.gateway.send_to_storage(self.connector.name, self.connector.id, converted)
 
     # -- writes and RPC (queued to this thread) ------------------------------------------
     def execute(self, tag, value):
         # type: (Dict[str, Any], Any) -> Any
         """Read (function 1-4: returns the value) or write (5, 6, 15, 16) one tag; on the
         endpoint's thread."""
-        code = tag["functionCode"]
-        count = tag.get("objectsCount", 1)
-        if code in READS:
-            size = codec.registers_for(tag["type"], count)
-            data = self.read_values(Read(code, tag["address"], size, [tag]))
-            return self.decoder(tag)(data)
-        encoded = codec.encode(value, tag["type"], count, tag.get("byteOrder") or self.slave["byteOrder"],
-                               tag.get("wordOrder") or self.slave["wordOrder"])
-        if code == 5:
-            self.request("write_coil", tag["address"], bool(encoded[0]))
-        elif code == 15:
-            self.request("write_coils", tag["address"], [bool(b) for b in encoded])
-        elif code == 6:
-            if len(encoded) == 1:
-                self.request("write_register", tag["address"], encoded[0])
-            else:
-                self.request("write_registers", tag["address"], encoded)
+        result = None
+        if self.custom_downlink is not None and tag["functionCode"] not in READS:
+            requests = self.custom_downlink.convert(self.slave, {"tag": tag, "value": value})
         else:
-            self.request("write_registers", tag["address"], encoded)
-        return None
+            requests = requests_for(tag, value, self.slave)
+        for method, address, argument in requests:
+            response = self.request(method, address, argument)
+            if tag["functionCode"] in READS:
+                data = list(response.bits[:argument]) if tag["functionCode"] in (1, 2) else list(response.registers)
+                result = tag_decoder(tag, self.slave)(data)
+        return result
 
 
 class ModbusConnector(Connector):
@@ -239,7 +232,12 @@ class ModbusConnector(Connector):
 
     @staticmethod
     def load_config(config, file, warnings=None):
-        return modbus_config.load(config, file, warnings)
+        config = modbus_config.load(config, file, warnings)
+        for index, slave in enumerate(config["master"]["slaves"]):
+            for key in ("converter", "uplink_converter", "downlink_converter"):
+                if slave.get(key):  # a missing class is a one-line error at check and start-up
+                    load_converter(slave[key], "modbus", file, "master.slaves[%d].%s" % (index, key), slave)
+        return config
 
     @staticmethod
     def describe_config(config):
@@ -250,10 +248,20 @@ class ModbusConnector(Connector):
 
     def __init__(self, gateway, config, connector_type):
         super(ModbusConnector, self).__init__(gateway, config, connector_type)
-        self._config = modbus_config.load(config, config.get("configuration", "modbus.json"))
+        self._file = config.get("configuration", "modbus.json")
+        self._config = modbus_config.load(config, self._file)
         self.failures = FailureLog(log)
         self.endpoints = []  # type: List[EndpointSession]
         self.pollers = {}  # type: Dict[str, SlavePoller]
+
+    def custom_converter(self, slave, *keys):
+        # type: (Dict[str, Any], str) -> Any
+        """The custom converter a slave names under the first of `keys` it has, or None."""
+        key = next((k for k in keys if slave.get(k)), None)
+        if key is None:
+            return None
+        index = self._config["master"]["slaves"].index(slave)
+        return load_converter(slave[key], "modbus", self._file, "master.slaves[%d].%s" % (index, key), slave)
 
     def open(self):
         self.stop_event.clear()

@@ -22,7 +22,7 @@ from thingsboard_gateway.connectors.mqtt import config as mqtt_config
 from thingsboard_gateway.connectors.mqtt.acks import AckSequencer, Acker
 from thingsboard_gateway.connectors.mqtt.requests import Requests, payload_of, render
 from thingsboard_gateway.connectors.mqtt.uplink import BytesUplinkConverter, JsonUplinkConverter
-from thingsboard_gateway.connectors.registry import extension_dirs, find_extension_class
+from thingsboard_gateway.connectors.registry import load_converter
 from thingsboard_gateway.runtime.failures import FailureLog
 from thingsboard_gateway.mqtt.connection import MqttConnection, tls_context
 from thingsboard_gateway.runtime.backoff import BackoffPolicy
@@ -73,17 +73,9 @@ def _custom_converter(converter, file, path):
     name = converter.get("extension")
     if not name:
         raise ConfigError(file, path + ".extension", "a custom converter needs the class name")
-    from thingsboard_gateway.connectors.registry import ExtensionError
-    try:
-        cls = find_extension_class(name, "mqtt", extension_dirs())
-    except ExtensionError as e:
-        raise ConfigError(file, path + ".extension", str(e))
     config = dict(converter)
     config.setdefault("extensionConfig", {})
-    try:
-        return cls(config)
-    except TypeError:
-        return cls(config, logging.getLogger("extensions.mqtt"))  # upstream's signature
+    return load_converter(name, "mqtt", file, path + ".extension", config)
 
 
 class MqttConnector(Connector):

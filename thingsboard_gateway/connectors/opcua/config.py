@@ -42,6 +42,9 @@ MAPPING = Field("object", fields={
     "deviceNodeSource": Field("str", choices=["path", "identifier"], default="path"),
     "deviceInfo": Field("object", default=dict, extra=True),
     "deviceNameExpression": ACCEPTED_VALUE, "deviceTypeExpression": ACCEPTED_VALUE,
+    # A custom uplink converter (class name in <extensions>/opcua/): convert(mapping, {"deviceName",
+    # "deviceType", "values": [[section, key, value, ts or null]], "ts": ms}).
+    "converter": Field("str"),
     "attributes": Field("list", item=VALUE, default=list),
     "timeseries": Field("list", item=VALUE, default=list),
     "rpc_methods": Field("list", default=list, item=Field("object", fields={

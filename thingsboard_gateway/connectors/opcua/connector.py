@@ -12,6 +12,8 @@ from typing import Any, Dict
 from thingsboard_gateway.connectors.connector import Connector
 from thingsboard_gateway.connectors.opcua import config as opcua_config
 from thingsboard_gateway.connectors.opcua.session import Device, OpcUaSession
+from thingsboard_gateway.connectors.opcua.uplink import OpcUaUplinkConverter
+from thingsboard_gateway.connectors.registry import load_converter
 from thingsboard_gateway.connectors.worker import DeviceWorker
 from thingsboard_gateway.runtime.backoff import BackoffPolicy
 from thingsboard_gateway.runtime.failures import FailureLog
@@ -24,7 +26,11 @@ class OpcUaConnector(Connector):
 
     @staticmethod
     def load_config(config, file, warnings=None):
-        return opcua_config.load(config, file, warnings)
+        config = opcua_config.load(config, file, warnings)
+        for index, mapping in enumerate(config["mapping"]):
+            if mapping.get("converter"):  # a missing class is a one-line error at check and start-up
+                load_converter(mapping["converter"], "opcua", file, "mapping[%d].converter" % index, mapping)
+        return config
 
     @staticmethod
     def describe_config(config):
@@ -33,12 +39,21 @@ class OpcUaConnector(Connector):
 
     def __init__(self, gateway, config, connector_type):
         super(OpcUaConnector, self).__init__(gateway, config, connector_type)
-        self.opcua_config = opcua_config.load(config, config.get("configuration", "opcua.json"))
+        file = config.get("configuration", "opcua.json")
+        self.opcua_config = opcua_config.load(config, file)
+        self._converters = {id(m): load_converter(m["converter"], "opcua", file, "mapping[%d].converter" % i, m)
+                            if m.get("converter") else OpcUaUplinkConverter()
+                            for i, m in enumerate(self.opcua_config["mapping"])}
         self._server = self.opcua_config["server"]
         self.failures = FailureLog(log)
         self.devices = {}  # type: Dict[str, Device]  replaced as a whole by each scan
         self.counts = {"polls": 0, "values": 0, "subscription_values": 0}
         self._worker = None  # type: Any
+
+    def converter_for(self, mapping):
+        # type: (Dict[str, Any]) -> Any
+        """The uplink converter of a mapping entry: built-in, or its custom `converter`."""
+        return self._converters[id(mapping)]
 
     def open(self):
         self.stop_event.clear()

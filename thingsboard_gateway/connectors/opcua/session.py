@@ -11,6 +11,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.connectors.opcua import config as opcua_config
+from thingsboard_gateway.connectors.opcua.uplink import plain
 from thingsboard_gateway.connectors.worker import DeviceSession
 
 log = logging.getLogger(__name__)
@@ -240,17 +241,18 @@ class OpcUaSession(DeviceSession):
 
     def _send_stamped(self, device, items):
         """items: (section, key, value, ts) -> one record: telemetry grouped by ts."""
-        now = int(time.time() * 1000)
-        entries, attributes = {}, {}  # type: Dict[int, Dict[str, Any]], Dict[str, Any]
-        for section, key, value, ts in items:
-            if section == "timeseries":
-                entries.setdefault(ts or now, {})[key] = plain(value)
-            else:
-                attributes[key] = plain(value)
         self._counts["values"] += len(items)
-        self.gateway.send_to_storage(self.name, self.connector.id, {
-            "deviceName": device.name, "deviceType": device.type, "attributes": attributes,
-            "telemetry": [{"ts": ts, "values": values} for ts, values in sorted(entries.items())]})
+        data = {"deviceName": device.name, "deviceType": device.type, "values": items, "ts": int(time.time() * 1000)}
+        converter = self.connector.converter_for(device.mapping)
+        try:
+            converted = converter.convert(device.mapping, data)
+        except Exception as e:  # a custom converter's own failure: counted, the session goes on
+            self.failures.count("converter:" + device.name, "OPC-UA connector %s: converter failed for %s: %s: %s"
+                                % (self.name, device.name, type(e).__name__, e))
+            return
+        for record in converted if isinstance(converted, list) else [converted]:
+            if record:
+                self.gateway.send_to_storage(self.name, self.connector.id, record)
 
     def _flush_notifications(self):
         """Values that subscriptions delivered since the last flush, one record per device."""
@@ -339,19 +341,6 @@ class DataChange(object):
 
     def event_notification(self, event):
         pass
-
-
-def plain(value):
-    """OPC-UA values as JSON-able values."""
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    if isinstance(value, (bool, int, float, str)) or value is None:
-        return value
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "Value"):
-        return plain(value.Value)
-    return str(value)
 
 
 def _cast_for(variant_type, value):
