@@ -217,20 +217,6 @@ def test_upstream_example_loads_with_a_warning_for_the_slave_section():
 
 def test_send_data_only_on_change(tmp_path):
     from thingsboard_gateway.connectors.modbus.connector import ModbusConnector
-
-    class Recorder(object):
-        def __init__(self):
-            self.sent = []
-
-        def send_to_storage(self, name, cid, data, on_stored=None):
-            self.sent.append(data)
-
-        def add_device(self, *args):
-            pass
-
-        def del_device(self, *args):
-            pass
-
     server = ModbusServer("tcp")
     try:
         server.set("hr", 0, [1, 2])
@@ -250,3 +236,66 @@ def test_send_data_only_on_change(tmp_path):
     assert sent[0] == {"a": 1, "b": 2}
     assert {"b": 3} in sent and all(v in ({"a": 1, "b": 2}, {"b": 3}) for v in sent)
     assert len(sent) <= 3   # ~20 polls, but only the first report and the change
+
+
+class Recorder(object):
+    """The gateway as a connector sees it, recording what it is given."""
+
+    def __init__(self):
+        self.sent = []
+        self.replies = []
+
+    def send_to_storage(self, name, cid, data, on_stored=None):
+        self.sent.append(data)
+
+    def send_rpc_reply(self, device, request_id, content):
+        self.replies.append(content)
+
+    def add_device(self, *args):
+        pass
+
+    def del_device(self, *args):
+        pass
+
+
+def test_custom_uplink_and_downlink_converters_from_the_extensions_folder(monkeypatch):
+    import os
+    from thingsboard_gateway.connectors.modbus.connector import ModbusConnector
+    from tests.support.gateway import ROOT
+    from tests.support.waiting import wait_until
+    monkeypatch.setenv("TB_GW_EXTENSIONS_DIR", os.path.join(ROOT, "tests", "extensions"))
+    server = ModbusServer("tcp")
+    connector = None
+    try:
+        server.set("hr", 0, [40, 2])
+        gateway = Recorder()
+        slave_config = slave("Summed", server, pollPeriod=50, converter="SumUplinkConverter",
+                             downlink_converter="DoubleDownlinkConverter",
+                             timeseries=[{"tag": "a", "type": "16int", "functionCode": 3, "address": 0},
+                                         {"tag": "b", "type": "16int", "functionCode": 3, "address": 1}],
+                             rpc=[{"tag": "setB", "type": "16int", "functionCode": 6, "address": 1}])
+        connector = ModbusConnector(gateway, {"name": "m", "master": {"slaves": [slave_config]}}, "modbus")
+        connector.open()
+        wait_until(lambda: any(d["telemetry"][0]["values"] == {"sum": 42} for d in gateway.sent))
+        connector.server_side_rpc_handler({"device": "Summed", "data": {"id": 1, "method": "setB", "params": 5}})
+        wait_until(lambda: gateway.replies, what="RPC reply")
+        assert gateway.replies == [{"success": True}] and server.get("hr", 1) == [10]
+        wait_until(lambda: any(d["telemetry"][0]["values"] == {"sum": 50} for d in gateway.sent))
+    finally:
+        if connector is not None:
+            connector.close()
+        server.stop()
+
+
+def test_a_missing_custom_converter_is_one_line_in_check(tmp_path):
+    from tests.support.gateway import run_cli
+    folder = str(tmp_path)
+    path = write_config(folder, 1883, connectors=[{"name": "Modbus", "type": "modbus", "configuration": "modbus.json"}],
+                        files={"modbus.json": {"master": {"slaves": [{
+                            "deviceName": "M", "type": "tcp", "host": "127.0.0.1", "port": 502,
+                            "converter": "NoSuchConverter"}]}}})
+    result = run_cli(["check", "--config", path])
+    assert result.returncode == 2, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: modbus.json: master.slaves[0].converter: class NoSuchConverter not found; searched"), lines

@@ -1,7 +1,10 @@
-"""Modbus and OPC-UA uplink converters, data-driven: each folder under tests/cases/modbus
-and tests/cases/opcua is a case (config.json: the connector file, sample.json: what was
-read, and expected.json: {"converted", "failures"} or error.txt: the one-line error).
-The same functions run `thingsboard-gateway check --connector FILE --sample FILE`."""
+"""Modbus and OPC-UA converters, data-driven: each folder under tests/cases/modbus and
+tests/cases/opcua is a case. config.json is the connector file; then either
+  sample.json (what was read) -> expected.json {"converted", "failures"}: the uplink
+    converter, through the functions `thingsboard-gateway check --sample` runs;
+  downlink.json (an RPC or attribute write) -> expected.json {"requests"} (Modbus) or
+    {"value"} / {"arguments"} (OPC-UA): the downlink converter;
+or error.txt with the one-line error instead of expected.json."""
 import json
 import os
 import sys
@@ -19,9 +22,27 @@ def cases():
     return [(kind, name) for kind in sorted(CONVERT) for name in sorted(os.listdir(os.path.join(CASES, kind)))]
 
 
+def downlink(kind, config, case):
+    if kind == "modbus":
+        from thingsboard_gateway.connectors.modbus.connector import ModbusConnector
+        from thingsboard_gateway.connectors.modbus.downlink import requests_for
+        slave = ModbusConnector.load_config(config, "config.json")["master"]["slaves"][0]
+        tag = next(t for t in slave["rpc"] + slave["attributeUpdates"] if t["tag"] == case["tag"])
+        return {"requests": [list(r) for r in requests_for(tag, case["value"], slave)]}
+    from thingsboard_gateway.connectors.opcua.connector import OpcUaConnector
+    from thingsboard_gateway.connectors.opcua.downlink import cast_for, method_arguments
+    if "variant" in case:
+        return {"value": cast_for(case["variant"], case["value"])}
+    mapping = OpcUaConnector.load_config(config, "config.json")["mapping"][0]
+    entry = next(m for m in mapping["rpc_methods"] if m["method"] == case["method"])
+    return {"arguments": [list(a) for a in method_arguments(entry, case.get("params"))]}
+
+
 def run_case(kind, name):
     folder = os.path.join(CASES, kind, name)
     config = json.load(open(os.path.join(folder, "config.json")))
+    if os.path.exists(os.path.join(folder, "downlink.json")):
+        return downlink(kind, config, json.load(open(os.path.join(folder, "downlink.json"))))
     sample = json.load(open(os.path.join(folder, "sample.json")))
     converted, failures = CONVERT[kind](config, "config.json", sample)
     return {"converted": converted, "failures": [list(f) for f in failures]}
@@ -32,7 +53,7 @@ def test_converter_case(kind, name):
     folder = os.path.join(CASES, kind, name)
     error_file = os.path.join(folder, "error.txt")
     if os.path.exists(error_file):
-        with pytest.raises(ConfigError) as info:
+        with pytest.raises((ConfigError, ValueError)) as info:  # a bad file or sample; a value the type cannot hold
             run_case(kind, name)
         assert str(info.value) == open(error_file).read().strip()
         return

@@ -37,6 +37,28 @@ def tls_context(ca_cert=None, cert=None, private_key=None, check_hostname=True):
     return context
 
 
+PROTOCOLS = {3: mqtt.MQTTv31, 4: mqtt.MQTTv311, 5: mqtt.MQTTv5}
+
+
+def make_client(client_id, protocol=4, clean_session=True, username=None, password=None, tls=None,
+                max_inflight=100, manual_ack=False):
+    # type: (str, int, bool, Optional[str], Optional[str], Any, int, bool) -> mqtt.Client
+    """The one place a paho client is built, for the platform and for MQTT connectors:
+    callback API 2, no automatic reconnect (MqttConnection reconnects with backoff).
+    protocol: 3 (3.1), 4 (3.1.1) or 5; tls: an ssl.SSLContext or None."""
+    kwargs = {"client_id": client_id, "protocol": PROTOCOLS[protocol], "reconnect_on_failure": False,
+              "manual_ack": manual_ack}  # type: Dict[str, Any]
+    if protocol != 5:
+        kwargs["clean_session"] = clean_session
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **kwargs)
+    if username is not None or password is not None:
+        client.username_pw_set(username, password)
+    if tls is not None:
+        client.tls_set_context(tls)
+    client.max_inflight_messages_set(max_inflight)
+    return client
+
+
 def failure_hint(reason):
     # type: (Any) -> str
     text = str(reason)

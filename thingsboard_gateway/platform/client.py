@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, Optional
 
 import paho.mqtt.client as mqtt
 
-from thingsboard_gateway.mqtt.connection import MqttConnection, tls_context
+from thingsboard_gateway.mqtt.connection import MqttConnection, make_client, tls_context
 from thingsboard_gateway.runtime.backoff import BackoffPolicy
 from thingsboard_gateway.platform.topics import SUBSCRIPTIONS
 
@@ -27,18 +27,16 @@ def platform_client(security, max_inflight=100):
     # type: (Dict[str, Any], int) -> mqtt.Client
     """A paho client set up for a `thingsboard.security` section."""
     kind = security["type"]
-    client_id = security.get("clientId") or "tb-gateway-" + uuid.uuid4().hex[:12]
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True,
-                         protocol=mqtt.MQTTv311, reconnect_on_failure=False)
+    username = password = tls = None  # type: Any
     if kind in ("accessToken", "tlsAccessToken"):
-        client.username_pw_set(security["accessToken"])
+        username = security["accessToken"]
     elif kind == "usernamePassword":
-        client.username_pw_set(security.get("username") or None, security.get("password") or None)
+        username, password = security.get("username") or None, security.get("password") or None
     if kind in ("tls", "tlsAccessToken"):
-        client.tls_set_context(tls_context(security["caCert"], security.get("cert"), security.get("privateKey"),
-                                           security.get("checkServerHostname", True)))
-    client.max_inflight_messages_set(max_inflight)
-    return client
+        tls = tls_context(security["caCert"], security.get("cert"), security.get("privateKey"),
+                          security.get("checkServerHostname", True))
+    return make_client(security.get("clientId") or "tb-gateway-" + uuid.uuid4().hex[:12], username=username,
+                       password=password, tls=tls, max_inflight=max_inflight)
 
 
 class PlatformClient(MqttConnection):

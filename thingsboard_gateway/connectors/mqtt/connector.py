@@ -24,14 +24,11 @@ from thingsboard_gateway.connectors.mqtt.requests import Requests, payload_of, r
 from thingsboard_gateway.connectors.mqtt.uplink import BytesUplinkConverter, JsonUplinkConverter
 from thingsboard_gateway.connectors.registry import load_converter
 from thingsboard_gateway.runtime.failures import FailureLog
-from thingsboard_gateway.mqtt.connection import MqttConnection, tls_context
+from thingsboard_gateway.mqtt.connection import MqttConnection, make_client, tls_context
 from thingsboard_gateway.runtime.backoff import BackoffPolicy
 from thingsboard_gateway.runtime.batchqueue import BatchQueue
 
 log = logging.getLogger(__name__)
-
-PROTOCOLS = {3: mqtt.MQTTv31, 4: mqtt.MQTTv311, 5: mqtt.MQTTv5}
-
 
 # The connector thread takes what paho queued in batches: after the first message it
 # waits LINGER s for more, so a steady trickle costs one wake-up per batch, not one per
@@ -117,19 +114,14 @@ class MqttConnector(Connector):
         broker = self._broker
         version = broker["version"]
         client_id = broker.get("clientId") or "tb-gw-%08x" % (zlib.crc32(self.name.encode()) & 0xFFFFFFFF)
-        kwargs = {"client_id": client_id, "protocol": PROTOCOLS[version], "reconnect_on_failure": False,
-                  "manual_ack": True}
-        if version != 5:
-            kwargs["clean_session"] = broker["cleanSession"]
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **kwargs)
         security = broker["security"]
+        username = password = tls = None  # type: Any
         if security["type"] in ("basic", "certificates") and security.get("username"):
-            client.username_pw_set(security["username"], security.get("password"))
+            username, password = security["username"], security.get("password")
         if security["type"] == "certificates":
-            client.tls_set_context(tls_context(security.get("caCert"), security.get("cert"),
-                                               security.get("privateKey"), not security["insecure"]))
-        client.max_inflight_messages_set(100)
-        return client
+            tls = tls_context(security.get("caCert"), security.get("cert"), security.get("privateKey"),
+                              not security["insecure"])
+        return make_client(client_id, version, broker["cleanSession"], username, password, tls, manual_ack=True)
 
     def _connect_args(self):
         broker = self._broker

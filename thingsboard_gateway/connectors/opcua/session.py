@@ -11,6 +11,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.connectors.opcua import config as opcua_config
+from thingsboard_gateway.connectors.opcua.downlink import cast_for, method_arguments
 from thingsboard_gateway.connectors.opcua.uplink import plain
 from thingsboard_gateway.connectors.worker import DeviceSession
 
@@ -19,8 +20,6 @@ log = logging.getLogger(__name__)
 MAX_BROWSE_DEPTH = 8
 LIVENESS_PERIOD = 1.0  # while subscribed: read the server's CurrentTime to notice a dead session
 LOOKUP = re.compile(r"^\$\{(.*)\}$")
-VARIANTS = {"integer": "Int64", "int": "Int64", "long": "Int64", "float": "Float", "double": "Double",
-            "string": "String", "boolean": "Boolean", "bool": "Boolean"}
 
 
 def _inner(expression):
@@ -295,22 +294,16 @@ class OpcUaSession(DeviceSession):
         method_node = self.node_for(device, "${%s}" % method)
         if method_node is None:
             return {"error": "device %s has no method %s" % (device.name, method)}
-        values = params if isinstance(params, list) else (params.get("arguments") if isinstance(params, dict)
-                                                          else None)
-        defaults = entry["arguments"]
-        if values is None:
-            values = [a.get("value") for a in defaults]
-        arguments = []
-        for i, value in enumerate(values):
-            kind = VARIANTS.get(defaults[i]["type"] if i < len(defaults) else "", None)
-            arguments.append(ua.Variant(value, getattr(ua.VariantType, kind)) if kind else value)
+        arguments = [ua.Variant(value, getattr(ua.VariantType, kind)) if kind else value
+                     for value, kind in method_arguments(entry, params)]
         result = device.node.call_method(method_node, *arguments)
         return {"result": plain(result)}
 
     def write(self, node, value):
         from opcua import ua
         variant_type = node.get_data_type_as_variant_type()
-        node.set_value(ua.DataValue(ua.Variant(_cast_for(variant_type, value), variant_type)))
+        node.set_value(ua.DataValue(ua.Variant(cast_for(getattr(variant_type, "name", ""), value), variant_type)))
+
 
 class DataChange(object):
     """python-opcua's subscription handler for one device: values, with their source
@@ -341,16 +334,3 @@ class DataChange(object):
 
     def event_notification(self, event):
         pass
-
-
-def _cast_for(variant_type, value):
-    name = getattr(variant_type, "name", "")
-    if name == "Boolean":
-        return value if isinstance(value, bool) else str(value).strip().lower() in ("true", "1", "on")
-    if name in ("Float", "Double"):
-        return float(value)
-    if "Int" in name or name == "Byte" or name == "SByte":
-        return int(value)
-    if name == "String":
-        return str(value)
-    return value
