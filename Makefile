@@ -10,7 +10,7 @@ GATEWAY37_TESTS := $(addprefix tests/integration/,test_mqtt_connector.py test_mq
 	test_modbus_connector.py test_opcua_connector.py test_gateway_platform.py test_outage.py test_supervision.py \
 	test_security.py test_dry_run.py test_storage_cli.py)
 
-.PHONY: demo test test37 setup mosquitto vermin unit integration clean deb
+.PHONY: demo test test37 quick setup mosquitto vermin unit integration clean deb
 
 demo: setup
 	$(PY) demo/demo.py
@@ -27,6 +27,10 @@ test37:
 		echo "== the gateway on $$(.venv37/bin/python --version) with only its runtime dependencies"; \
 		TB_GW_TEST_GATEWAY=$(CURDIR)/.venv37/bin/thingsboard-gateway $(PY) -m pytest -q $(GATEWAY37_TESTS); \
 	else echo "python 3.7: no .venv37 (no interpreter found): the gateway-on-3.7 run is skipped"; fi
+
+# Everything but the tests marked slow (outages, kills, the .deb): for the edit-test loop.
+quick: setup
+	$(PY) -m pytest -q -m "not slow" tests
 
 unit: setup
 	$(PY) -m pytest -q tests/unit

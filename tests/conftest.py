@@ -7,6 +7,11 @@ from tests.support.gateway import GatewayProcess
 from tests.support.platform import PlatformDouble
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes many seconds by design (outages, kills, the .deb); "
+                                       "`make quick` leaves these out")
+
+
 @pytest.fixture
 def broker(tmp_path):
     b = Mosquitto(str(tmp_path), "platform-broker").start()

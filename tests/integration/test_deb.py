@@ -12,9 +12,9 @@ import pytest
 from thingsboard_gateway import __version__
 from tests.support.gateway import ROOT, simulator_entry
 
-pytestmark = pytest.mark.skipif(shutil.which("dpkg-deb") is None or shutil.which("dpkg") is None
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("dpkg-deb") is None or shutil.which("dpkg") is None
                                 or not os.path.exists("/usr/bin/python3"),
-                                reason="needs dpkg, dpkg-deb and a system /usr/bin/python3 (Debian)")
+                                reason="needs dpkg, dpkg-deb and a system /usr/bin/python3 (Debian)")]
 PACKAGE = "python3-thingsboard-gateway"
 CLEAN_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 # A Python 3.7 environment holding only what the .deb's Depends/Recommends install on

@@ -8,6 +8,8 @@ import pytest
 
 from tests.support.gateway import GatewayProcess, run_cli, simulator_entry, write_config
 
+pytestmark = pytest.mark.slow
+
 DEVICES = ["Kill %d" % i for i in range(3)]
 SIMULATOR = {"devices": [{"name": name, "pollPeriod": 20, "telemetry": [{"key": "seq", "counter": True}]}
                          for name in DEVICES]}

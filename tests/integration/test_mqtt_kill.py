@@ -5,7 +5,11 @@ import json
 import threading
 import time
 
+import pytest
+
 from tests.support.gateway import GatewayProcess, write_config
+
+pytestmark = pytest.mark.slow
 
 DEVICES = 10
 PER_DEVICE = 300

@@ -2,9 +2,13 @@
 in order per device."""
 import time
 
+import pytest
+
 from tests.support.broker import Mosquitto, wait_port
 from tests.support.gateway import GatewayProcess, simulator_entry, write_config
 from tests.support.platform import PlatformDouble
+
+pytestmark = pytest.mark.slow
 
 DEVICES = ["Dev %d" % i for i in range(3)]
 SIMULATOR = {"devices": [{"name": name, "pollPeriod": 50, "telemetry": [{"key": "seq", "counter": True}]}

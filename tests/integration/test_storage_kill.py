@@ -8,9 +8,13 @@ import sys
 import threading
 import time
 
+import pytest
+
 from thingsboard_gateway.storage.file import FileEventStorage
 from tests.support.gateway import ROOT
 from tests.support.records import drain
+
+pytestmark = pytest.mark.slow
 
 ROUNDS = 20
 

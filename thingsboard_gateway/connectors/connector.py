@@ -8,6 +8,7 @@ A connector gets a `gateway` object with exactly these methods:
 and never touches MQTT or storage directly.
 """
 import threading
+import time
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Dict, List, Optional
 
@@ -19,7 +20,11 @@ class Connector(ABC):
     the supervisor watches: a thread that dies while the connector is open counts as a
     failure and the connector is restarted with backoff. `close()` must release every
     socket, file and thread within a few seconds.
+
+    `clock` (monotonic seconds) is what its schedules and timeouts read; tests replace it.
     """
+
+    clock = staticmethod(time.monotonic)  # type: Callable[[], float]
 
     # -- what the loader and `check` call, before any instance exists --------------------
     @staticmethod

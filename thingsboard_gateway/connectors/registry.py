@@ -127,15 +127,18 @@ def load_converter(class_name, type_name, file, path, config, dirs=None):
 
 def validate_connector_files(config):
     # type: (Any) -> Any
-    """Let each built-in connector validate (and complete with defaults) its own file, in
-    place: ConfigError for a bad one, warnings added to config.warnings. Custom
-    connectors (with `class`) get their file as it is. Returns `config`."""
+    """Let each connector class validate (and complete with defaults) its own file, in
+    place: ConfigError for a bad one, warnings added to config.warnings. A custom class
+    that cannot be found is left to the supervisor (that connector alone is disabled)
+    and to `check`, which reports it. Returns `config`."""
     for spec in config.connectors:
-        if spec.config is None or spec.class_name or spec.type not in BUILTIN:
+        if spec.config is None or (not spec.class_name and spec.type not in BUILTIN):
             continue
         try:
-            cls = connector_class(spec.type)
+            cls = connector_class(spec.type, spec.class_name)
         except ExtensionError as e:
+            if spec.class_name:
+                continue
             raise ConfigError(spec.file, "", str(e))
         spec.config = cls.load_config(spec.config, spec.file, config.warnings)
         spec.config["configuration"] = spec.file

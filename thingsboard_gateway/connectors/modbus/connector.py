@@ -274,7 +274,7 @@ class ModbusConnector(Connector):
             settings = endpoint.settings
             backoff = AttemptsBackoff(settings["connectAttemptCount"], settings["pollPeriod"] / 1000.0,
                                       settings["waitAfterFailedAttemptsMs"] / 1000.0)
-            DeviceWorker(self, endpoint.key, endpoint, backoff, self.failures).start()
+            DeviceWorker(self, endpoint.key, endpoint, backoff, self.failures, self.clock).start()
 
     def close(self):
         self.stop_event.set()

@@ -10,7 +10,6 @@ gateway loses nothing: the broker redelivers what was not acknowledged.
 import json
 import logging
 import threading
-import time
 import zlib
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -314,7 +313,7 @@ class MqttConnector(Connector):
             return
         if response_topic is not None:
             with self._rpc_lock:
-                self._rpc_waiting[response_topic] = (device, request_id, time.monotonic() + route.timeout)
+                self._rpc_waiting[response_topic] = (device, request_id, self.clock() + route.timeout)
             self._connection.subscribe(response_topic, route.response_qos)
             self._connection.publish(topic, payload, 1)
             return
@@ -341,10 +340,10 @@ class MqttConnector(Connector):
             if not self._rpc_waiting:
                 return 0.5
             soonest = min(deadline for _, _, deadline in self._rpc_waiting.values())
-        return min(0.5, max(0.01, soonest - time.monotonic()))
+        return min(0.5, max(0.01, soonest - self.clock()))
 
     def _expire_rpcs(self):
-        now = time.monotonic()
+        now = self.clock()
         with self._rpc_lock:
             expired = [(t, w) for t, w in self._rpc_waiting.items() if w[2] <= now]
             for topic, _ in expired:

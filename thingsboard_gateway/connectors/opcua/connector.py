@@ -59,7 +59,7 @@ class OpcUaConnector(Connector):
         self.stop_event.clear()
         reconnect = self._server["reconnect"]
         backoff = BackoffPolicy(reconnect["minDelay"] / 1000.0, reconnect["maxDelay"] / 1000.0)
-        self._worker = DeviceWorker(self, self._server["url"], OpcUaSession(self), backoff, self.failures)
+        self._worker = DeviceWorker(self, self._server["url"], OpcUaSession(self), backoff, self.failures, self.clock)
         self._worker.start()
 
     def close(self):
