@@ -183,3 +183,13 @@ def test_tasks_run_on_the_workers_thread_and_errors_become_error_replies():
     assert replies[0] == "connector:test-ep"
     assert replies[1] == {"error": "ZeroDivisionError: division by zero"}
     assert replies[2] == {"error": "bad value"}
+
+
+def test_a_failed_write_nobody_waits_for_is_counted():
+    session = Session()
+    connector, worker = start(session)
+    try:
+        worker.submit(lambda: (_ for _ in ()).throw(OSError("device refused")))
+        wait_until(lambda: worker.failures.snapshot().get("write:ep"), what="the counted failure")
+    finally:
+        connector.stop(worker)

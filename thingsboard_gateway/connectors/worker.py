@@ -219,6 +219,10 @@ class DeviceWorker(object):
             self._disconnect()
         except Exception as e:  # the device's refusal, a bad value: the requester hears it
             result = {"error": "%s: %s" % (type(e).__name__, e) if not isinstance(e, ValueError) else str(e)}
+        if reply is None and isinstance(result, dict) and "error" in result and len(result) == 1:
+            # nobody waits for an attribute write: count and log it instead
+            self.failures.count("write:" + self.endpoint, "%s: a write on %s failed: %s"
+                                % (self.connector.name, self.endpoint, result["error"]))
         if reply is not None:
             try:
                 reply(result)

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from thingsboard_gateway.connectors.opcua import config as opcua_config
 from thingsboard_gateway.connectors.opcua.downlink import cast_for, method_arguments
 from thingsboard_gateway.connectors.opcua.uplink import plain
-from thingsboard_gateway.connectors.worker import DeviceSession
+from thingsboard_gateway.connectors.worker import DeviceSession, SessionLost
 
 log = logging.getLogger(__name__)
 
@@ -280,6 +280,8 @@ class OpcUaSession(DeviceSession):
     # -- RPC and writes (queued to the worker's thread by the connector) -----------------
     def rpc(self, device, method, params):
         from opcua import ua
+        if self._client is None:
+            raise SessionLost("not connected to %s" % self._server["url"])
         if method in ("get", "set") and isinstance(params, dict) and ("path" in params or "node" in params):
             node = self.node_for(device, params.get("path") or params.get("node"))
             if node is None:
