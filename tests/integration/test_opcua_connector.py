@@ -8,6 +8,7 @@ from tests.support.broker import Mosquitto
 from tests.support.gateway import GatewayProcess, gateway_can_import, gateway_environment, run_cli, write_config
 from tests.support.opcua_server import OpcUaServer, make_certificate
 from tests.support.platform import PlatformDouble
+from tests.support.waiting import wait_until
 
 
 def mappings(node_ids):
@@ -119,10 +120,7 @@ def test_method_call_get_set_and_attribute_write(world):
     assert platform.wait_topic("v1/gateway/rpc", lambda b: b.get("id") == getter and "method" not in b["data"]
                                )["data"] == {"value": 55}
     platform.shared_attributes("Demo Device", {"relay": True})
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and server.relay.get_value() is not True:
-        time.sleep(0.1)
-    assert server.relay.get_value() is True
+    wait_until(lambda: server.relay.get_value() is True, what="the relay node written")
 
 
 def test_server_restart_resumes_data_and_subscriptions(world):

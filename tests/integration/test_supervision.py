@@ -1,11 +1,11 @@
 """Supervision: failing connectors are restarted with backoff, then disabled; others run."""
 import os
-import time
 
 from thingsboard_gateway.config.loader import ConnectorSpec
 from thingsboard_gateway.connectors.registry import connector_class
 from thingsboard_gateway.gateway.supervisor import DISABLED, RESTARTING, RUNNING, Supervisor
 from tests.support.gateway import ROOT, GatewayProcess, run_cli, simulator_entry, write_config
+from tests.support.waiting import wait_until
 
 EXTENSIONS = os.path.join(ROOT, "tests", "extensions")
 SETTINGS = {"maxFailures": 3, "minDelay": 1000, "maxDelay": 60000, "closeTimeoutMs": 1000}
@@ -54,7 +54,7 @@ def test_connector_whose_thread_dies_is_restarted():
     supervisor.start_all()
     slot = supervisor.slots[0]
     assert slot.state == RUNNING
-    time.sleep(0.2)                           # its thread ends at once
+    wait_until(lambda: slot.instance.dead_thread(), what="its thread ending")   # at once
     supervisor.check()
     assert slot.state == RESTARTING and "ended unexpectedly" in slot.last_error
     supervisor.stop_all()
