@@ -114,12 +114,13 @@ def test_tls_access_token_verifies_the_server(tmp_path, tls_broker, cleanup):
 
 
 @needs_openssl
-def test_tls_client_certificate(tmp_path, tls_broker, cleanup):
+@pytest.mark.parametrize("kind", ["tlsPrivateKey", "tls"])   # ThingsBoard's name, and our earlier alias
+def test_tls_client_certificate(tmp_path, tls_broker, cleanup, kind):
     client = make_cert(str(tmp_path), tls_broker.ca, "gateway-client", server=False)
     platform = PlatformDouble(tls_broker.port)
     cleanup(platform)
     gateway = start(str(tmp_path), tls_broker.mtls_port,
-                    {"type": "tls", "caCert": tls_broker.ca[0], "cert": client[0], "privateKey": client[1]})
+                    {"type": kind, "caCert": tls_broker.ca[0], "cert": client[0], "privateKey": client[1]})
     cleanup(gateway)
     wait_for_data(platform)
 

@@ -6,7 +6,10 @@ so that upstream files load without warnings; genuinely unknown keys warn.
 from thingsboard_gateway.config.schema import Field
 from thingsboard_gateway.config.ratelimits import parse_rate_limits
 
-SECURITY_TYPES = ["accessToken", "usernamePassword", "tlsAccessToken", "tls"]
+# "tlsPrivateKey" is the X.509 client-certificate type as ThingsBoard's UI and upstream name
+# it; "tls" is our earlier name for it, kept as an alias.
+SECURITY_TYPES = ["accessToken", "usernamePassword", "tlsAccessToken", "tlsPrivateKey", "tls"]
+CLIENT_CERTIFICATE_TYPES = ("tlsPrivateKey", "tls")
 STORAGE_TYPES = ["memory", "file", "sqlite"]
 
 

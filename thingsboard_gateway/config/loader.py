@@ -26,6 +26,7 @@ SECURITY_REQUIRES = {
     "accessToken": ["accessToken"],
     "usernamePassword": [],
     "tlsAccessToken": ["accessToken", "caCert"],
+    "tlsPrivateKey": ["caCert", "cert", "privateKey"],
     "tls": ["caCert", "cert", "privateKey"],
 }
 
@@ -129,7 +130,7 @@ def infer_security_type(security):
     if security.get("type"):
         return security["type"]
     if security.get("cert") and security.get("privateKey"):
-        return "tls"
+        return "tlsPrivateKey"
     if security.get("accessToken") and security.get("caCert"):
         return "tlsAccessToken"
     if security.get("accessToken"):
@@ -152,7 +153,7 @@ def check_security(security, file, folder):
     for key in ("caCert", "cert", "privateKey"):
         if security.get(key):
             security[key] = resolve_path(security[key], folder)
-            if kind in ("tls", "tlsAccessToken") and not os.path.isfile(security[key]):
+            if kind in ("tls", "tlsPrivateKey", "tlsAccessToken") and not os.path.isfile(security[key]):
                 raise ConfigError(file, "thingsboard.security." + key, "file not found: %s" % security[key])
 
 

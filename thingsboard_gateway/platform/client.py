@@ -32,7 +32,7 @@ def platform_client(security, max_inflight=100):
         username = security["accessToken"]
     elif kind == "usernamePassword":
         username, password = security.get("username") or None, security.get("password") or None
-    if kind in ("tls", "tlsAccessToken"):
+    if kind in ("tls", "tlsPrivateKey", "tlsAccessToken"):
         tls = tls_context(security["caCert"], security.get("cert"), security.get("privateKey"),
                           security.get("checkServerHostname", True))
     return make_client(security.get("clientId") or "tb-gateway-" + uuid.uuid4().hex[:12], username=username,
