@@ -194,3 +194,31 @@ def test_mqtt5_with_a_shared_subscription(tmp_path, relay_peers, gateways):
     assert platform.latest("V5-1") == {"n": 7}
     log = relay_peers.devices_broker.log()
     assert "gw-v5" in log and "p5" in log   # protocol version 5
+
+
+def test_hostile_payloads_among_good_ones(world):
+    """Names ThingsBoard cannot take never reach it, nothing prints a traceback, and
+    every good message among the bad ones arrives."""
+    platform, devices, gateway = world
+    deep = b"[" * 100000 + b"]" * 100000
+    hostile = [
+        {"serialNumber": {"nested": [1, 2]}, "sensorType": "t", "seq": 1},   # a name that is an object
+        {"serialNumber": "N" * 5000, "sensorType": "t", "seq": 2},           # 5,000 characters
+        {"serialNumber": "   ", "sensorType": "t", "seq": 3},                # blank
+        {"serialNumber": "TYPE-OBJ", "sensorType": {"a": 1}, "seq": 4},      # a type that is an object
+        b'{"serialNumber": "HUGE", "sensorType": "t", "seq": 1e400}',          # beyond the double range
+        b'{"serialNumber": "NAN", "sensorType": "t", "seq": NaN}',             # not JSON for ThingsBoard
+        b'{"serialNumber": "DEEP", "sensorType": "t", "seq": ' + deep + b"}",  # nesting too deep
+        b"\xc3\x28\xa0\xa1",                                                    # invalid UTF-8
+    ]
+    for n, payload in enumerate(hostile):
+        devices.publish("old/data", payload)
+        devices.publish("old/data", {"serialNumber": "OK-%d" % n, "sensorType": "t", "seq": n})
+    for n in range(len(hostile)):
+        platform.wait_for(lambda m: {"seq": n} in values_of(platform, "OK-%d" % n))
+    names = {device for device, _, _ in platform.telemetry()}
+    assert not [name for name in names if len(name) > 255 or not name.strip() or name.startswith("{")], names
+    assert "HUGE" not in names and "NAN" not in names
+    connects = [b["device"] for b in platform.on("v1/gateway/connect")]
+    assert not [name for name in connects if not isinstance(name, str) or len(name) > 255 or name.startswith("{")]
+    assert "Traceback" not in gateway.output()

@@ -41,13 +41,17 @@ def _double(value):
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
+        number = float(value)
+    elif isinstance(value, str):
         try:
-            return float(value.strip())
+            number = float(value.strip())
         except ValueError:
             raise CastError("%r is not a number" % value)
-    raise CastError("%s is not a number" % type(value).__name__)
+    else:
+        raise CastError("%s is not a number" % type(value).__name__)
+    if not math.isfinite(number):  # JSON has no NaN or Infinity: ThingsBoard would refuse the message
+        raise CastError("%r is not a finite number" % (value,))
+    return number
 
 
 _TRUE = {"true", "1", "yes", "on"}
@@ -72,7 +76,7 @@ def _string(value):
     if isinstance(value, str):
         return value
     if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"))
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -84,7 +88,7 @@ CASTS = {
     "double": _double, "float": _double,
     "boolean": _boolean, "bool": _boolean,
     "raw": lambda v: v,
-    "json": lambda v: json.dumps(v, separators=(",", ":")),
+    "json": lambda v: json.dumps(v, separators=(",", ":"), allow_nan=False),
 }  # type: Dict[str, Callable[[Any], Any]]
 
 
@@ -92,6 +96,13 @@ def cast(value, type_name):
     # type: (Any, str) -> Any
     """The value as `type_name`; CastError when it cannot be."""
     try:
-        return CASTS[type_name](value)
+        caster = CASTS[type_name]
     except KeyError:
         raise CastError("unknown type %r" % type_name)
+    try:
+        return caster(value)
+    except (OverflowError, RecursionError, ValueError, TypeError) as e:
+        if isinstance(e, CastError):
+            raise
+        # a number beyond the double range, nesting too deep to serialize, NaN as JSON text ...
+        raise CastError("%s: %s" % (type(e).__name__, e))

@@ -66,6 +66,9 @@ def evaluate_datapoints(points, data, failures, lookup=None, caster=cast):
         except CastError as e:
             failures.append(Failure(point.section, str(key), point.value.source, "cannot cast to %s: %s"
                                     % (point.type, e)))
+        except Exception as e:  # a custom caster's own failure: this key fails, the message goes on
+            failures.append(Failure(point.section, str(key), point.value.source, "cannot cast to %s: %s: %s"
+                                    % (point.type, type(e).__name__, e)))
     return values
 
 

@@ -1,6 +1,10 @@
 """Timestamps from device data: epoch seconds/milliseconds or date strings -> ms (pure)."""
 import datetime
+import math
 from typing import Any
+
+# ThingsBoard stores and shows 1970 to the end of year 9999 (ms).
+MAX_MS = 253402300799999
 
 _FORMATS_DAYFIRST = ("%d.%m.%Y %H:%M:%S.%f", "%d.%m.%Y %H:%M:%S", "%d/%m/%Y %H:%M:%S.%f", "%d/%m/%Y %H:%M:%S",
                      "%d-%m-%Y %H:%M:%S")
@@ -12,11 +16,17 @@ _COMMON = ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", 
 def to_millis(value, dayfirst=False):
     # type: (Any, bool) -> int
     """ms since the epoch. Numbers below 10^11 are taken as seconds. Naive date strings
-    are UTC. ValueError when the value is no timestamp."""
+    are UTC. ValueError when the value is no timestamp or is out of range (before 1970,
+    after 9999, NaN, infinite)."""
     if isinstance(value, bool):
         raise ValueError("a boolean is not a timestamp")
     if isinstance(value, (int, float)):
-        return int(value * 1000) if abs(value) < 1e11 else int(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("%r is not a timestamp" % value)
+        ms = int(value * 1000) if abs(value) < 1e11 else int(value)
+        if not 0 <= ms <= MAX_MS:
+            raise ValueError("%r is out of the range of timestamps (1970 to 9999)" % (value,))
+        return ms
     if not isinstance(value, str):
         raise ValueError("%s is not a timestamp" % type(value).__name__)
     text = value.strip()
@@ -39,4 +49,7 @@ def to_millis(value, dayfirst=False):
         raise ValueError("%r is not a timestamp" % value)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=datetime.timezone.utc)
-    return int(parsed.timestamp() * 1000)
+    ms = int(parsed.timestamp() * 1000)
+    if not 0 <= ms <= MAX_MS:
+        raise ValueError("%r is before 1970" % value)
+    return ms

@@ -15,7 +15,7 @@ from thingsboard_gateway.gateway.routing import Router
 from thingsboard_gateway.gateway.statistics import Statistics
 from thingsboard_gateway.gateway.supervisor import Supervisor
 from thingsboard_gateway.gateway.systemd import SystemdNotifier
-from thingsboard_gateway.gateway.validation import normalize_record
+from thingsboard_gateway.gateway.validation import name_problem, normalize_record
 from thingsboard_gateway.platform import topics
 from thingsboard_gateway.platform.client import PlatformClient
 from thingsboard_gateway.gateway.delivery import DeliveryTracker
@@ -120,8 +120,14 @@ class GatewayService(object):
 
     def add_device(self, device_name, device_type, connector):
         # type: (str, str, Any) -> None
-        """Register a device as owned by `connector` (instance or name); announces it."""
+        """Register a device as owned by `connector` (instance or name); announces it. A name
+        or type ThingsBoard cannot take is counted and logged (rate-limited), not announced."""
         name = connector if isinstance(connector, str) else connector.get_name()
+        problem = name_problem("deviceName", device_name) or name_problem("deviceType", device_type or "default")
+        if problem:
+            self.stats.add("events_invalid", 1, name)
+            self._log_invalid(name, problem)
+            return
         if self.registry.add(device_name, name, device_type) and self.client.is_connected():
             self._publish(topics.CONNECT, _dumps({"device": device_name, "type": device_type or "default"}))
 

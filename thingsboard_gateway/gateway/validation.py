@@ -20,6 +20,8 @@ def _telemetry_entries(telemetry, now_ms):
             ts = item.get("ts", now_ms)
             if not isinstance(ts, (int, float)) or isinstance(ts, bool):
                 return None, "telemetry ts must be a number of milliseconds"
+            if not 0 <= ts <= MAX_TS:  # also NaN
+                return None, "telemetry ts %r is out of range (0 to %d ms)" % (ts, MAX_TS)
             entry = {"ts": int(ts), "values": values}
         else:
             values = item
@@ -42,6 +44,27 @@ def _attributes(attributes):
     return None, "attributes must be an object or a list, got %s" % type(attributes).__name__
 
 
+# ThingsBoard's UI and API cap device names (and profile names) at 255 characters.
+MAX_NAME = 255
+# Timestamps ThingsBoard can store and show: 1970 to the end of year 9999, in ms.
+MAX_TS = 253402300799999
+
+
+def name_problem(what, value):
+    # type: (str, Any) -> Optional[str]
+    """Why `value` cannot be a device name or type (None when it can): it must be text,
+    not blank, at most 255 characters, without control characters."""
+    if not isinstance(value, str):
+        return "%s must be text, got %s" % (what, type(value).__name__)
+    if not value.strip():
+        return "%s is empty" % what
+    if len(value) > MAX_NAME:
+        return "%s is %d characters long (at most %d): %r..." % (what, len(value), MAX_NAME, value[:40])
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return "%s contains control characters: %r" % (what, value[:80])
+    return None
+
+
 def normalize_record(data, now_ms, token=""):
     # type: (Any, int, str) -> Tuple[Optional[Record], Optional[str]]
     """(Record, None) for good data, (None, None) when there is nothing to send,
@@ -50,11 +73,15 @@ def normalize_record(data, now_ms, token=""):
     if not isinstance(data, dict):
         return None, "expected converted data as an object, got %s" % type(data).__name__
     name = data.get("deviceName")
-    if not isinstance(name, str) or not name:
-        return None, "deviceName is missing or empty"
+    if name is None:
+        return None, "deviceName is missing"
+    problem = name_problem("deviceName", name)
+    if problem:
+        return None, problem
     device_type = data.get("deviceType") or "default"
-    if not isinstance(device_type, str):
-        return None, "deviceType must be a string"
+    problem = name_problem("deviceType", device_type)
+    if problem:
+        return None, "%s: %s" % (name, problem)
     telemetry, problem = _telemetry_entries(data.get("telemetry") or [], now_ms)
     if problem:
         return None, "%s: %s" % (name, problem)
@@ -65,5 +92,5 @@ def normalize_record(data, now_ms, token=""):
         return None, None
     try:
         return Record.build(name, device_type, telemetry, attributes, token), None
-    except (TypeError, ValueError) as e:  # values JSON cannot carry (sets, NaN is fine, objects)
+    except (TypeError, ValueError, RecursionError) as e:  # sets, objects, NaN/Infinity, nesting too deep
         return None, "%s: values cannot be sent as JSON: %s" % (name, e)

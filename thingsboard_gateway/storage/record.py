@@ -15,7 +15,8 @@ never contains raw control characters, so the separators cannot occur inside par
 import json
 from typing import Any, Dict, List
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
+# allow_nan=False: NaN and Infinity are not JSON, and the platform would refuse the message
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 dumps = _ENCODER.encode
 
 UNIT, ENTRY = "\x1f", "\x1e"

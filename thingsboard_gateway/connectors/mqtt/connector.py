@@ -183,8 +183,11 @@ class MqttConnector(Connector):
             for topic, payload, mid, qos, seq in items:
                 try:
                     self._handle(topic, payload, mid, qos, seq)
-                except Exception:
-                    log.exception("MQTT connector %s failed on a message on %s", self.name, topic)
+                except Exception as e:  # one bad message: one counted line, the traceback only at DEBUG
+                    self._failures.count("conversion_error", "MQTT connector %s: the message on %s could not be "
+                                                             "converted: %s: %s" % (self.name, topic, type(e).__name__,
+                                                                                    str(e)[:200]), payload)
+                    log.debug("MQTT connector %s: message on %s", self.name, topic, exc_info=True)
                     self._acks.done(seq, mid, qos)
             self._expire_rpcs()
 
@@ -235,7 +238,7 @@ class MqttConnector(Connector):
         if mapping.kind == "json":
             try:
                 data = json.loads(payload)
-            except ValueError as e:  # includes invalid UTF-8
+            except (ValueError, RecursionError) as e:  # invalid UTF-8, not JSON, nested too deep
                 self._failures.count("malformed_json", "MQTT connector %s: payload on %s is not JSON (%s)"
                                      % (self.name, topic, e), payload)
                 return []
@@ -259,7 +262,7 @@ class MqttConnector(Connector):
             if data is None:
                 try:
                     data = json.loads(payload) if payload else {}
-                except ValueError:
+                except (ValueError, RecursionError):
                     data = {}
             name, missing = request.name.resolve(topic, data, lambda t, d: t.evaluate(d))
             if name is None:

@@ -38,17 +38,22 @@ class NameSource(object):
 
     def resolve(self, topic, data, evaluate):
         # type: (str, Any, Any) -> Tuple[Optional[str], Optional[str]]
-        """(value, None) or (None, what found nothing)."""
+        """(value, None) or (None, why not). A name is text: a number becomes its text, an
+        object or a list found by the expression is refused (it is no name)."""
         if self.source == "constant":
             return self.text, None
         if self.source == "topic":
             match = self.regex.search(topic)
-            return (match.group(0), None) if match and match.group(0) else (None, "topic expression %r" % self.text)
+            if match and match.group(0):
+                return match.group(0), None
+            return None, "topic expression %r found nothing" % self.text
         value, missing = evaluate(self.template, data)
         if missing is not None or value in (None, ""):
-            return None, missing or self.text
+            return None, "%s found nothing" % (missing or self.text)
         if isinstance(value, (bytes, bytearray)):
             value = bytes(value).decode("utf-8", errors="replace")
+        if isinstance(value, (dict, list)):
+            return None, "%s found a JSON %s, not text" % (self.text, "object" if isinstance(value, dict) else "array")
         return (value if isinstance(value, str) else str(value)), None
 
 
@@ -107,13 +112,13 @@ class MappedConverter(Converter):
 
     def convert_one(self, topic, data, failures, now_ms):
         # type: (str, Any, List[Failure], int) -> Optional[Dict[str, Any]]
-        name, missing = self.name_source.resolve(topic, data, self.evaluate)
+        name, problem = self.name_source.resolve(topic, data, self.evaluate)
         if name is None:
-            failures.append(Failure("device", "deviceName", self.name_source.text, "%s found nothing" % missing))
+            failures.append(Failure("device", "deviceName", self.name_source.text, problem))
             return None
-        device_type, missing = self.type_source.resolve(topic, data, self.evaluate)
+        device_type, problem = self.type_source.resolve(topic, data, self.evaluate)
         if device_type is None:
-            failures.append(Failure("device", "deviceType", self.type_source.text, "%s found nothing" % missing))
+            failures.append(Failure("device", "deviceType", self.type_source.text, problem))
             device_type = "default"
         ts = now_ms
         if self.ts_field is not None:
@@ -144,9 +149,9 @@ class MappedConverter(Converter):
         item = data[0] if isinstance(data, list) and data else data
         rows = []
         for section, source in (("device", self.name_source), ("device", self.type_source)):
-            value, missing = source.resolve(topic, item, self.evaluate)
+            value, problem = source.resolve(topic, item, self.evaluate)
             rows.append((section, "deviceName" if source is self.name_source else "deviceType", str(source.text),
-                         value, None if value is not None else "%s found nothing" % missing))
+                         value, problem))
         for point in self.attributes + self.timeseries:
             failures = []  # type: List[Failure]
             values = evaluate_datapoints([point], item, failures, self.evaluate, self.cast)
