@@ -180,8 +180,15 @@ class JsonUplinkConverter(MappedConverter):
 class BytesUplinkConverter(MappedConverter):
     """`"type": "bytes"`: expressions are slices of the payload (`[0:4]`, `[4:]`, `[:]`).
 
-    A slice's bytes are decoded as UTF-8 text and cast to the key's type; `raw` gives
-    them as a hex string. Expressions may mix text and slices ("Device ${[0:2]}")."""
+    As upstream: a slice's bytes are decoded as UTF-8 text for every type (`raw` too) and
+    cast to the key's type; with `"hexMode": true` every slice is its hex text instead
+    (integer and double types read that hex as a number). Expressions may mix text and
+    slices ("Device ${[0:2]}")."""
+
+    def __init__(self, config, file="mqtt.json", path="converter"):
+        super(BytesUplinkConverter, self).__init__(config, file, path)
+        hex_mode = bool(config.get("hexMode", False))
+        self.cast = lambda value, type_name: cast_bytes(value, type_name, hex_mode)
 
     @staticmethod
     def compile(source, file, path):
@@ -191,7 +198,6 @@ class BytesUplinkConverter(MappedConverter):
         # type: (SliceTemplate, Any) -> Tuple[Any, Optional[str]]
         return template.evaluate(data), None
 
-    cast = staticmethod(lambda value, type_name: cast_bytes(value, type_name))
 
     def convert_detailed(self, topic, data, now_ms=None):
         # type: (str, bytes, Optional[int]) -> Tuple[List[Dict[str, Any]], List[Failure]]
@@ -252,10 +258,15 @@ def _text(value):
     return str(value)
 
 
-def cast_bytes(value, type_name):
-    """Bytes slices cast by type: raw -> hex string, others via their UTF-8 text."""
+def cast_bytes(value, type_name, hex_mode=False):
+    """A bytes slice cast by type via its UTF-8 text, or (hex_mode) via its hex text:
+    integer and double types then read the hex as a number ("01f4" -> 500)."""
     if isinstance(value, (bytes, bytearray)):
-        if type_name == "raw":
-            return bytes(value).hex()
-        value = _text(value)
+        if not hex_mode:
+            return cast(_text(value), type_name)
+        text = bytes(value).hex()
+        if type_name in ("integer", "int", "long", "double", "float") and text:
+            number = int(text, 16)
+            return cast(number, type_name)
+        return cast(text, type_name)
     return cast(value, type_name)
