@@ -80,7 +80,12 @@ THINGSBOARD = Field("object", required=True, fields={
     "checkConnectorsConfigurationInSeconds": ACCEPTED,
     "handleDeviceRenaming": ACCEPTED,
     "reportStrategy": ACCEPTED,
-    "checkingDeviceActivity": ACCEPTED,
+    # A device silent for inactivityTimeoutSeconds is disconnected on the platform.
+    "checkingDeviceActivity": Field("object", default=dict, fields={
+        "checkDeviceInactivity": Field("bool", default=False),
+        "inactivityTimeoutSeconds": Field("number", min=1, default=300),
+        "inactivityCheckPeriodSeconds": Field("number", min=0.1, default=10),
+    }),
 })
 
 STORAGE = Field("object", default=dict, fields={

@@ -15,6 +15,7 @@ from thingsboard_gateway.gateway.routing import Router
 from thingsboard_gateway.gateway.statistics import Statistics
 from thingsboard_gateway.gateway.supervisor import Supervisor
 from thingsboard_gateway.gateway.systemd import SystemdNotifier
+from thingsboard_gateway.gateway.activity import DeviceActivity
 from thingsboard_gateway.gateway.validation import name_problem, normalize_record
 from thingsboard_gateway.platform import topics
 from thingsboard_gateway.platform.client import PlatformClient
@@ -48,6 +49,10 @@ class GatewayService(object):
         self.writer = StorageWriter(self.storage, stats=self.stats)
         data_folder = config.storage.get("data_folder_path") or "./data/"
         self.registry = DeviceRegistry(os.path.join(data_folder, "devices.json"))
+        activity = tb["checkingDeviceActivity"]
+        self.activity = DeviceActivity(activity["inactivityTimeoutSeconds"]) \
+            if activity["checkDeviceInactivity"] else None  # type: Optional[DeviceActivity]
+        self._activity_period = activity["inactivityCheckPeriodSeconds"]
         self.client = client_factory(tb, on_message=self._on_platform_message,
                                      on_connected=self._on_platform_connected)
         self.router = Router(self._publish, self._connector_of_device, {
@@ -100,6 +105,8 @@ class GatewayService(object):
             return future  # nothing to send
         self.stats.add("messages_received", 1, connector_name)
         self.add_device(data["deviceName"], data.get("deviceType") or "default", connector_name)
+        if self.activity is not None and self.activity.seen(data["deviceName"]):
+            self._reconnect_device(data["deviceName"], data.get("deviceType") or "default")
         if self.writer.submit(record, self._put_timeout, on_stored):
             return future
         self.stats.add("events_dropped", 1, connector_name)
@@ -131,8 +138,26 @@ class GatewayService(object):
         if self.registry.add(device_name, name, device_type) and self.client.is_connected():
             self._publish(topics.CONNECT, _dumps({"device": device_name, "type": device_type or "default"}))
 
+    def _reconnect_device(self, device_name, device_type):
+        """A device disconnected for silence sent data again: connect it on the platform."""
+        log.info("Device %s is active again", device_name)
+        self.stats.add("devices_reactivated", 1)
+        if self.client.is_connected():
+            self._publish(topics.CONNECT, _dumps({"device": device_name, "type": device_type}))
+
+    def _check_activity(self):
+        """Disconnect on the platform every device silent for longer than the timeout."""
+        for device in self.activity.expired() if self.activity is not None else []:
+            log.info("Device %s sent nothing for %.0f s: disconnected on the platform", device,
+                     self.config.thingsboard["checkingDeviceActivity"]["inactivityTimeoutSeconds"])
+            self.stats.add("devices_inactive_disconnected", 1)
+            if self.client.is_connected():
+                self._publish(topics.DISCONNECT, _dumps({"device": device}))
+
     def del_device(self, device_name):
         # type: (str) -> None
+        if self.activity is not None:
+            self.activity.forget(device_name)
         if self.registry.remove(device_name):
             self._publish(topics.DISCONNECT, _dumps({"device": device_name}))
 
@@ -267,6 +292,7 @@ class GatewayService(object):
         statistics = self.config.thingsboard["statistics"]
         period = statistics["statsSendPeriodInSeconds"] if statistics["enable"] else None
         next_stats = time.monotonic() + period if period else None
+        next_activity = time.monotonic() + self._activity_period if self.activity is not None else None
         try:
             while not self._stop.is_set():
                 wait = self.supervisor.check()
@@ -282,6 +308,12 @@ class GatewayService(object):
                         self._report_statistics()
                         next_stats = now + period
                     wait = min(wait, max(0.0, next_stats - now))
+                if next_activity is not None:
+                    now = time.monotonic()
+                    if now >= next_activity:
+                        self._check_activity()
+                        next_activity = now + self._activity_period
+                    wait = min(wait, max(0.0, next_activity - now))
                 self._stop.wait(wait)
         finally:
             systemd.notify("STOPPING=1")
