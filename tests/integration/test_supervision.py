@@ -54,7 +54,7 @@ def test_connector_whose_thread_dies_is_restarted():
     supervisor.start_all()
     slot = supervisor.slots[0]
     assert slot.state == RUNNING
-    wait_until(lambda: slot.instance.dead_thread(), what="its thread ending")   # at once
+    assert supervisor.attention.wait(5)       # its thread ended: the supervisor is woken at once
     supervisor.check()
     assert slot.state == RESTARTING and "ended unexpectedly" in slot.last_error
     supervisor.stop_all()

@@ -53,6 +53,9 @@ class Connector(ABC):
         self.id = config.get("id") or self.name
         self.stop_event = threading.Event()
         self._threads = []  # type: List[threading.Thread]
+        # Set by the supervisor: called when a watched thread ends while not stopping, so
+        # that it restarts the connector at once instead of at its next check.
+        self.on_thread_ended = None  # type: Optional[Callable[[], None]]
 
     @abstractmethod
     def open(self):
@@ -98,7 +101,15 @@ class Connector(ABC):
         # type: (Callable[[], None], str) -> threading.Thread
         """Start a named thread the supervisor watches (`connector:<name>[-suffix]`)."""
         name = "connector:" + self.name + ("-" + suffix if suffix else "")
-        thread = threading.Thread(target=target, name=name)
+
+        def watched():
+            try:
+                target()
+            finally:
+                if not self.stop_event.is_set() and self.on_thread_ended is not None:
+                    self.on_thread_ended()
+
+        thread = threading.Thread(target=watched, name=name)
         self._threads.append(thread)
         thread.start()
         return thread

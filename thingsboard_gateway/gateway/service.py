@@ -282,6 +282,7 @@ class GatewayService(object):
     def request_stop(self):
         """Ask run() to shut down (safe from signal handlers and other threads)."""
         self._stop.set()
+        self.supervisor.wake()
 
     def run(self):
         """Start, supervise and report statistics until request_stop(); then shut down."""
@@ -314,7 +315,8 @@ class GatewayService(object):
                         self._check_activity()
                         next_activity = now + self._activity_period
                     wait = min(wait, max(0.0, next_activity - now))
-                self._stop.wait(wait)
+                self.supervisor.attention.wait(wait)  # a dead connector thread, or stop, cuts it short
+                self.supervisor.attention.clear()
         finally:
             systemd.notify("STOPPING=1")
             self.shutdown()

@@ -78,6 +78,13 @@ class Supervisor(object):
                                                         2.0, 0.1, HEALTHY_AFTER, clock))
                       for spec in specs]
         self._lock = threading.Lock()
+        # Set when a connector's thread ends unexpectedly; the owner of the check loop
+        # waits on it (wait_for_attention) so that the restart does not wait for the next check.
+        self.attention = threading.Event()
+
+    def wake(self):
+        """Ask for a check now (any thread)."""
+        self.attention.set()
 
     def by_name(self, name):
         # type: (Optional[str]) -> Any
@@ -104,6 +111,7 @@ class Supervisor(object):
         config.setdefault("name", spec.name)
         try:
             slot.instance = cls(self._gateway, config, spec.type)
+            slot.instance.on_thread_ended = self.wake
             slot.instance.open()
         except Exception as e:
             self._failed(slot, "%s: %s" % (type(e).__name__, e), exc_info=True)

@@ -152,7 +152,24 @@ class MqttConnection(object):
             if self._wait(delay):
                 break
         self._shutdown_loop()
+        self._release()
         log.info("%s connection thread stopped", self.name)
+
+    def _release(self):
+        """Close every socket the paho client holds. paho closes its wake-up socket pair
+        only when the client is garbage-collected, and our callbacks make a reference
+        cycle with it, so without this each stopped connection (a connector restart)
+        kept two file descriptors until a full GC: the soak benchmark saw the count grow
+        with every restart."""
+        client = self._client
+        for name in ("on_connect", "on_disconnect", "on_message", "on_publish", "on_subscribe"):
+            setattr(client, name, None)
+        reset = getattr(client, "_reset_sockets", None)  # paho 1.5-2.x; private, hence the guard
+        if reset is not None:
+            try:
+                reset()
+            except Exception:  # already closed
+                log.debug("%s: closing the client's sockets failed", self.name, exc_info=True)
 
     def _connect_once(self):
         # type: () -> bool
