@@ -5,7 +5,6 @@ from thingsboard_gateway.config.loader import ConnectorSpec
 from thingsboard_gateway.connectors.registry import connector_class
 from thingsboard_gateway.gateway.supervisor import DISABLED, RESTARTING, RUNNING, Supervisor
 from tests.support.gateway import ROOT, GatewayProcess, run_cli, simulator_entry, write_config
-from tests.support.waiting import wait_until
 
 EXTENSIONS = os.path.join(ROOT, "tests", "extensions")
 SETTINGS = {"maxFailures": 3, "minDelay": 1000, "maxDelay": 60000, "closeTimeoutMs": 1000}
