@@ -1,4 +1,5 @@
 """The connector kit's DeviceWorker and Schedule, driven by an injected clock."""
+import logging
 import threading
 
 from thingsboard_gateway.connectors.worker import DeviceSession, DeviceWorker, Schedule, SessionLost
@@ -138,7 +139,7 @@ class Backoff(object):
 
 def start(session, backoff=None):
     connector = Connector()
-    worker = DeviceWorker(connector, "ep", session, backoff or Backoff(), FailureLog(__import__("logging").getLogger()))
+    worker = DeviceWorker(connector, "ep", session, backoff or Backoff(), FailureLog(logging.getLogger(__name__)))
     worker.start()
     return connector, worker
 

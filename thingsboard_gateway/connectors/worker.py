@@ -15,7 +15,7 @@ The clock is injected (`time.monotonic` by default), so tests drive the schedule
 """
 import logging
 import time
-from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Hashable, List, Optional
 
 from thingsboard_gateway.runtime.batchqueue import BatchQueue
 
@@ -229,11 +229,3 @@ class DeviceWorker(object):
             except Exception:
                 log.exception("%s: replying failed", self.endpoint)
 
-
-def route_to_worker(workers, device, work, reply):
-    # type: (Dict[str, DeviceWorker], Optional[str], Callable[[], Any], Reply) -> Tuple[bool, str]
-    """Queue `work` to the worker that serves `device`; (False, reason) for an unknown one."""
-    worker = workers.get(device or "")
-    if worker is None:
-        return False, "unknown device %s" % device
-    return worker.submit(work, reply), ""
