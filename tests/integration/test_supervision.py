@@ -120,3 +120,11 @@ def test_custom_extension_from_extensions_dir(tmp_path, broker, platform):
         platform.wait_for(lambda msgs: ("Mine", {"v": 1}) in [(d, v) for d, v, _ in platform.telemetry()])
     finally:
         gateway.kill()
+
+
+def test_a_class_that_is_no_connector_is_disabled_with_its_reason():
+    spec = ConnectorSpec("Odd", "odd", "NotAConnector", "o.json", {})
+    supervisor = Supervisor([spec], gateway=None, settings=SETTINGS, clock=Clock(), class_for=lambda t, c: dict)
+    supervisor.start_all()
+    state = supervisor.states()["Odd"]
+    assert state["state"] == "disabled" and "NotAConnector is not a subclass" in state["last_error"]

@@ -11,6 +11,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional
 
 from thingsboard_gateway.config.loader import ConnectorSpec
+from thingsboard_gateway.connectors.connector import Connector
 from thingsboard_gateway.connectors.registry import ExtensionError, connector_class
 from thingsboard_gateway.runtime.backoff import BackoffPolicy
 
@@ -107,6 +108,12 @@ class Supervisor(object):
             slot.state, slot.last_error = DISABLED, str(e)
             log.error("Connector %s disabled: %s", spec.name, e)
             return
+        if not (isinstance(cls, type) and issubclass(cls, Connector)):
+            slot.state = DISABLED
+            slot.last_error = "%s is not a subclass of thingsboard_gateway.connectors.connector.Connector" % (
+                spec.class_name or spec.type)
+            log.error("Connector %s disabled: %s", spec.name, slot.last_error)
+            return
         config = dict(spec.config) if isinstance(spec.config, dict) else {}
         config.setdefault("name", spec.name)
         try:
@@ -148,7 +155,7 @@ class Supervisor(object):
         wait = 1.0
         for slot in self.slots:
             if slot.state == RUNNING:
-                dead = slot.instance.dead_thread() if hasattr(slot.instance, "dead_thread") else None
+                dead = slot.instance.dead_thread()
                 if dead:
                     self._failed(slot, "thread %s ended unexpectedly" % dead)
             if slot.state == RESTARTING:
