@@ -104,7 +104,7 @@ class GatewayService(object):
             self.tracker.delivered(token, 0)
             return future  # nothing to send
         self.stats.add("messages_received", 1, connector_name)
-        self.add_device(data["deviceName"], data.get("deviceType") or "default", connector_name)
+        self._register(data["deviceName"], data.get("deviceType") or "default", connector_name)  # checked above
         if self.activity is not None and self.activity.seen(data["deviceName"]):
             self._reconnect_device(data["deviceName"], data.get("deviceType") or "default")
         if self.writer.submit(record, self._put_timeout, on_stored):
@@ -135,7 +135,12 @@ class GatewayService(object):
             self.stats.add("events_invalid", 1, name)
             self._log_invalid(name, problem)
             return
-        if self.registry.add(device_name, name, device_type) and self.client.is_connected():
+        self._register(device_name, device_type, name)
+
+    def _register(self, device_name, device_type, connector_name):
+        # type: (str, str, str) -> None
+        """Record a device whose name and type passed the checks; announce it when new."""
+        if self.registry.add(device_name, connector_name, device_type) and self.client.is_connected():
             self._publish(topics.CONNECT, _dumps({"device": device_name, "type": device_type or "default"}))
 
     def _reconnect_device(self, device_name, device_type):

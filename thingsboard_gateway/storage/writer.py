@@ -20,8 +20,9 @@ GROUP = 500
 IDLE_WAIT = 0.5
 # After the first record of a group arrives, wait this long for more: at a steady
 # trickle the writer then wakes, stores, commits and releases device acknowledgements
-# once per 20 ms instead of once per record (1.3x the relay's ceiling on a quarter core
-# with Python 3.7; docs/DEVIATIONS.md). It adds at most this much to the latency.
+# once per 20 ms instead of once per record (with the connector's batching, the relay's
+# ceiling on a quarter core with Python 3.7 rose from ~1,250 to ~1,500 msgs/s;
+# docs/DEVIATIONS.md 7). It adds at most this much to the latency.
 LINGER = 0.02
 
 Callback = Optional[Callable[[bool], None]]

@@ -19,6 +19,12 @@ from thingsboard_gateway.runtime.failures import FailureLog
 log = logging.getLogger(__name__)
 
 
+def _values(function_code, response, count):
+    # type: (int, Any, int) -> List[Any]
+    """What a read response carries: `count` bits (functions 1, 2) or its registers."""
+    return list(response.bits[:count]) if function_code in (1, 2) else list(response.registers)
+
+
 class ModbusError(Exception):
     """A request failed: no answer, or a Modbus exception response."""
 
@@ -140,7 +146,7 @@ class SlavePoller(object):
     def read_values(self, read):
         # type: (Read) -> List[Any]
         response = self.request(READS[read.function_code], read.address, read.count)
-        return list(response.bits[:read.count]) if read.function_code in (1, 2) else list(response.registers)
+        return _values(read.function_code, response, read.count)
 
     def poll(self):
         self.polls += 1
@@ -222,8 +228,7 @@ class SlavePoller(object):
         for method, address, argument in requests:
             response = self.request(method, address, argument)
             if tag["functionCode"] in READS:
-                data = list(response.bits[:argument]) if tag["functionCode"] in (1, 2) else list(response.registers)
-                result = tag_decoder(tag, self.slave)(data)
+                result = tag_decoder(tag, self.slave)(_values(tag["functionCode"], response, argument))
         return result
 
 
