@@ -2,9 +2,10 @@
 import logging
 import threading
 
-from thingsboard_gateway.connectors.worker import DeviceSession, DeviceWorker, Schedule, SessionLost
+from thingsboard_gateway.connectors.worker import DeviceSession, DeviceWorker, SessionLost
 from thingsboard_gateway.runtime.backoff import AttemptsBackoff
 from thingsboard_gateway.runtime.failures import FailureLog
+from thingsboard_gateway.runtime.schedule import Schedule
 from tests.support.waiting import wait_until
 
 

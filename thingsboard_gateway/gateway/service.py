@@ -16,6 +16,7 @@ from thingsboard_gateway.gateway.statistics import Statistics
 from thingsboard_gateway.gateway.supervisor import Supervisor
 from thingsboard_gateway.gateway.systemd import SystemdNotifier
 from thingsboard_gateway.gateway.activity import DeviceActivity
+from thingsboard_gateway.runtime.schedule import Schedule
 from thingsboard_gateway.gateway.validation import name_problem, normalize_record
 from thingsboard_gateway.platform import topics
 from thingsboard_gateway.platform.client import PlatformClient
@@ -294,32 +295,26 @@ class GatewayService(object):
         self.start()
         systemd = SystemdNotifier()
         systemd.notify("READY=1\nSTATUS=running")
-        next_watchdog = time.monotonic()
+        jobs, actions = Schedule(), {}  # type: Schedule, Dict[str, Callable[[], None]]
+        if systemd.watchdog_interval:
+            jobs.add("watchdog", systemd.watchdog_interval)
+            actions["watchdog"] = lambda: systemd.notify("WATCHDOG=1")
         statistics = self.config.thingsboard["statistics"]
-        period = statistics["statsSendPeriodInSeconds"] if statistics["enable"] else None
-        next_stats = time.monotonic() + period if period else None
-        next_activity = time.monotonic() + self._activity_period if self.activity is not None else None
+        if statistics["enable"]:
+            period = statistics["statsSendPeriodInSeconds"]
+            jobs.add("statistics", period, time.monotonic() + period)
+            actions["statistics"] = self._report_statistics
+        if self.activity is not None:
+            jobs.add("activity", self._activity_period, time.monotonic() + self._activity_period)
+            actions["activity"] = self._check_activity
         try:
             while not self._stop.is_set():
                 wait = self.supervisor.check()
-                if systemd.watchdog_interval:
-                    now = time.monotonic()
-                    if now >= next_watchdog:
-                        systemd.notify("WATCHDOG=1")
-                        next_watchdog = now + systemd.watchdog_interval
-                    wait = min(wait, max(0.0, next_watchdog - now))
-                if next_stats is not None:
-                    now = time.monotonic()
-                    if now >= next_stats:
-                        self._report_statistics()
-                        next_stats = now + period
-                    wait = min(wait, max(0.0, next_stats - now))
-                if next_activity is not None:
-                    now = time.monotonic()
-                    if now >= next_activity:
-                        self._check_activity()
-                        next_activity = now + self._activity_period
-                    wait = min(wait, max(0.0, next_activity - now))
+                for key in jobs.pop_due():
+                    actions[key]()
+                due = jobs.next_due()
+                if due is not None:
+                    wait = min(wait, max(0.0, due - time.monotonic()))
                 self.supervisor.attention.wait(wait)  # a dead connector thread, or stop, cuts it short
                 self.supervisor.attention.clear()
         finally:
