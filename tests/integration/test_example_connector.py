@@ -7,24 +7,8 @@ import pytest
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.connectors.registry import find_extension_class
 from tests.support.gateway import ROOT
+from tests.support.recorder import RecordingGateway
 from tests.support.waiting import wait_until
-
-
-class Recorder(object):
-    def __init__(self):
-        self.sent, self.replies, self.devices = [], [], []
-
-    def send_to_storage(self, name, cid, data, on_stored=None):
-        self.sent.append(data)
-
-    def send_rpc_reply(self, device, request_id, content):
-        self.replies.append((request_id, content))
-
-    def add_device(self, name, device_type, connector):
-        self.devices.append(name)
-
-    def del_device(self, name):
-        self.devices.remove(name)
 
 
 def connector_for(tmp_path, gateway):
@@ -35,7 +19,7 @@ def connector_for(tmp_path, gateway):
 
 
 def test_polls_converts_and_answers_rpc_and_waits_for_a_missing_file(tmp_path):
-    gateway = Recorder()
+    gateway = RecordingGateway()
     connector = connector_for(tmp_path, gateway)
     connector.open()
     try:
@@ -50,7 +34,7 @@ def test_polls_converts_and_answers_rpc_and_waits_for_a_missing_file(tmp_path):
         connector.server_side_rpc_handler({"device": "Pi CPU", "data": {"id": 3, "method": "read",
                                                                         "params": {"key": "cpuTemperature"}}})
         wait_until(lambda: gateway.replies, what="the RPC reply")
-        assert gateway.replies == [(3, {"value": 50.0})]
+        assert gateway.replies == [("Pi CPU", 3, {"value": 50.0})]
     finally:
         connector.close()
     assert gateway.devices == []

@@ -10,6 +10,7 @@ from tests.support.broker import Mosquitto, free_port
 from tests.support.gateway import GatewayProcess, write_config
 from tests.support.modbus_server import ModbusServer
 from tests.support.platform import PlatformDouble
+from tests.support.recorder import RecordingGateway
 from tests.support.waiting import wait_until
 
 TYPED = [("i16", "16int", -1234, "add_16bit_int"), ("u32", "32uint", 3123456789, "add_32bit_uint"),
@@ -221,7 +222,7 @@ def test_send_data_only_on_change(tmp_path):
     server = ModbusServer("tcp")
     try:
         server.set("hr", 0, [1, 2])
-        gateway = Recorder()
+        gateway = RecordingGateway()
         slave_config = slave("Changer", server, pollPeriod=50, sendDataOnlyOnChange=True,
                              timeseries=[{"tag": "a", "type": "16int", "functionCode": 3, "address": 0},
                                          {"tag": "b", "type": "16int", "functionCode": 3, "address": 1}])
@@ -240,26 +241,6 @@ def test_send_data_only_on_change(tmp_path):
     assert len(sent) <= 3   # ten or more polls, but only the first report and the change
 
 
-class Recorder(object):
-    """The gateway as a connector sees it, recording what it is given."""
-
-    def __init__(self):
-        self.sent = []
-        self.replies = []
-
-    def send_to_storage(self, name, cid, data, on_stored=None):
-        self.sent.append(data)
-
-    def send_rpc_reply(self, device, request_id, content):
-        self.replies.append(content)
-
-    def add_device(self, *args):
-        pass
-
-    def del_device(self, *args):
-        pass
-
-
 def test_custom_uplink_and_downlink_converters_from_the_extensions_folder(monkeypatch):
     import os
     from thingsboard_gateway.connectors.modbus.connector import ModbusConnector
@@ -269,7 +250,7 @@ def test_custom_uplink_and_downlink_converters_from_the_extensions_folder(monkey
     connector = None
     try:
         server.set("hr", 0, [40, 2])
-        gateway = Recorder()
+        gateway = RecordingGateway()
         slave_config = slave("Summed", server, pollPeriod=50, converter="SumUplinkConverter",
                              downlink_converter="DoubleDownlinkConverter",
                              timeseries=[{"tag": "a", "type": "16int", "functionCode": 3, "address": 0},
@@ -280,7 +261,7 @@ def test_custom_uplink_and_downlink_converters_from_the_extensions_folder(monkey
         wait_until(lambda: any(d["telemetry"][0]["values"] == {"sum": 42} for d in gateway.sent))
         connector.server_side_rpc_handler({"device": "Summed", "data": {"id": 1, "method": "setB", "params": 5}})
         wait_until(lambda: gateway.replies, what="RPC reply")
-        assert gateway.replies == [{"success": True}] and server.get("hr", 1) == [10]
+        assert gateway.replies == [("Summed", 1, {"success": True})] and server.get("hr", 1) == [10]
         wait_until(lambda: any(d["telemetry"][0]["values"] == {"sum": 50} for d in gateway.sent))
     finally:
         if connector is not None:
