@@ -1,5 +1,5 @@
-"""Modbus and OPC-UA converters, data-driven: each folder under tests/cases/modbus and
-tests/cases/opcua is a case. config.json is the connector file; then either
+"""Connector converters, data-driven: each folder under tests/cases/<kind>/ (modbus,
+opcua, serial, socket, rest, request, ble) is a case. config.json is the connector file; then either
   sample.json (what was read) -> expected.json {"converted", "failures"}: the uplink
     converter, through the functions `thingsboard-gateway check --sample` runs;
   downlink.json (an RPC or attribute write) -> expected.json {"requests"} (Modbus) or
@@ -12,14 +12,14 @@ import sys
 import pytest
 
 from thingsboard_gateway.config.errors import ConfigError
-from thingsboard_gateway.connectors.dry_run import convert_modbus_sample, convert_opcua_sample
+from thingsboard_gateway.connectors.dry_run import SAMPLE_CONVERTERS, sample_converter
 
 CASES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "cases")
-CONVERT = {"modbus": convert_modbus_sample, "opcua": convert_opcua_sample}
 
 
 def cases():
-    return [(kind, name) for kind in sorted(CONVERT) for name in sorted(os.listdir(os.path.join(CASES, kind)))]
+    return [(kind, name) for kind in sorted(SAMPLE_CONVERTERS) if os.path.isdir(os.path.join(CASES, kind))
+            for name in sorted(os.listdir(os.path.join(CASES, kind)))]
 
 
 def downlink(kind, config, case):
@@ -44,7 +44,7 @@ def run_case(kind, name):
     if os.path.exists(os.path.join(folder, "downlink.json")):
         return downlink(kind, config, json.load(open(os.path.join(folder, "downlink.json"))))
     sample = json.load(open(os.path.join(folder, "sample.json")))
-    converted, failures = CONVERT[kind](config, "config.json", sample)
+    converted, failures = sample_converter(kind)(config, "config.json", sample)
     return {"converted": converted, "failures": [list(f) for f in failures]}
 
 

@@ -2,7 +2,8 @@
 
 Runs a connector file's uplink converter on a recorded sample and prints exactly what
 would be sent, and every key that found nothing. The connector type comes from the
-file (MQTT: "broker", Modbus: "master", OPC-UA: "server"). Samples:
+file's keys (connector_kind). Samples (the other connectors' formats are in their
+READMEs and their `convert_sample` functions):
   MQTT     the payload as it arrived, with --topic
   Modbus   {"deviceName": slave (default: the first), "ts": ms,
             "reads": [{"functionCode": 3, "address": 0, "values": [215, 42]}, ...]}
@@ -121,6 +122,54 @@ def convert_opcua_sample(config, shown, sample):
     return OpcUaUplinkConverter().convert(mapping, data), failures
 
 
+# kind -> "module:function(config, shown file name, sample) -> (converted, failures)"
+SAMPLE_CONVERTERS = {
+    "modbus": "thingsboard_gateway.connectors.dry_run:convert_modbus_sample",
+    "opcua": "thingsboard_gateway.connectors.dry_run:convert_opcua_sample",
+    "serial": "thingsboard_gateway.connectors.serial.uplink:convert_sample",
+    "socket": "thingsboard_gateway.connectors.socket.uplink:convert_sample",
+    "rest": "thingsboard_gateway.connectors.rest.uplink:convert_sample",
+    "request": "thingsboard_gateway.connectors.request.uplink:convert_sample",
+    "ble": "thingsboard_gateway.connectors.ble.uplink:convert_sample",
+}
+
+
+def sample_converter(kind):
+    # type: (str) -> Any
+    import importlib
+    module, function = SAMPLE_CONVERTERS[kind].split(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def connector_kind(config, shown):
+    # type: (Any, str) -> str
+    """Which connector a file configures, from its keys."""
+    if isinstance(config, dict):
+        devices = config.get("devices") if isinstance(config.get("devices"), list) else []
+        first = devices[0] if devices and isinstance(devices[0], dict) else {}
+        server = config.get("server") if isinstance(config.get("server"), dict) else {}
+        if "broker" in config:
+            return "mqtt"
+        if "master" in config:
+            return "modbus"
+        if "socket" in config:
+            return "socket"
+        if "MACAddress" in first:
+            return "ble"
+        if "port" in first:
+            return "serial"
+        if "url" in server:
+            return "opcua"
+        if server and "mapping" in config:
+            return "rest"
+        if "host" in config and "mapping" in config:
+            return "request"
+    raise ConfigError(shown, "", "cannot tell the connector type: expected \"broker\" (MQTT), \"master\" "
+                                 "(Modbus), \"server\" with \"url\" (OPC-UA) or with \"host\" (REST), "
+                                 "\"socket\", \"host\" + \"mapping\" (request), devices with \"port\" "
+                                 "(serial) or \"MACAddress\" (BLE)")
+
+
 def _read_sample_json(sample_path, payload):
     # type: (str, bytes) -> Any
     try:
@@ -141,14 +190,10 @@ def dry_run(connector_path, topic, sample_path):
                 payload = f.read()
         except OSError as e:
             raise ConfigError(sample_path, "", "cannot read the sample: %s" % (e.strerror or e))
-        if isinstance(config, dict) and "broker" in config:
+        kind = connector_kind(config, shown)
+        if kind == "mqtt":
             return _mqtt(config, shown, topic, payload)
-        if isinstance(config, dict) and "master" in config:
-            return _print_result(*convert_modbus_sample(config, shown, _read_sample_json(sample_path, payload)))
-        if isinstance(config, dict) and "server" in config:
-            return _print_result(*convert_opcua_sample(config, shown, _read_sample_json(sample_path, payload)))
-        raise ConfigError(shown, "", "cannot tell the connector type: expected \"broker\" (MQTT), \"master\" "
-                                     "(Modbus) or \"server\" (OPC-UA)")
+        return _print_result(*sample_converter(kind)(config, shown, _read_sample_json(sample_path, payload)))
     except ConfigError as e:
         sys.stderr.write("error: %s\n" % e)
         return EXIT_BAD

@@ -16,7 +16,16 @@ BUILTIN = {
     "mqtt": "thingsboard_gateway.connectors.mqtt.connector:MqttConnector",
     "modbus": "thingsboard_gateway.connectors.modbus.connector:ModbusConnector",
     "opcua": "thingsboard_gateway.connectors.opcua.connector:OpcUaConnector",
+    "serial": "thingsboard_gateway.connectors.serial.connector:SerialConnector",
+    "socket": "thingsboard_gateway.connectors.socket.connector:SocketConnector",
+    "rest": "thingsboard_gateway.connectors.rest.connector:RestConnector",
+    "request": "thingsboard_gateway.connectors.request.connector:RequestConnector",
+    "ble": "thingsboard_gateway.connectors.ble.connector:BleConnector",
 }
+
+# Upstream ships some connectors as extension examples named by `class`; when no such
+# class is found in the extensions folders, the entry runs on our built-in type.
+UPSTREAM_CLASSES = {"CustomSerialConnector": "serial"}
 
 SYSTEM_EXTENSIONS = "/var/lib/thingsboard_gateway/extensions"
 PROJECT_EXTENSIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -100,7 +109,12 @@ def connector_class(type_name, class_name=None, dirs=None):
     # type: (str, Optional[str], Optional[List[str]]) -> type
     """The class for a connectors[] entry: `class` if given, else the built-in type."""
     if class_name:
-        return find_extension_class(class_name, type_name, dirs if dirs is not None else extension_dirs())
+        try:
+            return find_extension_class(class_name, type_name, dirs if dirs is not None else extension_dirs())
+        except ExtensionError:
+            if class_name not in UPSTREAM_CLASSES:
+                raise
+            return _import_builtin(BUILTIN[UPSTREAM_CLASSES[class_name]])
     target = BUILTIN.get(type_name)
     if target is None:
         known = ", ".join(sorted(BUILTIN)) or "none yet"

@@ -89,9 +89,10 @@ class Supervisor(object):
 
     def by_name(self, name):
         # type: (Optional[str]) -> Any
-        """The running connector instance called `name`, or None."""
+        """The running connector instance called `name` (its tb_gateway.json name, or the
+        `name` its own file gives, which devices are registered under), or None."""
         for slot in self.slots:
-            if slot.spec.name == name and slot.state == RUNNING:
+            if slot.state == RUNNING and name in (slot.spec.name, slot.instance.get_name()):
                 return slot.instance
         return None
 

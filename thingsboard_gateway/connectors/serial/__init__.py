@@ -1,0 +1,1 @@
+"""Serial (pyserial) connector: upstream custom_serial.json."""

@@ -1,0 +1,296 @@
+"""SerialConnector: one DeviceWorker (thread) per serial port. The port's listening
+device gets the frames the line sends by itself; polled devices (requestString) are asked
+in turn on their pollPeriod; RPCs and attribute writes run on the port's thread between
+reads. A port that vanishes (USB adapter unplugged) is reopened with backoff."""
+import logging
+import time
+from typing import Any, Dict, List, Optional
+
+from thingsboard_gateway.connectors.connector import Connector
+from thingsboard_gateway.connectors.registry import load_converter
+from thingsboard_gateway.connectors.serial import config as serial_config
+from thingsboard_gateway.connectors.serial.downlink import attribute_bytes, rpc_bytes
+from thingsboard_gateway.connectors.serial.uplink import Framer, SerialUplinkConverter, decode_value
+from thingsboard_gateway.connectors.worker import DeviceSession, DeviceWorker, SessionLost
+from thingsboard_gateway.conversion.casting import CastError
+from thingsboard_gateway.runtime.backoff import BackoffPolicy
+from thingsboard_gateway.runtime.failures import FailureLog
+
+log = logging.getLogger(__name__)
+
+READ = "read"  # the schedule key of the port's read job (device names are the poll jobs)
+BUILTIN_UPLINK, BUILTIN_DOWNLINK = "SerialUplinkConverter", "SerialDownlinkConverter"  # upstream's names
+
+
+def _framer(device, delimiter=None):
+    # type: (Dict[str, Any], Optional[str]) -> Framer
+    text = device["delimiter"] if delimiter is None else delimiter
+    return Framer(text.encode("utf-8"), None if delimiter is not None else device.get("frameLength"),
+                  device["maxFrameLength"])
+
+
+class PortSession(DeviceSession):
+    """One serial port and the devices on it; every method runs on the port's thread."""
+
+    def __init__(self, connector, port, devices):
+        # type: (SerialConnector, str, List[Dict[str, Any]]) -> None
+        self.connector = connector
+        self.port = port
+        self.devices = devices
+        self.settings = devices[0]  # line settings come from the first device on the port
+        self.listener = next((d for d in devices if d.get("requestString") is None), None)
+        self.framer = _framer(self.listener or self.settings)
+        self.serial = None  # type: Any
+        self.last_byte_at = 0.0
+        self.opened = 0
+
+    def connect(self):
+        import serial
+        s = self.settings
+        self.serial = serial.Serial(port=self.port, baudrate=s["baudrate"], bytesize=s["bytesize"],
+                                    parity=s["parity"], stopbits=s["stopbits"], timeout=s["timeout"],
+                                    write_timeout=s["writeTimeout"], rtscts=s["rtscts"], xonxoff=s["xonxoff"],
+                                    dsrdtr=s["dsrdtr"])
+        self.opened += 1
+        if self.opened > 1:
+            log.warning("%s: serial port %s is back", self.connector.name, self.port)
+        self.framer.take_rest()
+        for device in self.devices:
+            self.worker.set_online(device["name"], device["type"], True)
+            if device is not self.listener and device["name"] not in self.worker.schedule:
+                self.worker.schedule.add(device["name"], device["pollPeriod"] / 1000.0)
+        if READ not in self.worker.schedule:
+            self.worker.schedule.add(READ, 0.0)
+
+    def disconnect(self):
+        port, self.serial = self.serial, None
+        if port is not None:
+            try:
+                port.close()
+            except Exception:
+                log.debug("closing %s failed", self.port, exc_info=True)
+        if self.framer.take_rest():
+            self.connector.count("partial", self.port, "a partial frame was dropped when the port closed")
+        for device in self.devices:
+            self.worker.set_online(device["name"], device["type"], False)
+
+    # -- I/O ----------------------------------------------------------------------------------
+    def _read(self):
+        # type: () -> bytes
+        """What the port has now (waits up to the port's read timeout for the first byte)."""
+        if self.serial is None:
+            raise SessionLost("port %s is not open" % self.port)
+        try:
+            data = self.serial.read(1)
+            if data:
+                waiting = self.serial.in_waiting
+                if waiting:
+                    data += self.serial.read(min(waiting, 65536))
+            return data
+        except Exception as e:  # SerialException / OSError: the adapter is gone
+            raise SessionLost("%s: %s" % (type(e).__name__, e))
+
+    def write(self, data):
+        # type: (bytes) -> None
+        if self.serial is None:
+            raise SessionLost("port %s is not open" % self.port)
+        try:
+            self.serial.write(data)
+            self.serial.flush()
+        except Exception as e:
+            raise SessionLost("writing to %s: %s: %s" % (self.port, type(e).__name__, e))
+
+    def read_frame(self, framer, timeout):
+        # type: (Framer, float) -> Optional[bytes]
+        """The next frame cut by `framer`, or None after `timeout` seconds. What the line
+        sent after it goes back to the port's own framer."""
+        clock = self.worker.clock
+        deadline = clock() + timeout
+        while clock() < deadline:
+            frames = framer.feed(self._read())
+            if frames:
+                rest = b"".join(f + framer.delimiter for f in frames[1:]) + framer.take_rest()
+                if rest:
+                    self.deliver(self.framer.feed(rest))
+                return frames[0]
+        return None
+
+    # -- jobs ----------------------------------------------------------------------------------
+    def run_job(self, key):
+        if key == READ:
+            self.read_once()
+        else:
+            self.poll(next(d for d in self.devices if d["name"] == key))
+
+    def read_once(self):
+        data = self._read()
+        now = self.worker.clock()
+        if data:
+            self.last_byte_at = now
+            overlong = self.framer.overlong
+            self.deliver(self.framer.feed(data))
+            if self.framer.overlong != overlong:
+                self.framer.overlong = 0
+                self.connector.count("overlong", self.port, "a frame longer than %d bytes was skipped"
+                                     % self.framer.max_length)
+        elif self.framer.pending() and now - self.last_byte_at > self.settings["frameTimeoutMs"] / 1000.0:
+            self.connector.count("partial", self.port, "a partial frame was dropped (no end within %d ms)"
+                                 % self.settings["frameTimeoutMs"], self.framer.take_rest())
+
+    def deliver(self, frames):
+        # type: (List[bytes]) -> None
+        if self.listener is None:
+            if frames:
+                self.connector.count("unexpected", self.port, "%d frame(s) nobody asked for" % len(frames))
+            return
+        for frame in frames:
+            if frame.strip():  # a blank line (or the "\n" after an answer cut at "\r") carries nothing
+                self.connector.convert(self.listener, frame)
+
+    def poll(self, device):
+        # type: (Dict[str, Any]) -> None
+        self.write(device["requestString"].encode("utf-8"))
+        frame = self.read_frame(_framer(device), device["frameTimeoutMs"] / 1000.0)
+        if frame is None:
+            self.connector.count("timeout", device["name"], "no answer within %d ms" % device["frameTimeoutMs"])
+            return
+        self.connector.convert(device, frame)
+
+    def call(self, device, entry, method, params):
+        # type: (Dict[str, Any], Dict[str, Any], str, Any) -> Any
+        """One RPC on this port: write, then (withResponse) read the answer frame."""
+        self.write(self.connector.downlink(device, {"method": method, "params": params, "entry": entry}))
+        if not entry["withResponse"]:
+            return {"success": True}
+        framer = _framer(device, entry.get("responseUntilDelimiter") or device["delimiter"])
+        frame = self.read_frame(framer, entry["responseTimeoutSec"])
+        if frame is None:
+            return {"error": "no response from %s within %s s" % (device["name"], entry["responseTimeoutSec"])}
+        try:
+            return {"result": decode_value(frame, entry["responseType"])}
+        except CastError as e:
+            return {"error": "response %r: %s" % (frame[:100], e)}
+
+
+class SerialConnector(Connector):
+    """Upstream-compatible serial connector (see README.md beside this file)."""
+
+    @staticmethod
+    def load_config(config, file, warnings=None):
+        config = serial_config.load(config, file, warnings)
+        for index, device in enumerate(config["devices"]):
+            for key, builtin in (("converter", BUILTIN_UPLINK), ("downlink_converter", BUILTIN_DOWNLINK)):
+                if device.get(key) and device[key] != builtin:
+                    load_converter(device[key], "serial", file, "devices[%d].%s" % (index, key), device)
+        return config
+
+    @staticmethod
+    def describe_config(config):
+        devices = config["devices"]
+        ports = sorted(set(d["port"] for d in devices))
+        return "%d device(s) on %d port(s): %s" % (len(devices), len(ports), ", ".join(
+            "%s (%s %d baud)" % (d["name"], d["port"], d["baudrate"]) for d in devices))
+
+    def __init__(self, gateway, config, connector_type):
+        super(SerialConnector, self).__init__(gateway, config, connector_type)
+        self._file = config.get("configuration", "custom_serial.json")
+        self._config = self.load_config(config, self._file)
+        self.failures = FailureLog(log)
+        self.converter = SerialUplinkConverter()
+        self.custom = {}  # type: Dict[tuple, Any]  (device name, key) -> custom converter
+        for index, device in enumerate(self._config["devices"]):
+            for key, builtin in (("converter", BUILTIN_UPLINK), ("downlink_converter", BUILTIN_DOWNLINK)):
+                if device.get(key) and device[key] != builtin:
+                    self.custom[(device["name"], key)] = load_converter(
+                        device[key], "serial", self._file, "devices[%d].%s" % (index, key), device)
+        self.devices = {d["name"]: d for d in self._config["devices"]}
+        self.sessions = []  # type: List[PortSession]
+        self.frames = 0
+
+    def open(self):
+        self.stop_event.clear()
+        ports = {}  # type: Dict[str, List[Dict[str, Any]]]
+        for device in self._config["devices"]:
+            ports.setdefault(device["port"], []).append(device)
+        self.sessions = [PortSession(self, port, devices) for port, devices in ports.items()]
+        for session in self.sessions:
+            DeviceWorker(self, session.port, session, BackoffPolicy(1.0, 30.0), self.failures, self.clock).start()
+
+    def close(self):
+        self.stop_event.set()
+        for session in self.sessions:
+            session.worker.wake()
+        self.join_threads(5.0)
+
+    def is_connected(self):
+        return any(s.worker.connected for s in self.sessions)
+
+    def statistics(self):
+        values = {"frames": self.frames, "ports_open": sum(1 for s in self.sessions if s.worker.connected)}
+        for kind, count in self.failures.snapshot().items():
+            values["failures_" + kind] = count
+        return values
+
+    def count(self, kind, where, message, sample=None):
+        # type: (str, str, str, Any) -> None
+        self.failures.count("%s:%s" % (kind, where), "%s: %s: %s" % (self.name, where, message), sample)
+
+    # -- on a port's thread ----------------------------------------------------------------
+    def convert(self, device, frame):
+        # type: (Dict[str, Any], bytes) -> None
+        self.frames += 1
+        custom = self.custom.get((device["name"], "converter"))
+        try:
+            if custom is not None:
+                converted, failures = custom.convert(device, frame), []
+            else:
+                converted, failures = self.converter.convert_detailed(
+                    device, {"frame": frame, "ts": int(time.time() * 1000)})
+        except Exception as e:  # a custom converter's own failure: this frame is lost, counted
+            self.count("converter", device["name"], "converter failed: %s: %s" % (type(e).__name__, e), frame)
+            return
+        if failures:
+            self.count("frame", device["name"], "; ".join("%s: %s" % f for f in failures), frame)
+        if converted:
+            self.gateway.send_to_storage(self.name, self.id, converted)
+
+    def downlink(self, device, request):
+        # type: (Dict[str, Any], Dict[str, Any]) -> bytes
+        custom = self.custom.get((device["name"], "downlink_converter"))
+        if custom is not None:
+            data = custom.convert(device, request)
+            return data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        if "entry" in request and "method" in request:
+            return rpc_bytes(request["entry"], device, request["method"], request["params"])
+        return attribute_bytes(request["entry"], request["key"], request["value"])
+
+    # -- platform requests --------------------------------------------------------------------
+    def _session(self, device):
+        # type: (Dict[str, Any]) -> PortSession
+        return next(s for s in self.sessions if s.port == device["port"])
+
+    def server_side_rpc_handler(self, content):
+        name, data = content.get("device"), content.get("data") or {}
+        request_id, method = data.get("id"), data.get("method")
+        device = self.devices.get(name)
+
+        def reply(result):
+            self.gateway.send_rpc_reply(name, request_id, result)
+
+        entry = None if device is None else next((e for e in device["serverSideRpc"] if e["method"] == method), None)
+        if entry is None:
+            reply({"error": "no serverSideRpc entry for method %s on %s" % (method, name)})
+            return
+        session = self._session(device)
+        session.worker.submit(lambda: session.call(device, entry, method, data.get("params")), reply)
+
+    def on_attributes_update(self, content):
+        device = self.devices.get(content.get("device"))
+        if device is None:
+            return
+        session = self._session(device)
+        for key, value in (content.get("data") or {}).items():
+            for entry in device["attributeUpdates"]:
+                if key in (entry.get("attributeOnPlatform"), entry.get("attributeOnThingsBoard")):
+                    request = {"key": key, "value": value, "entry": entry}
+                    session.worker.submit(lambda r=request: session.write(self.downlink(device, r)))
