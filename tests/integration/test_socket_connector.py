@@ -1,0 +1,160 @@
+"""The socket connector against real TCP and UDP clients on 127.0.0.1."""
+import json
+import os
+import socket
+import time
+
+import pytest
+
+from tests.support.broker import Mosquitto, free_port
+from tests.support.gateway import GatewayProcess, write_config
+from tests.support.platform import PlatformDouble
+from tests.support.recorder import RecordingGateway
+from tests.support.waiting import wait_until
+
+UPSTREAM = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "reference", "tb-gateway-config",
+                        "socket.json")
+
+
+class AttributeGateway(RecordingGateway):
+    """Answers attribute requests from a dict, on the calling thread."""
+    attributes = {"sharedName": "blue"}
+
+    def request_attributes(self, device, keys, callback, shared=True):
+        callback({"device": device, "value": self.attributes.get(keys[0])})
+
+
+def device(name, address, **extra):
+    entry = {"address": address, "deviceName": name, "deviceType": "sensor", "encoding": "utf-8",
+             "telemetry": [{"key": "temp", "type": "double", "byteFrom": 0, "byteTo": 4}],
+             "attributes": [{"key": "tag", "byteFrom": 5, "byteTo": -1}],
+             "attributeRequests": [{"type": "shared", "requestExpression": "${[0:3]==atr}",
+                                    "attributeNameExpression": "[3:]"}],
+             "attributeUpdates": [{"attributeOnThingsBoard": "sharedName", "encoding": "utf-8"}],
+             "serverSideRpc": [{"methodRPC": "set", "withResponse": True, "encoding": "utf-8"}]}
+    entry.update(extra)
+    return entry
+
+
+@pytest.fixture
+def connector_for():
+    from thingsboard_gateway.connectors.socket.connector import SocketConnector
+    made = []
+
+    def make(kind="TCP", devices=None, **socket_extra):
+        port = free_port()
+        settings = {"address": "127.0.0.1", "type": kind, "port": port, "bufferSize": 1024}
+        settings.update(socket_extra)
+        gateway = AttributeGateway()
+        connector = SocketConnector(gateway, {"name": "Socket", "socket": settings,
+                                              "devices": devices or [device("Any", "*:*")]}, "socket")
+        connector.open()
+        made.append(connector)
+        return connector, gateway, port
+    yield make
+    for connector in made:
+        connector.close()
+
+
+def temps(gateway, name="Any"):
+    return [d["telemetry"][0]["values"]["temp"] for d in gateway.sent if d["deviceName"] == name and d["telemetry"]]
+
+
+def test_tcp_messages_attribute_request_update_and_rpc(connector_for):
+    connector, gateway, port = connector_for(delimiter="\n")
+    client = socket.create_connection(("127.0.0.1", port))
+    client.settimeout(5)
+    client.sendall(b"21.5 kitchen\n22.0 kitchen\nxx.x bad\n")
+    wait_until(lambda: temps(gateway) == [21.5, 22.0])
+    wait_until(lambda: connector.statistics().get("failures_message:Any") == 1)
+    client.sendall(b"atrsharedName\n")
+    assert client.recv(100) == b"blue"
+    connector.on_attributes_update({"device": "Any", "data": {"sharedName": "red"}})
+    assert client.recv(100) == b"red"
+    connector.server_side_rpc_handler({"device": "Any", "data": {"id": 7, "method": "set", "params": {"on": 1}}})
+    assert client.recv(100) == b'{"on":1}'
+    assert gateway.replies == [("Any", 7, {"success": True})]
+    client.close()
+
+
+def test_udp_datagrams_and_address_filters(connector_for):
+    devices = [device("Other", "10.0.0.1:*"), device("Local", "127.0.0.1:*")]
+    connector, gateway, port = connector_for("UDP", devices)
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.settimeout(5)
+    for i in range(50):
+        client.sendto(b"%04.1f dgram" % (i % 10), ("127.0.0.1", port))
+    wait_until(lambda: len(temps(gateway, "Local")) == 50)
+    assert not temps(gateway, "Other")
+    client.sendto(b"atrsharedName", ("127.0.0.1", port))
+    assert client.recvfrom(100)[0] == b"blue"
+    client.close()
+
+
+def test_flooding_silent_and_half_closed_clients_do_not_stall_others(connector_for):
+    connector, gateway, port = connector_for(delimiter="\n", maxConnections=4, idleTimeoutSec=2,
+                                             maxMessageSize=64)
+    half = socket.create_connection(("127.0.0.1", port))
+    half.sendall(b"10.0 half\n")
+    half.shutdown(socket.SHUT_WR)
+    flood = socket.create_connection(("127.0.0.1", port))
+    flood.sendall(b"z" * 200000)  # one endless line: skipped, never buffered whole
+    good = socket.create_connection(("127.0.0.1", port))
+    good.sendall(b"30.5 good\n")
+    wait_until(lambda: 30.5 in temps(gateway) and 10.0 in temps(gateway))
+    wait_until(lambda: connector.statistics()["connections_open"] == 2)  # the half-closed one is gone
+    silent = socket.create_connection(("127.0.0.1", port))
+    extra = socket.create_connection(("127.0.0.1", port))
+    refused = socket.create_connection(("127.0.0.1", port))  # the fifth: over maxConnections
+    refused.settimeout(5)
+    assert refused.recv(10) == b""
+    assert connector.statistics()["connections_refused"] == 1
+    silent.settimeout(10)
+    assert silent.recv(10) == b""  # closed by the gateway after idleTimeoutSec
+    assert connector.statistics()["connections_idle_closed"] >= 1
+    assert connector.statistics()["failures_overlong"] >= 1
+    later = socket.create_connection(("127.0.0.1", port))  # room again once the idle ones are closed
+    later.sendall(b"31.5 later\n")
+    wait_until(lambda: 31.5 in temps(gateway))
+    for s in (flood, half, good, refused, silent, extra, later):
+        s.close()
+    wait_until(lambda: connector.statistics()["connections_open"] == 0, timeout=10)
+
+
+def test_upstream_file_unchanged_end_to_end(tmp_path):
+    with open(UPSTREAM) as f:
+        upstream = json.load(f)
+    port = free_port()
+    upstream["socket"]["port"] = port
+    broker = Mosquitto(str(tmp_path), "platform").start()
+    platform = PlatformDouble(broker.port, attributes={"Device Example": {"sharedName": "blue"}})
+    path = write_config(str(tmp_path), broker.port, files={"socket.json": upstream},
+                        connectors=[{"name": "TCP Connector", "type": "socket", "configuration": "socket.json"}])
+    gateway = GatewayProcess(path)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client = socket.create_connection(("127.0.0.1", port))
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        client.settimeout(10)
+        client.sendall(b"42")
+        platform.wait_for(lambda m: platform.latest("Device Example").get("temp") == "42")
+        time.sleep(0.2)
+        client.sendall(b"atrsharedName")
+        assert client.recv(100) == b"blue"
+        request = platform.device_rpc("Device Example", "rpcMethod1", "hello")
+        assert client.recv(100) == b"hello"
+        platform.wait_topic("v1/gateway/rpc", lambda b: b.get("id") == request and b["data"] == {"success": True})
+        platform.shared_attributes("Device Example", {"sharedName": "red"})
+        assert client.recv(100) == "red".encode("utf-16")
+        assert "Traceback" not in gateway.output()
+        client.close()
+    finally:
+        gateway.kill()
+        platform.close()
+        broker.stop()

@@ -1,0 +1,1 @@
+"""TCP/UDP socket connector: upstream socket.json."""

@@ -1,0 +1,312 @@
+"""SocketConnector: a TCP or UDP listener (upstream socket.json). A thread for the
+listener and one per TCP connection, at most maxConnections of them; a connection silent
+for idleTimeoutSec is closed; a message is at most maxMessageSize bytes. Attribute updates
+and RPCs go back to the device's connection (or datagram address)."""
+import json
+import logging
+import socket
+import threading
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+from thingsboard_gateway.connectors.connector import Connector
+from thingsboard_gateway.connectors.serial.uplink import Framer
+from thingsboard_gateway.connectors.socket import config as socket_config
+from thingsboard_gateway.connectors.socket.uplink import AttributeRequest, SocketUplinkConverter, address_pattern
+from thingsboard_gateway.runtime.failures import FailureLog
+
+log = logging.getLogger(__name__)
+
+POLL = 0.5  # seconds a blocked accept/recv waits before looking at the stop event
+
+
+def _text(value):
+    # type: (Any) -> str
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+class Peer(object):
+    """One TCP connection (or, for UDP, the last address a device sent from)."""
+
+    def __init__(self, sock, address, device):
+        # type: (Optional[socket.socket], Tuple[str, int], Dict[str, Any]) -> None
+        self.sock = sock
+        self.address = address
+        self.device = device
+        self.send_lock = threading.Lock()
+
+
+class SocketConnector(Connector):
+    """Upstream-compatible socket connector (see README.md beside this file)."""
+
+    @staticmethod
+    def load_config(config, file, warnings=None):
+        return socket_config.load(config, file, warnings)
+
+    @staticmethod
+    def describe_config(config):
+        s = config["socket"]
+        return "%s %s:%d, %d device(s): %s" % (s["type"], s["address"], s["port"], len(config["devices"]),
+                                                ", ".join(d["deviceName"] for d in config["devices"]))
+
+    def __init__(self, gateway, config, connector_type):
+        super(SocketConnector, self).__init__(gateway, config, connector_type)
+        file = config.get("configuration", "socket.json")
+        self._config = socket_config.load(config, file)
+        self.settings = self._config["socket"]
+        self.devices = [(address_pattern(d.get("addressFilter") or d["address"]), d,
+                         [AttributeRequest(r, file, "attributeRequests") for r in d["attributeRequests"]])
+                        for d in self._config["devices"]]
+        self.by_name = {d["deviceName"]: d for d in self._config["devices"]}
+        self.failures = FailureLog(log)
+        self.converter = SocketUplinkConverter()
+        self.counts = {"messages": 0, "connections": 0, "connections_refused": 0, "connections_idle_closed": 0}
+        self._lock = threading.Lock()
+        self._peers = {}  # type: Dict[Tuple[str, int], Peer]
+        self._last_peer = {}  # type: Dict[str, Peer]  device name -> where it last spoke from
+        self._connection_threads = []  # type: List[threading.Thread]
+        self._listener = None  # type: Optional[socket.socket]
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def open(self):
+        self.stop_event.clear()
+        s = self.settings
+        udp = s["type"] == "UDP"
+        listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind((s["address"], s["port"]))
+            if not udp:
+                listener.listen(min(128, s["maxConnections"]))
+        except OSError:
+            listener.close()
+            raise
+        listener.settimeout(POLL)
+        self._listener = listener
+        self.start_thread(self._serve_udp if udp else self._serve_tcp, "%s-%d" % (s["type"].lower(), s["port"]))
+
+    def close(self):
+        self.stop_event.set()
+        with self._lock:
+            peers = list(self._peers.values())
+        for peer in peers:
+            self._shutdown(peer)
+        self.join_threads(5.0)
+        for thread in self._connection_threads:
+            thread.join(5.0)
+        self._connection_threads = []
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    def is_connected(self):
+        return self._listener is not None and self.is_alive()
+
+    def statistics(self):
+        values = dict(self.counts)
+        with self._lock:
+            values["connections_open"] = len(self._peers)
+        for kind, count in self.failures.snapshot().items():
+            values["failures_" + kind] = count
+        return values
+
+    def count(self, kind, message, sample=None):
+        # type: (str, str, Any) -> None
+        self.failures.count(kind, "%s: %s" % (self.name, message), sample)
+
+    # -- TCP ---------------------------------------------------------------------------------
+    def _serve_tcp(self):
+        while not self.stop_event.is_set():
+            try:
+                sock, address = self._listener.accept()
+            except socket.timeout:
+                continue
+            except OSError as e:
+                if self.stop_event.is_set():
+                    return
+                self.count("accept", "accept failed: %s" % e)
+                self.stop_event.wait(POLL)
+                continue
+            with self._lock:
+                full = len(self._peers) >= self.settings["maxConnections"]
+                peer = None if full else Peer(sock, address[:2], self._device_for(address))
+                if peer is not None:
+                    self._peers[peer.address] = peer
+            if peer is None:
+                self.counts["connections_refused"] += 1
+                self.count("connections_full", "refused %s:%d: %d connections open already"
+                           % (address[0], address[1], self.settings["maxConnections"]))
+                sock.close()
+                continue
+            self.counts["connections"] += 1
+            self._connection_threads = [t for t in self._connection_threads if t.is_alive()]
+            thread = threading.Thread(target=self._serve_connection, args=(peer,),
+                                      name="connector:%s-tcp-%s:%d" % (self.name, address[0], address[1]))
+            self._connection_threads.append(thread)
+            thread.start()
+
+    def _serve_connection(self, peer):
+        # type: (Peer) -> None
+        settings = self.settings
+        sock = peer.sock
+        sock.settimeout(POLL)
+        framer = Framer(settings["delimiter"].encode("utf-8"), None, settings["maxMessageSize"]) \
+            if settings.get("delimiter") else None
+        last = time.monotonic()
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    data = sock.recv(settings["bufferSize"])
+                except socket.timeout:
+                    if time.monotonic() - last > settings["idleTimeoutSec"]:
+                        self.counts["connections_idle_closed"] += 1
+                        log.debug("%s: closing %s:%d, silent for %s s", self.name, peer.address[0],
+                                  peer.address[1], settings["idleTimeoutSec"])
+                        return
+                    continue
+                except OSError:
+                    return  # reset by the peer, or shut down by close()
+                if not data:
+                    return  # the peer closed (or half-closed) its side
+                last = time.monotonic()
+                if framer is None:
+                    self.handle(peer, data)
+                    continue
+                overlong = framer.overlong
+                for message in framer.feed(data):
+                    self.handle(peer, message)
+                if framer.overlong != overlong:
+                    self.count("overlong", "a message from %s:%d longer than %d bytes was skipped"
+                               % (peer.address[0], peer.address[1], settings["maxMessageSize"]))
+        finally:
+            with self._lock:
+                self._peers.pop(peer.address, None)
+            self._shutdown(peer)
+
+    @staticmethod
+    def _shutdown(peer):
+        # type: (Peer) -> None
+        try:
+            peer.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        peer.sock.close()
+
+    # -- UDP ---------------------------------------------------------------------------------
+    def _serve_udp(self):
+        peers = {}  # type: Dict[Tuple[str, int], Peer]
+        while not self.stop_event.is_set():
+            try:
+                data, address = self._listener.recvfrom(65535)
+            except socket.timeout:
+                continue
+            except OSError as e:
+                if self.stop_event.is_set():
+                    return
+                self.count("receive", "receiving failed: %s" % e)
+                self.stop_event.wait(POLL)
+                continue
+            peer = peers.get(address)
+            if peer is None:
+                if len(peers) >= 4096:  # a bounded memory of senders
+                    peers.clear()
+                peer = peers[address] = Peer(None, address[:2], self._device_for(address))
+            self.handle(peer, data[:self.settings["bufferSize"]])
+
+    # -- messages ----------------------------------------------------------------------------
+    def _device_for(self, address):
+        # type: (Tuple[str, int]) -> Optional[Dict[str, Any]]
+        text = "%s:%d" % (address[0], address[1])
+        return next((d for pattern, d, _ in self.devices if pattern.match(text)), None)
+
+    def handle(self, peer, data):
+        # type: (Peer, bytes) -> None
+        """One message from a peer: an attribute request, or data to convert and store."""
+        self.counts["messages"] += 1
+        device = peer.device
+        if device is None:
+            self.count("unknown_peer", "no device matches %s:%d; message dropped" % peer.address, data)
+            return
+        self._last_peer[device["deviceName"]] = peer
+        for pattern, configured, requests in self.devices:
+            if configured is device:
+                for request in requests:
+                    name = request.attribute(data, device["encoding"])
+                    if name is not None:
+                        self._request_attribute(peer, device, name, request.shared)
+                        return
+        converted, failures = self.converter.convert_detailed(device, {"data": data, "ts": int(time.time() * 1000)})
+        if failures:
+            self.count("message:" + device["deviceName"], "%s: %s" % (
+                device["deviceName"], "; ".join("%s: %s" % f for f in failures)), data)
+        if converted:
+            self.gateway.send_to_storage(self.name, self.id, converted)
+
+    def _request_attribute(self, peer, device, name, shared):
+        # type: (Peer, Dict[str, Any], str, bool) -> None
+        def answer(response):
+            value = response.get("value") if "value" in response else (response.get("values") or {}).get(name)
+            try:
+                self._send(peer, _text(value).encode(device["encoding"]))
+            except (OSError, UnicodeError) as e:
+                self.count("write:" + device["deviceName"], "attribute %s for %s not sent: %s"
+                           % (name, device["deviceName"], e))
+        self.gateway.add_device(device["deviceName"], device["deviceType"], self)
+        self.gateway.request_attributes(device["deviceName"], [name], answer, shared)
+
+    def _send(self, peer, data):
+        # type: (Peer, bytes) -> None
+        with peer.send_lock:
+            if peer.sock is None:
+                self._listener.sendto(data, peer.address)
+            else:
+                peer.sock.sendall(data)
+
+    def send_to_device(self, name, data):
+        # type: (str, bytes) -> None
+        """To the connection the device last spoke on, else to its configured concrete address."""
+        peer = self._last_peer.get(name)
+        if peer is not None and (peer.sock is None or peer.address in self._peers):
+            self._send(peer, data)
+            return
+        address = self.by_name[name].get("address") or ""
+        host, _, port = address.rpartition(":")
+        if "*" in address or not port.isdigit():
+            raise ValueError("%s has no open connection and no concrete address to send to" % name)
+        if self.settings["type"] == "UDP":
+            self._listener.sendto(data, (host, int(port)))
+            return
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(data)
+
+    # -- platform requests -------------------------------------------------------------------
+    def on_attributes_update(self, content):
+        device = self.by_name.get(content.get("device"))
+        if device is None:
+            return
+        for key, value in (content.get("data") or {}).items():
+            for entry in device["attributeUpdates"]:
+                if entry["attributeOnThingsBoard"] == key:
+                    try:
+                        self.send_to_device(device["deviceName"], _text(value).encode(entry["encoding"]))
+                    except (OSError, ValueError) as e:
+                        self.count("write:" + device["deviceName"], "attribute %s for %s not sent: %s"
+                                   % (key, device["deviceName"], e))
+
+    def server_side_rpc_handler(self, content):
+        name, data = content.get("device"), content.get("data") or {}
+        device = self.by_name.get(name)
+        entry = None if device is None else next((e for e in device["serverSideRpc"]
+                                                  if e["methodRPC"] == data.get("method")), None)
+        if entry is None:
+            self.gateway.send_rpc_reply(name, data.get("id"), {"error": "no serverSideRpc entry for method %s on %s"
+                                                                        % (data.get("method"), name)})
+            return
+        params = data.get("params")
+        try:
+            self.send_to_device(name, _text(params if params is not None else "").encode(entry["encoding"]))
+            result = {"success": True}  # type: Dict[str, Any]
+        except (OSError, ValueError) as e:
+            result = {"error": "%s: %s" % (type(e).__name__, e) if isinstance(e, OSError) else str(e)}
+        if entry["withResponse"] or "error" in result:
+            self.gateway.send_rpc_reply(name, data.get("id"), result)

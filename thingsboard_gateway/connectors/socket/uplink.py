@@ -1,0 +1,126 @@
+"""Pure parts of the socket uplink: which device a peer is, what its message carries.
+
+As upstream: a device is found by matching the peer's "ip:port" against its
+`addressFilter` (or `address`), `*` matching anything; a key is the bytes
+`[byteFrom:byteTo]` of the message (byteTo -1: to the end), NUL bytes removed, decoded
+with the device's `encoding` and cast to the key's `type` (default string). An
+attributeRequests entry (`"requestExpression": "${[0:3]==atr}"`) marks the messages that
+ask for an attribute, whose name is `attributeNameExpression` ("[3:]").
+"""
+import re
+import time
+from typing import Any, Dict, List, Optional, Pattern, Tuple
+
+from thingsboard_gateway.config.errors import ConfigError
+from thingsboard_gateway.connectors.converter import Converter
+from thingsboard_gateway.conversion.casting import CastError, cast
+
+_SLICE = r"\[\s*(-?\d*)\s*(?::\s*(-?\d*)\s*)?\]"
+_REQUEST = re.compile(r"^\$\{\s*" + _SLICE + r"\s*==\s*(.*?)\s*\}$")
+_NAME = re.compile(r"^\s*" + _SLICE + r"\s*$")
+
+
+def address_pattern(text):
+    # type: (str) -> Pattern[str]
+    """"127.0.0.1:*" -> a regex matching whole "ip:port" texts; `*` is any run of characters."""
+    return re.compile("^" + ".*".join(re.escape(part) for part in text.split("*")) + "$")
+
+
+def _slice(start, end, single):
+    # type: (str, Optional[str], bool) -> slice
+    if single:
+        index = int(start)
+        return slice(index, index + 1 or None)
+    return slice(int(start) if start else None, int(end) if end else None)
+
+
+class AttributeRequest(object):
+    """One attributeRequests entry, compiled."""
+
+    def __init__(self, entry, file, path):
+        # type: (Dict[str, Any], str, str) -> None
+        match = _REQUEST.match(entry["requestExpression"])
+        if not match:
+            raise ConfigError(file, path + ".requestExpression", "expected \"${[from:to]==text}\", got %r"
+                              % entry["requestExpression"])
+        self.when = _slice(match.group(1), match.group(2), ":" not in entry["requestExpression"].split("==")[0])
+        self.equals = match.group(3)
+        name = _NAME.match(entry["attributeNameExpression"])
+        if not name:
+            raise ConfigError(file, path + ".attributeNameExpression", "expected a slice like \"[3:]\", got %r"
+                              % entry["attributeNameExpression"])
+        self.name = _slice(name.group(1), name.group(2), ":" not in entry["attributeNameExpression"])
+        self.shared = entry.get("type", "shared") == "shared"
+
+    def attribute(self, data, encoding):
+        # type: (bytes, str) -> Optional[str]
+        """The attribute a message asks for, or None when it is no request of this kind."""
+        try:
+            if data[self.when].decode(encoding) != self.equals:
+                return None
+            return data[self.name].decode(encoding).strip() or None
+        except UnicodeDecodeError:
+            return None
+
+
+def piece(data, entry):
+    # type: (bytes, Dict[str, Any]) -> bytes
+    end = entry.get("byteTo", -1)
+    return data[entry.get("byteFrom", 0):None if end == -1 else end].replace(b"\x00", b"")
+
+
+class SocketUplinkConverter(Converter):
+    """Pure: (device config, {"data": bytes, "ts": ms}) -> ThingsBoard data for one device."""
+
+    def convert(self, config, data):
+        return self.convert_detailed(config, data)[0]
+
+    @staticmethod
+    def convert_detailed(config, data):
+        # type: (Dict[str, Any], Dict[str, Any]) -> Tuple[Optional[Dict[str, Any]], List[Tuple[str, str]]]
+        message, encoding = data["data"], config.get("encoding", "utf-8")
+        failures = []  # type: List[Tuple[str, str]]
+        sections = {"telemetry": {}, "attributes": {}}  # type: Dict[str, Dict[str, Any]]
+        for section, values in sections.items():
+            for entry in config.get(section) or []:
+                type_name = entry.get("type", "string")
+                try:
+                    text = piece(message, entry).decode(encoding)
+                    if type_name not in ("string", "str", "raw"):
+                        text = text.strip()
+                    values[entry["key"]] = cast(text, type_name)
+                except UnicodeDecodeError as e:
+                    failures.append((entry["key"], "not %s text (%s)" % (encoding, e.reason)))
+                except CastError as e:
+                    failures.append((entry["key"], "cannot read %s: %s" % (type_name, e)))
+        if not sections["telemetry"] and not sections["attributes"]:
+            return None, failures
+        ts = data.get("ts") or int(time.time() * 1000)
+        return ({"deviceName": config["deviceName"], "deviceType": config.get("deviceType", "default"),
+                 "telemetry": [{"ts": ts, "values": sections["telemetry"]}] if sections["telemetry"] else [],
+                 "attributes": sections["attributes"]}, failures)
+
+
+def convert_sample(config, shown, sample):
+    # type: (Any, str, Any) -> Tuple[Any, List[Tuple[str, str]]]
+    """For `check --sample` and the case folders: {"address": "ip:port" (default
+    "127.0.0.1:5000"), "data": text or "dataHex": hex, "ts": ms} -> (converted, failures).
+    A message that is an attribute request gives {"attributeRequest": name, "shared": bool}."""
+    from thingsboard_gateway.connectors.socket.config import load
+    devices = load(config, shown)["devices"]
+    if not isinstance(sample, dict) or not isinstance(sample.get("data", sample.get("dataHex")), str):
+        raise ConfigError("sample", "data", "expected {\"data\": text} or {\"dataHex\": hex}")
+    try:
+        data = bytes.fromhex(sample["dataHex"]) if "dataHex" in sample else sample["data"].encode("utf-8")
+    except ValueError as e:
+        raise ConfigError("sample", "dataHex", str(e))
+    address = sample.get("address", "127.0.0.1:5000")
+    device = next((d for d in devices if address_pattern(d.get("addressFilter") or d["address"]).match(address)), None)
+    if device is None:
+        raise ConfigError("sample", "address", "no device of %s matches %s" % (shown, address))
+    for i, entry in enumerate(device["attributeRequests"]):
+        request = AttributeRequest(entry, shown, "attributeRequests[%d]" % i)
+        name = request.attribute(data, device["encoding"])
+        if name is not None:
+            return {"attributeRequest": name, "shared": request.shared}, []
+    return SocketUplinkConverter.convert_detailed(device, {"data": data, "ts": sample.get("ts", 0)})
