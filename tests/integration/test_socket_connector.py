@@ -16,14 +16,6 @@ UPSTREAM = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "
                         "socket.json")
 
 
-class AttributeGateway(RecordingGateway):
-    """Answers attribute requests from a dict, on the calling thread."""
-    attributes = {"sharedName": "blue"}
-
-    def request_attributes(self, device, keys, callback, shared=True):
-        callback({"device": device, "value": self.attributes.get(keys[0])})
-
-
 def device(name, address, **extra):
     entry = {"address": address, "deviceName": name, "deviceType": "sensor", "encoding": "utf-8",
              "telemetry": [{"key": "temp", "type": "double", "byteFrom": 0, "byteTo": 4}],
@@ -45,7 +37,7 @@ def connector_for():
         port = free_port()
         settings = {"address": "127.0.0.1", "type": kind, "port": port, "bufferSize": 1024}
         settings.update(socket_extra)
-        gateway = AttributeGateway()
+        gateway = RecordingGateway(attributes={"sharedName": "blue"})
         connector = SocketConnector(gateway, {"name": "Socket", "socket": settings,
                                               "devices": devices or [device("Any", "*:*")]}, "socket")
         connector.open()

@@ -138,6 +138,16 @@ class Template(object):
         return "".join(out), None
 
 
+def render(template, data):
+    # type: (Template, Any) -> str
+    """The template's text for `data` (a value found alone becomes its JSON/text form);
+    ValueError naming the lookup that found nothing."""
+    value, missing = template.evaluate(data)
+    if missing is not None:
+        raise ValueError("%s found nothing in %s" % (missing, template.source))
+    return value if isinstance(value, str) else _text(value)
+
+
 def _text(value):
     if isinstance(value, bool):
         return "true" if value else "false"

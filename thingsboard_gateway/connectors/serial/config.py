@@ -4,6 +4,7 @@ from typing import Any, Dict, List, Optional
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.config.schema import ACCEPTED_VALUE, Field, validate
 from thingsboard_gateway.conversion.casting import TYPES
+from thingsboard_gateway.conversion.expression import compile_template
 
 KEY = Field("object", fields={
     "key": Field("str", required=True),
@@ -93,4 +94,8 @@ def load(config, file, warnings=None):
             if not (update.get("attributeOnPlatform") or update.get("attributeOnThingsBoard")):
                 raise ConfigError(file, "%s.attributeUpdates[%d].attributeOnPlatform" % (where, j),
                                   "required key is missing")
+            compile_template(update["stringToDevice"], file, "%s.attributeUpdates[%d].stringToDevice" % (where, j))
+        for j, entry in enumerate(device["serverSideRpc"]):
+            if entry.get("stringToDevice") is not None:
+                compile_template(entry["stringToDevice"], file, "%s.serverSideRpc[%d].stringToDevice" % (where, j))
     return config

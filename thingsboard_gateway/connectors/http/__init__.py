@@ -1,0 +1,1 @@
+"""HTTP parts shared by the REST and request connectors (standard library only)."""

@@ -1,0 +1,171 @@
+"""Attribute updates and RPCs as outgoing HTTP requests (REST and request connectors).
+
+An entry of `attributeUpdates` / `serverSideRpc` is compiled once (`OutgoingRequest`):
+filters (deviceNameFilter, attributeFilter / methodFilter, regular expressions), the URL
+and body templates (`${deviceName}`, `${attributeKey}`, `${attributeValue}`,
+`${methodName}`, `${requestId}`, `${params}`, `${params.x}`), method, headers, timeout,
+tries, redirects, TLS verification and security (anonymous, basic, cert). Requests run
+on one `Sender` thread per connector, never on the MQTT network thread.
+"""
+import base64
+import logging
+import re
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from thingsboard_gateway.config.errors import ConfigError
+from thingsboard_gateway.conversion.expression import compile_regex, compile_template, render
+from thingsboard_gateway.runtime.batchqueue import BatchQueue
+
+log = logging.getLogger(__name__)
+
+MAX_RESPONSE = 1024 * 1024  # bytes of a device's answer that are read
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def basic_auth(username, password):
+    # type: (str, str) -> str
+    return "Basic " + base64.b64encode(("%s:%s" % (username, password)).encode("utf-8")).decode("ascii")
+
+
+def ssl_context(verify, security=None):
+    # type: (bool, Optional[Dict[str, Any]]) -> ssl.SSLContext
+    """A client context: verification on unless SSLVerify is false; a client certificate
+    for security type cert."""
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if security and security.get("type") == "cert":
+        context.load_cert_chain(security["cert"], security.get("key"))
+    return context
+
+
+class OutgoingRequest(object):
+    """One compiled attributeUpdates / serverSideRpc entry. `base_url` (the request
+    connector's host) makes relative URLs absolute."""
+
+    def __init__(self, entry, file, path, base_url=""):
+        # type: (Dict[str, Any], str, str, str) -> None
+        self.entry = entry
+        self.device_filter = compile_regex(entry.get("deviceNameFilter", ".*"), file, path + ".deviceNameFilter")
+        kind_filter = entry.get("methodFilter", entry.get("attributeFilter", ".*"))
+        self.kind_filter = compile_regex(kind_filter, file, path + (".methodFilter" if "methodFilter" in entry
+                                                                    else ".attributeFilter"))
+        if "requestUrlExpression" not in entry:
+            raise ConfigError(file, path + ".requestUrlExpression", "required key is missing")
+        self.url = compile_template(entry["requestUrlExpression"], file, path + ".requestUrlExpression")
+        value = entry.get("valueExpression", entry.get("requestValueExpression"))
+        self.value = compile_template(value, file, path + ".valueExpression") if value is not None else None
+        self.method = str(entry.get("HTTPMethod", entry.get("httpMethod", "POST"))).upper()
+        self.headers = dict(entry.get("httpHeaders") or {})
+        self.timeout = float(entry.get("timeout", 10) or 10)
+        self.tries = max(1, int(entry.get("tries", 1) or 1))
+        self.redirects = bool(entry.get("allowRedirects", True))
+        self.base_url = base_url
+        security = entry.get("security") or {}
+        if security.get("type") == "basic":
+            self.headers["Authorization"] = basic_auth(security.get("username", ""), security.get("password", ""))
+        self.security = security
+        self.verify = bool(entry.get("SSLVerify", True))
+        self._context = None  # type: Optional[ssl.SSLContext]  made at the first call (a missing cert fails that call)
+
+    def matches(self, device, kind):
+        # type: (str, str) -> bool
+        return bool(self.device_filter.fullmatch(device) and self.kind_filter.fullmatch(kind))
+
+    def render(self, values):
+        # type: (Dict[str, Any]) -> Tuple[str, Optional[bytes]]
+        """(absolute URL, body) for these values; ValueError when a template finds nothing."""
+        url = render(self.url, values)
+        if "://" not in url:
+            if not self.base_url:
+                raise ValueError("%s is no absolute URL" % url)
+            url = urllib.parse.urljoin(self.base_url.rstrip("/") + "/", url.lstrip("/"))
+        body = render(self.value, values).encode("utf-8") if self.value is not None else None
+        return url, body
+
+    def call(self, values):
+        # type: (Dict[str, Any]) -> Tuple[int, bytes]
+        """Send, trying up to `tries` times; (status, body) of the answer. Raises OSError /
+        ValueError when every try failed."""
+        url, body = self.render(values)
+        if self._context is None and (self.security.get("type") == "cert" or not self.verify):
+            self._context = ssl_context(self.verify, self.security)
+        handlers = [urllib.request.HTTPSHandler(context=self._context)] if self._context is not None else []
+        if not self.redirects:
+            handlers.append(_NoRedirect())
+        opener = urllib.request.build_opener(*handlers)
+        problem = None  # type: Optional[Exception]
+        for _ in range(self.tries):
+            request = urllib.request.Request(url, data=body if self.method not in ("GET", "HEAD") else None,
+                                             headers=self.headers, method=self.method)
+            try:
+                with opener.open(request, timeout=self.timeout) as response:
+                    return response.status, response.read(MAX_RESPONSE)
+            except urllib.error.HTTPError as e:
+                if e.code < 500:
+                    return e.code, e.read(MAX_RESPONSE)
+                problem = e
+            except (OSError, ValueError) as e:  # refused, timeout, TLS, a bad URL
+                problem = e
+        raise OSError("%s %s failed after %d tries: %s" % (self.method, url, self.tries, problem))
+
+
+def answer(status, body):
+    # type: (int, bytes) -> Dict[str, Any]
+    """An RPC reply from a device's HTTP answer: its JSON (or text) as result."""
+    import json
+    text = body.decode("utf-8", errors="replace")
+    try:
+        content = json.loads(text) if text else None  # type: Any
+    except ValueError:
+        content = text
+    if status >= 400:
+        return {"error": "HTTP %d" % status, "response": content}
+    return {"result": content} if content is not None else {"success": True}
+
+
+class Sender(object):
+    """One thread that carries out outgoing requests in order; bounded queue."""
+
+    def __init__(self, connector, size=1000):
+        # type: (Any, int) -> None
+        self.connector = connector
+        self._queue = BatchQueue(size)
+
+    def start(self):
+        self.connector.start_thread(self._run, "http-out")
+
+    def wake(self):
+        self._queue.put_nowait(None)
+
+    def submit(self, work, reply=None):
+        # type: (Callable[[], Any], Optional[Callable[[Any], None]]) -> None
+        if not self._queue.put_nowait((work, reply)) and reply is not None:
+            reply({"error": "too many outgoing requests waiting"})
+
+    def _run(self):
+        while not self.connector.stop_event.is_set():
+            for task in self._queue.get_batch(10, 0.5):
+                if task is None:
+                    continue
+                work, reply = task
+                try:
+                    result = work()
+                except (OSError, ValueError) as e:
+                    result = {"error": str(e)}
+                    if reply is None:
+                        self.connector.count("outgoing", "an outgoing request failed: %s" % e)
+                if reply is not None:
+                    try:
+                        reply(result)
+                    except Exception:
+                        log.exception("%s: replying failed", self.connector.name)

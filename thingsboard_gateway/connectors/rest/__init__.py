@@ -1,0 +1,1 @@
+"""REST connector: an HTTP server devices post to (upstream rest.json)."""

@@ -1,0 +1,293 @@
+"""RestConnector: devices post JSON to the endpoints of `mapping`; 200 only once the data
+is stored (503 with Retry-After when storage stays full), 400/401/404/405/411/413 for
+bad requests; attribute requests over HTTP; attribute updates and RPCs to devices as
+outgoing HTTP requests (see README.md beside this file)."""
+import hmac
+import json
+import logging
+import threading
+from collections import Counter
+from typing import Any, Dict, List, Optional, Tuple
+
+from thingsboard_gateway.connectors.connector import Connector
+from thingsboard_gateway.connectors.http.outgoing import OutgoingRequest, Sender, answer, basic_auth
+from thingsboard_gateway.connectors.registry import load_converter
+from thingsboard_gateway.connectors.rest import config as rest_config
+from thingsboard_gateway.connectors.rest.server import Request, Response, RestServer
+from thingsboard_gateway.connectors.rest.uplink import json_converter
+from thingsboard_gateway.conversion.expression import compile_template, render
+from thingsboard_gateway.runtime.failures import FailureLog
+
+log = logging.getLogger(__name__)
+
+
+class Endpoint(object):
+    """One `mapping` or `attributeRequests` entry, compiled."""
+
+    def __init__(self, entry, kind, converter=None):
+        # type: (Dict[str, Any], str, Any) -> None
+        self.entry = entry
+        self.kind = kind  # "data" or "attributes"
+        self.methods = entry["HTTPMethods"]
+        security = entry["security"]
+        self.authorization = basic_auth(security["username"], security["password"]) \
+            if security["type"] == "basic" else None
+        self.converter = converter
+
+    def allows(self, request):
+        # type: (Request) -> bool
+        if self.authorization is None:
+            return True
+        given = request.headers.get("Authorization") or ""
+        return hmac.compare_digest(given.encode("utf-8", "replace"), self.authorization.encode("utf-8"))
+
+
+class Waiter(object):
+    """An HTTP request waiting for the platform's answer (responseExpected)."""
+
+    def __init__(self, attribute):
+        # type: (Optional[str]) -> None
+        self.attribute = attribute
+        self.event = threading.Event()
+        self.value = None  # type: Any
+
+
+class RestConnector(Connector):
+    """Upstream-compatible REST connector."""
+
+    @staticmethod
+    def load_config(config, file, warnings=None):
+        config = rest_config.load(config, file, warnings)
+        for index, mapping in enumerate(config["mapping"]):
+            path = "mapping[%d].converter" % index
+            if mapping["converter"]["type"] == "custom":
+                load_converter(mapping["converter"].get("extension", ""), "rest", file, path + ".extension",
+                               mapping["converter"])
+            else:
+                json_converter(mapping["converter"], file, path)
+        requests = config["requestsMapping"]
+        for kind in ("attributeUpdates", "serverSideRpc"):
+            for index, entry in enumerate(requests[kind]):
+                OutgoingRequest(entry, file, "requestsMapping.%s[%d]" % (kind, index))
+        for index, entry in enumerate(requests["attributeRequests"]):
+            for key in ("deviceNameExpression", "attributeNameExpression"):
+                compile_template(entry[key], file, "requestsMapping.attributeRequests[%d].%s" % (index, key))
+        return config
+
+    @staticmethod
+    def describe_config(config):
+        s = config["server"]
+        return "%s://%s:%d, endpoints %s" % ("https" if s["SSL"] else "http", s["host"], s["port"], ", ".join(
+            m["endpoint"] for m in config["mapping"] + config["requestsMapping"]["attributeRequests"]))
+
+    def __init__(self, gateway, config, connector_type):
+        super(RestConnector, self).__init__(gateway, config, connector_type)
+        self._file = file = config.get("configuration", "rest.json")
+        self._config = self.load_config(config, file)
+        self.failures = FailureLog(log)
+        self.endpoints = {}  # type: Dict[str, Endpoint]
+        for index, mapping in enumerate(self._config["mapping"]):
+            converter = mapping["converter"]
+            path = "mapping[%d].converter" % index
+            self.endpoints[mapping["endpoint"]] = Endpoint(mapping, "data", load_converter(
+                converter.get("extension", ""), "rest", file, path + ".extension", converter)
+                if converter["type"] == "custom" else json_converter(converter, file, path))
+        requests = self._config["requestsMapping"]
+        for index, entry in enumerate(requests["attributeRequests"]):
+            where = "requestsMapping.attributeRequests[%d]." % index
+            endpoint = Endpoint(entry, "attributes")
+            endpoint.device = compile_template(entry["deviceNameExpression"], file, where + "deviceNameExpression")
+            endpoint.attribute = compile_template(entry["attributeNameExpression"], file,
+                                                  where + "attributeNameExpression")
+            self.endpoints[entry["endpoint"]] = endpoint
+        self.outgoing = {kind: [OutgoingRequest(e, file, "requestsMapping.%s[%d]" % (kind, i))
+                                for i, e in enumerate(requests[kind])]
+                         for kind in ("attributeUpdates", "serverSideRpc")}
+        self.responses = Counter()  # type: Counter
+        self._lock = threading.Lock()
+        self._waiters = {}  # type: Dict[str, List[Waiter]]
+        self.sender = Sender(self)
+        self.server = None  # type: Optional[RestServer]
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def open(self):
+        self.stop_event.clear()
+        self.server = RestServer(self, self._config["server"])  # binds now: a port in use fails the start
+        self.start_thread(lambda: self.server.serve_forever(0.5), "http")
+        self.sender.start()
+
+    def close(self):
+        self.stop_event.set()
+        self.sender.wake()
+        server = self.server
+        if server is not None:
+            server.shutdown()
+            server.close_connections()
+            with self._lock:
+                for waiters in self._waiters.values():
+                    for waiter in waiters:
+                        waiter.event.set()
+            server.server_close()  # joins the request threads
+        self.join_threads(5.0)
+
+    def statistics(self):
+        with self._lock:
+            values = {"responses_%d" % status: count for status, count in self.responses.items()}
+        for kind, count in self.failures.snapshot().items():
+            values["failures_" + kind] = count
+        return values
+
+    def counted(self, kind, message, sample=None):
+        # type: (str, str, Any) -> None
+        self.failures.count(kind, "%s: %s" % (self.name, message), sample)
+
+    count = counted  # the name the outgoing Sender uses
+
+    def responded(self, status):
+        # type: (int) -> None
+        with self._lock:
+            self.responses[status] += 1
+
+    # -- requests (on the connection's thread) ---------------------------------------------
+    def handle(self, request):
+        # type: (Request) -> Response
+        endpoint = self.endpoints.get(request.path)
+        if endpoint is None:
+            return 404, {}, {"error": "no endpoint %s" % request.path}
+        if request.method not in endpoint.methods:
+            return 405, {"Allow": ", ".join(endpoint.methods)}, {"error": "%s not allowed on %s"
+                                                                        % (request.method, request.path)}
+        if not endpoint.allows(request):
+            return 401, {"WWW-Authenticate": 'Basic realm="thingsboard-gateway"'}, {"error": "unauthorized"}
+        if endpoint.kind == "data" and endpoint.entry["converter"]["type"] == "custom":
+            data = request.body if request.body else request.query  # a custom converter gets the raw body
+        elif request.body:
+            try:
+                data = json.loads(request.body.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError) as e:
+                self.counted("malformed:" + request.path, "malformed JSON posted to %s: %s" % (request.path, e))
+                return 400, {}, {"error": "malformed JSON: %s" % e}
+        else:
+            data = request.query
+        if endpoint.kind == "attributes":
+            return self._attribute_request(endpoint, data)
+        return self._data(endpoint, request.path, data)
+
+    def _convert(self, endpoint, path, data):
+        # type: (Endpoint, str, Any) -> Tuple[List[Dict[str, Any]], List[str]]
+        if endpoint.entry["converter"]["type"] == "custom":
+            converted = endpoint.converter.convert(endpoint.entry["converter"], data)
+            return ([converted] if isinstance(converted, dict) else list(converted or [])), []
+        converted, failures = endpoint.converter.convert_detailed(path, data)
+        return converted, ["%s %s: %s" % (f.section, f.key, f.reason) for f in failures]
+
+    def _data(self, endpoint, path, data):
+        # type: (Endpoint, str, Any) -> Response
+        try:
+            converted, problems = self._convert(endpoint, path, data)
+        except Exception as e:  # a custom converter's own failure: the sender hears it, no traceback
+            self.counted("converter:" + path, "converter of %s failed: %s: %s" % (path, type(e).__name__, e))
+            return 400, {}, {"error": "converter failed: %s" % e}
+        if problems:
+            self.counted("keys:" + path, "%s: %s" % (path, "; ".join(problems)), data)
+        if not converted:
+            return 400, {}, {"error": "; ".join(problems) or "nothing to send"}
+        response = endpoint.entry["response"]
+        waiter = None
+        if response["responseExpected"]:
+            waiter = Waiter(response.get("responseAttribute"))
+            with self._lock:
+                self._waiters.setdefault(converted[0]["deviceName"], []).append(waiter)
+        try:
+            status, headers, content = self._store(converted)
+            if status != 200 or waiter is None:
+                return status, headers, content
+            if not waiter.event.wait(response["timeout"]) or self.stop_event.is_set():
+                return 504, {}, {"error": "stored, but no response from the platform within %s s"
+                                 % response["timeout"]}
+            return 200, {}, waiter.value
+        finally:
+            if waiter is not None:
+                with self._lock:
+                    waiting = self._waiters.get(converted[0]["deviceName"], [])
+                    if waiter in waiting:
+                        waiting.remove(waiter)
+
+    def _store(self, converted):
+        # type: (List[Dict[str, Any]]) -> Response
+        """Hand every converted item to storage and wait until it is durable there."""
+        settings = self._config["server"]
+        outcomes = []  # type: List[Any]
+        done = threading.Event()
+
+        def stored(ok):
+            outcomes.append(ok)
+            if len(outcomes) == len(converted):
+                done.set()
+
+        futures = [self.gateway.send_to_storage(self.name, self.id, item, stored) for item in converted]
+        if not done.wait(settings["storageTimeoutSec"]) or not all(outcomes):
+            for future in futures:
+                problem = future.exception(0) if future is not None and future.done() else None
+                if problem is not None and "invalid data" in str(problem):
+                    return 400, {}, {"error": str(problem)}
+            return 503, {"Retry-After": str(settings["retryAfterSec"])}, {"error": "storage is full, retry later"}
+        return 200, {}, {"status": "stored"}
+
+    def _attribute_request(self, endpoint, data):
+        # type: (Endpoint, Any) -> Response
+        try:
+            device, name = render(endpoint.device, data), render(endpoint.attribute, data)
+        except ValueError as e:
+            return 400, {}, {"error": str(e)}
+        got = threading.Event()
+        result = {}  # type: Dict[str, Any]
+
+        def on_answer(content):
+            result.update(content)
+            got.set()
+        self.gateway.request_attributes(device, [name], on_answer, endpoint.entry["type"] == "shared")
+        if not got.wait(endpoint.entry["timeout"]):
+            return 504, {}, {"error": "no answer from the platform within %s s" % endpoint.entry["timeout"]}
+        result.pop("id", None)
+        return 200, {}, result
+
+    # -- platform requests ------------------------------------------------------------------
+    def _answer_waiter(self, device, value, attribute=None):
+        # type: (str, Any, Optional[str]) -> bool
+        with self._lock:
+            waiting = self._waiters.get(device) or []
+            waiter = next((w for w in waiting if w.attribute == attribute), None)
+            if waiter is None:
+                return False
+            waiting.remove(waiter)
+        waiter.value = value
+        waiter.event.set()
+        return True
+
+    def server_side_rpc_handler(self, content):
+        device, data = content.get("device"), content.get("data") or {}
+        request_id, method, params = data.get("id"), data.get("method"), data.get("params")
+
+        def reply(result):
+            self.gateway.send_rpc_reply(device, request_id, result)
+
+        if self._answer_waiter(device, params):
+            reply({"success": True})
+            return
+        entry = next((e for e in self.outgoing["serverSideRpc"] if e.matches(device, method)), None)
+        if entry is None:
+            reply({"error": "no serverSideRpc entry for %s on %s" % (method, device)})
+            return
+        values = {"deviceName": device, "methodName": method, "requestId": request_id, "params": params}
+        self.sender.submit(lambda: answer(*entry.call(values)), reply)
+
+    def on_attributes_update(self, content):
+        device, data = content.get("device"), content.get("data") or {}
+        for key, value in data.items():
+            if self._answer_waiter(device, {key: value}, key):
+                continue
+            for entry in self.outgoing["attributeUpdates"]:
+                if entry.matches(device, key):
+                    values = {"deviceName": device, "attributeKey": key, "attributeValue": value}
+                    self.sender.submit(lambda e=entry, v=values: e.call(v))

@@ -1,0 +1,166 @@
+"""The REST connector's HTTP server (http.server, a thread per connection): bounded
+connections, a read timeout against slow clients, a body-size limit, TLS handshakes on
+the connection's own thread, and no traceback to the client or the log for bad input.
+
+`RestServer(connector, settings)` calls `connector.handle(request)` with a `Request`;
+handle returns (status, headers, body object)."""
+import json
+import logging
+import socket
+import ssl
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Dict, Optional, Set, Tuple
+
+log = logging.getLogger(__name__)
+
+Response = Tuple[int, Dict[str, str], Any]
+
+
+class Request(object):
+    """What the connector needs of one HTTP request."""
+
+    def __init__(self, method, path, query, headers, body):
+        # type: (str, str, Dict[str, Any], Any, bytes) -> None
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive
+    server_version = "tb-gateway-rest"
+    sys_version = ""
+
+    def setup(self):
+        self.timeout = self.server.settings["readTimeoutSec"]  # a slow client's reads time out
+        BaseHTTPRequestHandler.setup(self)
+
+    def log_message(self, format, *args):
+        log.debug("%s: " + format, self.address_string(), *args)
+
+    def _any(self):
+        settings = self.server.settings
+        parts = urllib.parse.urlsplit(self.path)
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            self._send(411, {}, {"error": "a Content-Length is required"}, close=True)
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self._send(400, {}, {"error": "bad Content-Length"}, close=True)
+            return
+        if length > settings["maxBodySize"]:
+            self._send(413, {}, {"error": "body over %d bytes" % settings["maxBodySize"]}, close=True)
+            return
+        try:
+            body = self.rfile.read(length) if length else b""
+        except socket.timeout:
+            self.server.connector.counted("read_timeout", "a client sent its body too slowly; closed")
+            self.close_connection = True
+            return
+        if len(body) < length:
+            self.close_connection = True
+            return
+        query = {k: v[0] if len(v) == 1 else v for k, v in urllib.parse.parse_qs(parts.query).items()}
+        status, headers, content = self.server.connector.handle(
+            Request(self.command, parts.path, query, self.headers, body))
+        self._send(status, headers, content)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
+
+    def _send(self, status, headers, content, close=False):
+        # type: (int, Dict[str, str], Any, bool) -> None
+        data = json.dumps(content, separators=(",", ":")).encode("utf-8") if content is not None else b""
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in headers.items():
+            self.send_header(key, value)
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(data)
+        self.server.connector.responded(status)
+
+
+class RestServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer with the bounds above; request threads are joined on close."""
+
+    daemon_threads = False
+    block_on_close = True
+    allow_reuse_address = True
+
+    def __init__(self, connector, settings):
+        # type: (Any, Dict[str, Any]) -> None
+        self.connector = connector
+        self.settings = settings
+        self.context = None  # type: Optional[ssl.SSLContext]
+        if settings["SSL"]:
+            self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.context.load_cert_chain(settings["security"]["cert"], settings["security"]["key"])
+        self._slots = threading.BoundedSemaphore(settings["maxConcurrentRequests"])
+        self._open = set()  # type: Set[socket.socket]
+        self._open_lock = threading.Lock()
+        ThreadingHTTPServer.__init__(self, (settings["host"], settings["port"]), _Handler)
+
+    def process_request(self, request, client_address):
+        if not self._slots.acquire(blocking=False):
+            self.connector.counted("busy", "%d connections open already: one refused with 503"
+                                   % self.settings["maxConcurrentRequests"])
+            try:
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n"
+                                b"Connection: close\r\n\r\n")
+            except OSError:
+                pass
+            self.connector.responded(503)
+            self.shutdown_request(request)
+            return
+        ThreadingHTTPServer.process_request(self, request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            ThreadingHTTPServer.process_request_thread(self, request, client_address)
+        finally:
+            self._slots.release()
+
+    def finish_request(self, request, client_address):
+        request.settimeout(self.settings["readTimeoutSec"])
+        if self.context is not None:
+            try:
+                request = self.context.wrap_socket(request, server_side=True)
+            except (OSError, ssl.SSLError) as e:
+                self.connector.counted("tls", "TLS handshake with %s failed: %s" % (client_address[0], e))
+                return
+        with self._open_lock:
+            self._open.add(request)
+        try:
+            self.RequestHandlerClass(request, client_address, self)
+        finally:
+            with self._open_lock:
+                self._open.discard(request)
+            if self.context is not None:
+                request.close()
+
+    def handle_error(self, request, client_address):
+        # a client that vanished mid-request, a broken TLS stream: one counted line, no traceback
+        import sys
+        error = sys.exc_info()[1]
+        self.connector.counted("connection", "%s: %s: %s" % (client_address[0], type(error).__name__, error))
+        log.debug("request from %s failed", client_address[0], exc_info=True)
+
+    def close_connections(self):
+        """Cut every open connection (close() then joins their threads quickly)."""
+        with self._open_lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass

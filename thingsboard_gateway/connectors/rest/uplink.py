@@ -1,0 +1,49 @@
+"""The REST uplink converter: a request's JSON (body, or query parameters of a GET) ->
+ThingsBoard data, through the shared expression engine (the MQTT connector's JSON
+converter): `deviceInfo` with sources "request" or "constant", `attributes`,
+`timeseries`. Pure."""
+import copy
+from typing import Any, Dict, List, Tuple
+
+from thingsboard_gateway.config.errors import ConfigError
+from thingsboard_gateway.connectors.mqtt.uplink import JsonUplinkConverter
+
+
+def json_converter(converter, file, path):
+    # type: (Dict[str, Any], str, str) -> JsonUplinkConverter
+    """The JSON converter of a mapping's `converter` section (upstream's "request" source
+    is our "message" source; older files' deviceNameExpression/deviceTypeExpression too)."""
+    config = copy.deepcopy(converter)
+    info = config.get("deviceInfo")
+    if isinstance(info, dict):
+        for key in ("deviceNameExpressionSource", "deviceProfileExpressionSource"):
+            if info.get(key) == "request":
+                info[key] = "message"
+    elif "deviceNameExpression" in config:
+        config["deviceInfo"] = {"deviceNameExpressionSource": "message",
+                                "deviceNameExpression": config["deviceNameExpression"],
+                                "deviceProfileExpressionSource": "message",
+                                "deviceProfileExpression": config.get("deviceTypeExpression", "default")}
+    if "timeseries" not in config and "telemetry" in config:
+        config["timeseries"] = config["telemetry"]
+    return JsonUplinkConverter(config, file, path)
+
+
+def convert_sample(config, shown, sample):
+    # type: (Any, str, Any) -> Tuple[Any, List[Tuple[str, str]]]
+    """For `check --sample` and the case folders: {"endpoint": "/path" (default: the first
+    mapping), "body": JSON, "ts": ms} -> (converted list, failures)."""
+    from thingsboard_gateway.connectors.rest.config import load
+    mappings = load(config, shown)["mapping"]
+    if not isinstance(sample, dict) or "body" not in sample:
+        raise ConfigError("sample", "body", "expected {\"endpoint\": path, \"body\": the request's JSON}")
+    endpoint = sample.get("endpoint") or (mappings[0]["endpoint"] if mappings else None)
+    index = next((i for i, m in enumerate(mappings) if m["endpoint"] == endpoint), None)
+    if index is None:
+        raise ConfigError("sample", "endpoint", "no mapping of %s has endpoint %r" % (shown, endpoint))
+    converter = mappings[index]["converter"]
+    if converter["type"] != "json":
+        raise ConfigError(shown, "mapping[%d].converter" % index, "a custom converter cannot be dry-run")
+    converted, failures = json_converter(converter, shown, "mapping[%d].converter" % index).convert_detailed(
+        endpoint, sample["body"], sample.get("ts"))
+    return converted, [("%s %s" % (f.section, f.key), f.reason) for f in failures]
