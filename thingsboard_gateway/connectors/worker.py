@@ -78,6 +78,7 @@ class DeviceWorker(object):
         self.reconnects = 0
         self._tasks = BatchQueue(1000, clock)
         self._online = {}  # type: Dict[str, bool]
+        self._retry_at = 0.0  # when to connect again
         session.worker = self
 
     # -- any thread -----------------------------------------------------------------------
@@ -116,13 +117,13 @@ class DeviceWorker(object):
 
     def run(self):
         stop = self.connector.stop_event
-        retry_at = self.clock()
+        self._retry_at = self.clock()
         while not stop.is_set():
-            if not self.connected and self.clock() >= retry_at:
+            if not self.connected and self.clock() >= self._retry_at:
                 if self._connect():
                     continue
-                retry_at = self.clock() + self.backoff.next_delay()
-            due = retry_at if not self.connected else self.schedule.next_due()
+                self._retry_at = self.clock() + self.backoff.next_delay()
+            due = self._retry_at if not self.connected else self.schedule.next_due()
             wait = None if due is None else max(0.0, due - self.clock())
             for task in self._tasks.get_batch(100, 0.5 if wait is None else min(wait, 0.5)):
                 if task is not None:
@@ -155,6 +156,12 @@ class DeviceWorker(object):
             self.reconnects += 1
         self.session.disconnect()
 
+    def _lost(self):
+        """The link broke: disconnect, and connect again after the backoff delay (a link
+        that keeps breaking right after connecting is retried ever more slowly)."""
+        self._disconnect()
+        self._retry_at = self.clock() + self.backoff.next_delay()
+
     def _run_job(self, key):
         # type: (Hashable) -> bool
         try:
@@ -167,7 +174,7 @@ class DeviceWorker(object):
             log.debug("%s: job %s failed", self.endpoint, key, exc_info=True)
         self.failures.count("connection:" + self.endpoint, "%s: lost %s: %s" % (self.connector.name, self.endpoint,
                                                                                reason))
-        self._disconnect()
+        self._lost()
         return False
 
     def _run_task(self, work, reply):
@@ -176,7 +183,7 @@ class DeviceWorker(object):
             result = work()
         except SessionLost as e:
             result = {"error": str(e)}
-            self._disconnect()
+            self._lost()
         except Exception as e:  # the device's refusal, a bad value: the requester hears it
             result = {"error": "%s: %s" % (type(e).__name__, e) if not isinstance(e, ValueError) else str(e)}
         if reply is None and isinstance(result, dict) and "error" in result and len(result) == 1:

@@ -1,0 +1,1 @@
+"""Request connector: polls HTTP(S) endpoints (upstream request.json)."""

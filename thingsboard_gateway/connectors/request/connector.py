@@ -1,0 +1,284 @@
+"""RequestConnector: polls HTTP(S) endpoints of upstream's request.json. One DeviceWorker
+(thread) per mapping, each with its own keep-alive connection, so a slow, refusing or
+failing endpoint backs off on its own and never delays the others. Attribute updates and
+RPCs go out as HTTP requests on one sender thread (see README.md beside this file)."""
+import http.client
+import json
+import logging
+import ssl
+import time
+import urllib.parse
+from typing import Any, Dict, List, Optional, Tuple
+
+from thingsboard_gateway.connectors.connector import Connector
+from thingsboard_gateway.connectors.http.outgoing import OutgoingRequest, Sender, answer, basic_auth
+from thingsboard_gateway.connectors.registry import load_converter
+from thingsboard_gateway.connectors.request import config as request_config
+from thingsboard_gateway.connectors.request.uplink import items, unpack
+from thingsboard_gateway.connectors.rest.uplink import json_converter
+from thingsboard_gateway.connectors.worker import DeviceSession, DeviceWorker, SessionLost
+from thingsboard_gateway.conversion.expression import compile_template, render
+from thingsboard_gateway.runtime.backoff import BackoffPolicy
+from thingsboard_gateway.runtime.failures import FailureLog
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 16 * 1024 * 1024  # bytes of a polled answer that are read
+REDIRECTS = 5
+
+
+class EndpointError(Exception):
+    """The endpoint answered, but not with usable data (4xx, not JSON): counted, no backoff."""
+
+
+class PollSession(DeviceSession):
+    """One mapping: its URL polled every scanPeriod on a kept-alive connection."""
+
+    def __init__(self, connector, index, mapping):
+        # type: (RequestConnector, int, Dict[str, Any]) -> None
+        self.connector = connector
+        self.mapping = mapping
+        self.key = "mapping[%d]" % index
+        self.url = connector.absolute(mapping["url"])
+        file = connector.file
+        self.unpack = compile_template(mapping["dataUnpackExpression"], file, self.key + ".dataUnpackExpression") \
+            if mapping["dataUnpackExpression"] else None
+        self.subrequests = [(name, compile_template(sub["url"], file, "%s.subRequests.%s.url" % (self.key, name)))
+                            for name, sub in mapping["subRequests"].items()]
+        converter = mapping["converter"]
+        self.custom = converter["type"] == "custom"
+        self.converter = load_converter(converter.get("extension", ""), "request", file, self.key + ".converter",
+                                        converter) if self.custom else json_converter(converter, file,
+                                                                                      self.key + ".converter")
+        self._connections = {}  # type: Dict[Tuple[str, str, int], http.client.HTTPConnection]
+
+    def connect(self):
+        if self.key not in self.worker.schedule:
+            self.worker.schedule.add(self.key, self.mapping["scanPeriod"])
+
+    def disconnect(self):
+        for connection in self._connections.values():
+            connection.close()
+        self._connections = {}
+
+    # -- HTTP ------------------------------------------------------------------------------
+    def _connection(self, parts):
+        # type: (urllib.parse.SplitResult) -> http.client.HTTPConnection
+        key = (parts.scheme, parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        connection = self._connections.get(key)
+        if connection is None:
+            timeout = self.mapping["timeout"]
+            if parts.scheme == "https":
+                connection = http.client.HTTPSConnection(key[1], key[2], timeout=timeout,
+                                                         context=self.connector.ssl_context())
+            else:
+                connection = http.client.HTTPConnection(key[1], key[2], timeout=timeout)
+            self._connections[key] = connection
+        return connection
+
+    def fetch(self, url, method="GET", body=None):
+        # type: (str, str, Optional[bytes]) -> bytes
+        """The answer's body. SessionLost for refused/timeout/5xx (the worker backs off),
+        EndpointError for a 4xx."""
+        headers = dict(self.mapping["httpHeaders"])
+        headers.update(self.connector.auth_headers)
+        if body is not None:
+            headers.setdefault("Content-Type", "application/json")
+        for _ in range(REDIRECTS + 1):
+            parts = urllib.parse.urlsplit(url)
+            path = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+            status, location, data = self._exchange(parts, method, path, headers, body)
+            if status in (301, 302, 303, 307, 308) and location and self.mapping["allowRedirects"]:
+                url = urllib.parse.urljoin(url, location)
+                if status == 303:
+                    method, body = "GET", None
+                continue
+            if status >= 500:
+                raise SessionLost("%s answered HTTP %d" % (url, status))
+            if status >= 400 or status in (301, 302, 303, 307, 308):
+                raise EndpointError("%s answered HTTP %d" % (url, status))
+            return data
+        raise EndpointError("%s: more than %d redirects" % (url, REDIRECTS))
+
+    def _exchange(self, parts, method, path, headers, body):
+        # type: (urllib.parse.SplitResult, str, str, Dict[str, str], Optional[bytes]) -> Tuple[int, str, bytes]
+        for attempt in (1, 2):  # a kept-alive connection the server closed meanwhile is made anew once
+            connection = self._connection(parts)
+            try:
+                connection.request(method, path, body=body, headers=headers)
+                response = connection.getresponse()
+                data = response.read(MAX_BODY + 1)
+                if len(data) > MAX_BODY:
+                    connection.close()
+                    raise EndpointError("%s: answer over %d bytes" % (parts.geturl(), MAX_BODY))
+                return response.status, response.getheader("Location") or "", data
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as e:
+                connection.close()
+                if attempt == 2:
+                    raise SessionLost("%s: %s" % (parts.geturl(), e))
+            except (OSError, http.client.HTTPException) as e:  # refused, timeout, TLS, a broken answer
+                connection.close()
+                raise SessionLost("%s: %s: %s" % (parts.geturl(), type(e).__name__, e))
+        raise SessionLost("unreachable")
+
+    # -- the poll ----------------------------------------------------------------------------
+    def run_job(self, key):
+        content = self.mapping.get("content")
+        body = json.dumps(content).encode("utf-8") if content is not None and self.mapping["httpMethod"] != "GET" \
+            else None
+        try:
+            raw = self.fetch(self.url, self.mapping["httpMethod"], body)
+            converted, problems = self.convert(raw)
+        except EndpointError as e:
+            self.connector.count("poll:" + self.key, str(e))
+            return
+        self.connector.polls += 1
+        if problems:
+            self.connector.count("keys:" + self.key, "%s: %s" % (self.url, "; ".join(problems)))
+        for item in converted:
+            self.connector.gateway.send_to_storage(self.connector.name, self.connector.id, item)
+
+    def convert(self, raw):
+        # type: (bytes) -> Tuple[List[Dict[str, Any]], List[str]]
+        if self.custom:
+            try:
+                converted = self.converter.convert(self.mapping["converter"], raw)
+            except Exception as e:  # the custom converter's own failure: counted, the next poll goes on
+                raise EndpointError("converter failed: %s: %s" % (type(e).__name__, e))
+            return ([converted] if isinstance(converted, dict) else list(converted or [])), []
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise EndpointError("%s: the answer is not JSON: %s" % (self.url, e))
+        if self.unpack is not None:
+            try:
+                data = unpack(data, self.unpack)
+            except ValueError as e:
+                raise EndpointError(str(e))
+        data = items(data)
+        problems = []  # type: List[str]
+        for item in data:
+            for name, template in self.subrequests:
+                try:
+                    item[name] = json.loads(self.fetch(self.connector.absolute(render(template, item))).decode("utf-8"))
+                except (ValueError, UnicodeDecodeError, EndpointError, TypeError) as e:
+                    problems.append("subRequest %s: %s" % (name, e))
+        converted, failures = self.converter.convert_detailed(self.mapping["url"], data)
+        return converted, problems + ["%s %s: %s" % (f.section, f.key, f.reason) for f in failures]
+
+
+class RequestConnector(Connector):
+    """Upstream-compatible request connector."""
+
+    @staticmethod
+    def load_config(config, file, warnings=None):
+        config = request_config.load(config, file, warnings)
+        for index, mapping in enumerate(config["mapping"]):
+            path = "mapping[%d].converter" % index
+            if mapping["converter"]["type"] == "custom":
+                load_converter(mapping["converter"].get("extension", ""), "request", file, path, mapping["converter"])
+            else:
+                json_converter(mapping["converter"], file, path)
+        for kind in ("attributeUpdates", "serverSideRpc"):
+            for index, entry in enumerate(config[kind]):
+                OutgoingRequest(entry, file, "%s[%d]" % (kind, index), config["host"])
+        return config
+
+    @staticmethod
+    def describe_config(config):
+        return "%s: %s" % (config["host"], ", ".join("%s every %s s" % (m["url"], m["scanPeriod"])
+                                                     for m in config["mapping"]))
+
+    def __init__(self, gateway, config, connector_type):
+        super(RequestConnector, self).__init__(gateway, config, connector_type)
+        self.file = config.get("configuration", "request.json")
+        self._config = self.load_config(config, self.file)
+        security = self._config["security"]
+        self.auth_headers = {"Authorization": basic_auth(security["username"], security.get("password", ""))} \
+            if security["type"] == "basic" else {}
+        self.failures = FailureLog(log)
+        self.outgoing = {}  # type: Dict[str, List[OutgoingRequest]]
+        for kind in ("attributeUpdates", "serverSideRpc"):
+            self.outgoing[kind] = []
+            for index, entry in enumerate(self._config[kind]):
+                entry = dict(entry)
+                entry.setdefault("security", security)
+                entry.setdefault("SSLVerify", self._config["SSLVerify"])
+                self.outgoing[kind].append(OutgoingRequest(entry, self.file, "%s[%d]" % (kind, index),
+                                                           self._config["host"]))
+        self.sessions = []  # type: List[PollSession]
+        self.sender = Sender(self)
+        self.polls = 0
+        self._context = None  # type: Optional[ssl.SSLContext]
+
+    def absolute(self, url):
+        # type: (str) -> str
+        if "://" in url:
+            return url
+        return urllib.parse.urljoin(self._config["host"].rstrip("/") + "/", url.lstrip("/"))
+
+    def ssl_context(self):
+        # type: () -> ssl.SSLContext
+        if self._context is None:
+            from thingsboard_gateway.connectors.http.outgoing import ssl_context
+            self._context = ssl_context(self._config["SSLVerify"], self._config["security"])
+        return self._context
+
+    def open(self):
+        self.stop_event.clear()
+        self.sessions = [PollSession(self, i, m) for i, m in enumerate(self._config["mapping"])]
+        for session in self.sessions:
+            backoff = BackoffPolicy(min(1.0, session.mapping["scanPeriod"]), max(60.0, session.mapping["scanPeriod"]))
+            DeviceWorker(self, session.key, session, backoff, self.failures, self.clock).start()
+        self.sender.start()
+
+    def close(self):
+        self.stop_event.set()
+        self.sender.wake()
+        for session in self.sessions:
+            session.worker.wake()
+        self.join_threads(5.0)
+
+    def statistics(self):
+        values = {"polls": self.polls}
+        for kind, count in self.failures.snapshot().items():
+            values["failures_" + kind] = count
+        return values
+
+    def count(self, kind, message):
+        # type: (str, str) -> None
+        self.failures.count(kind, "%s: %s" % (self.name, message))
+
+    # -- platform requests --------------------------------------------------------------------
+    def server_side_rpc_handler(self, content):
+        device, data = content.get("device"), content.get("data") or {}
+        request_id, method, params = data.get("id"), data.get("method"), data.get("params")
+
+        def reply(result):
+            self.gateway.send_rpc_reply(device, request_id, result)
+
+        entry = next((e for e in self.outgoing["serverSideRpc"] if e.matches(device, method)), None)
+        if entry is None:
+            reply({"error": "no serverSideRpc entry for %s on %s" % (method, device)})
+            return
+        values = {"deviceName": device, "methodName": method, "requestId": request_id, "params": params}
+        expression = entry.entry.get("responseValueExpression")
+
+        def work():
+            status, body = entry.call(values)
+            result = answer(status, body)
+            if expression and "result" in result:
+                value, missing = compile_template(expression, self.file, "responseValueExpression").evaluate(
+                    result["result"])
+                return {"result": value} if missing is None else {"error": "%s found nothing in the answer"
+                                                                            % missing}
+            return result
+        self.sender.submit(work, reply)
+
+    def on_attributes_update(self, content):
+        device, data = content.get("device"), content.get("data") or {}
+        for key, value in data.items():
+            for entry in self.outgoing["attributeUpdates"]:
+                if entry.matches(device, key):
+                    values = {"deviceName": device, "attributeKey": key, "attributeValue": value}
+                    self.sender.submit(lambda e=entry, v=values: e.call(v))
