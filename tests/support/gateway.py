@@ -24,9 +24,13 @@ def gateway_environment(env=None):
     """The environment for the gateway under test: the checkout on PYTHONPATH unless an
     installed gateway is under test (it must run from its own site-packages only)."""
     environment = dict(os.environ)
+    env = dict(env or {})
+    paths = [env.pop("PYTHONPATH", "")]  # the test's own folders come first
     if not INSTALLED_GATEWAY:
-        environment["PYTHONPATH"] = ROOT + os.pathsep + environment.get("PYTHONPATH", "")
-    environment.update(env or {})
+        paths.append(ROOT)
+    paths.append(environment.get("PYTHONPATH", ""))
+    environment["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    environment.update(env)
     if INSTALLED_GATEWAY:  # the checkout's example extensions (the simulator), found last as in the source tree
         folders = [environment.get("TB_GW_EXTENSIONS_DIR", ""), os.path.join(ROOT, "extensions")]
         environment["TB_GW_EXTENSIONS_DIR"] = os.pathsep.join(f for f in folders if f)

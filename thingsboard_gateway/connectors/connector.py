@@ -13,6 +13,11 @@ from abc import ABC, abstractmethod
 from typing import Any, Callable, Dict, List, Optional
 
 
+class ConnectorUnavailable(Exception):
+    """Raised by open() when the connector cannot run on this machine at all (a missing
+    optional library): the supervisor disables it with this one-line reason, no retries."""
+
+
 class Connector(ABC):
     """Base class of every connector.
 

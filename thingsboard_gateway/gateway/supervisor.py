@@ -11,7 +11,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional
 
 from thingsboard_gateway.config.loader import ConnectorSpec
-from thingsboard_gateway.connectors.connector import Connector
+from thingsboard_gateway.connectors.connector import Connector, ConnectorUnavailable
 from thingsboard_gateway.connectors.registry import ExtensionError, connector_class
 from thingsboard_gateway.runtime.backoff import BackoffPolicy
 
@@ -121,6 +121,11 @@ class Supervisor(object):
             slot.instance = cls(self._gateway, config, spec.type)
             slot.instance.on_thread_ended = self.wake
             slot.instance.open()
+        except ConnectorUnavailable as e:
+            close_within(slot.instance, self._close_timeout)
+            slot.state, slot.last_error, slot.instance = DISABLED, str(e), None
+            log.error("Connector %s disabled: %s", spec.name, e)
+            return
         except Exception as e:
             self._failed(slot, "%s: %s" % (type(e).__name__, e), exc_info=True)
             return

@@ -1,0 +1,1 @@
+"""BLE connector on bluepy (upstream ble.json)."""

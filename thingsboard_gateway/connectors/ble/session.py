@@ -1,0 +1,295 @@
+"""One BLE adapter's work (runs on its DeviceWorker thread): devices served in turn —
+connect by MAC with retries as upstream (connectRetry, connectRetryInSeconds,
+waitAfterConnectRetries), read characteristics every pollPeriod, wait for notifications,
+RPC reads/writes/scans. Every bluepy call is bounded by the device's `timeout`: a
+`Watchdog` kills that peripheral's bluepy-helper when a call hangs, which makes the call
+fail, so one hung peripheral never holds the others longer than its timeout. A
+peripheral is released (helper process ended and reaped) on every path."""
+import logging
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Optional
+
+from thingsboard_gateway.connectors.ble.config import iface
+from thingsboard_gateway.connectors.worker import DeviceSession
+from thingsboard_gateway.runtime.backoff import AttemptsBackoff
+
+log = logging.getLogger(__name__)
+
+NOTIFY_SLICE = 0.1  # seconds of waitForNotifications per round, shared by the adapter's devices
+LINK_CHECK = 1.0    # seconds between checks of a disconnected device's next attempt
+CCCD_ON = b"\x01\x00"
+
+
+def release(peripheral):
+    # type: (Any) -> None
+    """Disconnect, and make sure bluepy's helper process is gone (killed and reaped)."""
+    try:
+        peripheral.disconnect()
+    except Exception:  # a killed or hung helper: end it below
+        pass
+    helper = getattr(peripheral, "_helper", None)
+    if helper is not None:
+        try:
+            helper.kill()
+            helper.wait(2)
+        except Exception:
+            log.debug("ending bluepy-helper failed", exc_info=True)
+        for pipe in (getattr(helper, "stdin", None), getattr(helper, "stdout", None)):
+            try:
+                if pipe is not None:
+                    pipe.close()
+            except OSError:  # a broken pipe's unflushed command: nothing more to do
+                pass
+        peripheral._helper = None
+    stderr = getattr(peripheral, "_stderr", None)  # bluepy's /dev/null for the helper
+    if stderr is not None:
+        stderr.close()
+        peripheral._stderr = None
+
+
+class Watchdog(object):
+    """Bounds the adapter thread's current bluepy call; one thread per adapter."""
+
+    def __init__(self, stop_event):
+        # type: (threading.Event) -> None
+        self._stop = stop_event
+        self._cond = threading.Condition()
+        self._armed = None  # type: Optional[List[Any]]  [peripheral, deadline]
+        self.fired = 0
+
+    @contextmanager
+    def guard(self, peripheral, seconds):
+        # type: (Any, float) -> Iterator[None]
+        with self._cond:
+            self._armed = [peripheral, time.monotonic() + seconds]
+            self._cond.notify()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._armed = None
+
+    def wake(self):
+        with self._cond:
+            self._cond.notify()
+
+    def run(self):
+        while not self._stop.is_set():
+            with self._cond:
+                armed = self._armed
+                wait = 1.0 if armed is None else armed[1] - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(min(wait, 1.0))
+                    continue
+                self._armed = None
+                self.fired += 1
+            helper = getattr(armed[0], "_helper", None)
+            if helper is not None:
+                try:
+                    helper.kill()  # the blocked call now fails: the helper exited
+                except OSError:
+                    pass
+
+
+class BleDevice(object):
+    """A configured device's link state (adapter thread only)."""
+
+    def __init__(self, config):
+        # type: (Dict[str, Any]) -> None
+        self.config = config
+        self.name = config["name"]
+        self.timeout = config["timeout"] / 1000.0
+        self.read_uuids = sorted({e["characteristicUUID"] for e in config["telemetry"] + config["attributes"]
+                                  if e["method"] == "read"})
+        self.notify_uuids = sorted({e["characteristicUUID"] for e in config["telemetry"] + config["attributes"]
+                                    if e["method"] == "notify"})
+        self.backoff = AttemptsBackoff(config["connectRetry"], config["connectRetryInSeconds"],
+                                       config["waitAfterConnectRetries"])
+        self.peripheral = None  # type: Any
+        self.characteristics = {}  # type: Dict[str, Any]
+        self.handles = {}  # type: Dict[int, str]  notification handle -> characteristic UUID
+        self.next_attempt = 0.0
+
+
+class AdapterSession(DeviceSession):
+    """The devices on one adapter; every method runs on the adapter's worker thread."""
+
+    def __init__(self, connector, adapter, devices, btle):
+        # type: (Any, str, List[Dict[str, Any]], Any) -> None
+        self.connector = connector
+        self.adapter = adapter
+        self.iface = iface(adapter)
+        self.btle = btle
+        self.devices = {d["name"]: BleDevice(d) for d in devices}
+        self.watchdog = Watchdog(connector.stop_event)
+        self.errors = (btle.BTLEException, OSError, ValueError)  # OSError: writing to a helper that was killed
+
+    def connect(self):
+        schedule = self.worker.schedule
+        for name, device in self.devices.items():
+            if ("link", name) not in schedule:
+                schedule.add(("link", name), LINK_CHECK)
+                if device.read_uuids:
+                    schedule.add(("poll", name), device.config["pollPeriod"] / 1000.0)
+        if any(d.notify_uuids for d in self.devices.values()) and "notify" not in schedule:
+            schedule.add("notify", 0.0)
+
+    def disconnect(self):
+        for device in self.devices.values():
+            self._drop(device)
+
+    def run_job(self, key):
+        if key == "notify":
+            self._notifications()
+            return
+        kind, name = key
+        device = self.devices[name]
+        if kind == "link":
+            self._link(device)
+        elif device.peripheral is not None:
+            self._poll(device)
+
+    # -- per device ---------------------------------------------------------------------------
+    def _drop(self, device, reason=None):
+        # type: (BleDevice, Optional[str]) -> None
+        if device.peripheral is not None:
+            release(device.peripheral)
+            device.peripheral = None
+            self.worker.set_online(device.name, device.config["deviceType"], False)
+        if reason is not None:
+            self.connector.count("connection:" + device.name, "%s (%s): lost: %s"
+                                 % (device.name, device.config["MACAddress"], reason))
+            device.next_attempt = self.worker.clock() + device.backoff.next_delay()
+
+    def _link(self, device):
+        # type: (BleDevice) -> None
+        if device.peripheral is not None or self.worker.clock() < device.next_attempt:
+            return
+        config = device.config
+        peripheral = self.btle.Peripheral()
+        try:
+            with self.watchdog.guard(peripheral, device.timeout):
+                peripheral.connect(config["MACAddress"], config["addrType"], self.iface)
+                peripheral.withDelegate(self.connector.delegate(self, device))
+                device.characteristics = {str(c.uuid).lower(): c for c in peripheral.getCharacteristics()}
+                device.handles = {}
+                for uuid in device.notify_uuids:
+                    characteristic = device.characteristics.get(uuid)
+                    if characteristic is None:
+                        self.connector.count("characteristic:" + device.name, "%s has no characteristic %s"
+                                             % (device.name, uuid))
+                        continue
+                    device.handles[characteristic.getHandle()] = uuid
+                    peripheral.writeCharacteristic(characteristic.getHandle() + 1, CCCD_ON, withResponse=True)
+        except self.errors as e:
+            release(peripheral)
+            device.next_attempt = self.worker.clock() + device.backoff.next_delay()
+            self.connector.count("connect:" + device.name, "%s (%s): cannot connect: %s: %s"
+                                 % (device.name, config["MACAddress"], type(e).__name__, e))
+            return
+        device.peripheral = peripheral
+        device.backoff.connected()
+        self.worker.set_online(device.name, config["deviceType"], True)
+        if config["showMap"] or self.connector.show_map:
+            log.info("%s (%s) characteristics: %s", device.name, config["MACAddress"],
+                     ", ".join("%s handle %d" % (u, c.getHandle()) for u, c in sorted(device.characteristics.items())))
+        if device.read_uuids:
+            self._poll(device)
+
+    def read(self, device, uuid):
+        # type: (BleDevice, str) -> bytes
+        """One characteristic's value, bounded by the device's timeout."""
+        characteristic = device.characteristics.get(uuid)
+        if characteristic is None:
+            raise KeyError("%s has no characteristic %s" % (device.name, uuid))
+        with self.watchdog.guard(device.peripheral, device.timeout):
+            return characteristic.read()
+
+    def _poll(self, device):
+        # type: (BleDevice) -> None
+        values = {}
+        for uuid in device.read_uuids:
+            try:
+                values[uuid] = self.read(device, uuid)
+            except KeyError as e:
+                self.connector.count("characteristic:" + device.name, str(e.args[0]))
+            except self.errors as e:
+                self._drop(device, "%s: %s" % (type(e).__name__, e))
+                return
+        self.connector.reads += len(values)
+        if values:
+            self.connector.convert(device.config, values)
+
+    def _notifications(self):
+        listening = [d for d in self.devices.values() if d.peripheral is not None and d.handles]
+        if not listening:
+            self.connector.stop_event.wait(NOTIFY_SLICE)  # nobody to wait for now; links are checked each second
+            return
+        for device in listening:
+            try:
+                with self.watchdog.guard(device.peripheral, device.timeout + NOTIFY_SLICE):
+                    device.peripheral.waitForNotifications(NOTIFY_SLICE / len(listening))
+            except self.errors as e:
+                self._drop(device, "%s: %s" % (type(e).__name__, e))
+
+    def notified(self, device, handle, data):
+        # type: (BleDevice, int, bytes) -> None
+        """A notification arrived (bluepy calls the delegate inside waitForNotifications)."""
+        uuid = device.handles.get(handle)
+        if uuid is not None:
+            self.connector.notifications += 1
+            self.connector.convert(device.config, {uuid: data})
+
+    # -- requests ------------------------------------------------------------------------------
+    def execute(self, device, entry, params):
+        # type: (BleDevice, Dict[str, Any], Any) -> Any
+        """An RPC or attribute write on this adapter's thread."""
+        if entry.get("methodProcessing") == "scan":
+            return {"result": self.scan()}
+        if device.peripheral is None:
+            raise ValueError("%s is not connected" % device.name)
+        uuid = entry["characteristicUUID"]
+        try:
+            if entry.get("methodProcessing") == "read":
+                data = self.read(device, uuid)
+                try:
+                    return {"result": data.decode("utf-8"), "hex": data.hex()}
+                except UnicodeDecodeError:
+                    return {"result": data.hex(), "hex": data.hex()}
+            characteristic = device.characteristics.get(uuid)
+            if characteristic is None:
+                raise ValueError("%s has no characteristic %s" % (device.name, uuid))
+            with self.watchdog.guard(device.peripheral, device.timeout):
+                characteristic.write(to_bytes(params), withResponse=entry.get("withResponse", True))
+            return {"success": True}
+        except KeyError as e:
+            raise ValueError(e.args[0])
+        except self.errors as e:
+            if isinstance(e, ValueError) and not isinstance(e, self.btle.BTLEException):
+                raise
+            self._drop(device, "%s: %s" % (type(e).__name__, e))
+            raise ValueError("%s: %s: %s" % (device.name, type(e).__name__, e))
+
+    def scan(self):
+        # type: () -> List[Dict[str, Any]]
+        seconds = self.connector.scanner["timeout"] / 1000.0
+        entries = self.btle.Scanner(self.iface).scan(seconds, passive=self.connector.passive)
+        return [{"address": e.addr, "addrType": e.addrType, "rssi": e.rssi,
+                 "name": e.getValueText(9) or e.getValueText(8)} for e in entries]
+
+
+def to_bytes(value):
+    # type: (Any) -> bytes
+    """What a write sends: {"hex": "0a0b"}, a list of byte values, or text (UTF-8)."""
+    if isinstance(value, dict):
+        if "hex" in value:
+            return bytes.fromhex(str(value["hex"]))
+        if "value" in value:
+            return to_bytes(value["value"])
+    if isinstance(value, list) and all(isinstance(b, int) and 0 <= b <= 255 for b in value):
+        return bytes(value)
+    if isinstance(value, bool):
+        return b"\x01" if value else b"\x00"
+    return (value if isinstance(value, str) else str(value)).encode("utf-8")

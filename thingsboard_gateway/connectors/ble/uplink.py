@@ -1,0 +1,116 @@
+"""The BLE uplink converter (pure): characteristic bytes -> values by upstream's byte
+templates. In `valueExpression` each `[n]`, `[a:b]`, `[:]` is replaced by the decimal
+numbers of those bytes written one after another (upstream's rule: b"\\x01\\x02" with
+"[0:2]cm" gives "12cm"); other text stays. A key with `type` is cast to it; without, an
+expression that is one `[n]` gives that byte as a number, anything else the text."""
+import re
+import time
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+from thingsboard_gateway.config.errors import ConfigError
+from thingsboard_gateway.connectors.converter import Converter
+from thingsboard_gateway.conversion.casting import CastError, cast
+
+_PART = re.compile(r"\[\s*(-?\d*)\s*(:?)\s*(-?\d*)\s*\]")
+
+Part = Union[str, slice, int]
+
+
+def parse_expression(source, file="ble.json", path="valueExpression"):
+    # type: (str, str, str) -> List[Part]
+    """Text and byte selections of a valueExpression; ConfigError for `[x]` that is no selection."""
+    parts = []  # type: List[Part]
+    position = 0
+    for match in _PART.finditer(source):
+        if match.start() > position:
+            parts.append(source[position:match.start()])
+        start, colon, end = match.groups()
+        if colon:
+            parts.append(slice(int(start) if start else None, int(end) if end else None))
+        elif start:
+            parts.append(int(start))
+        else:
+            raise ConfigError(file, path, "empty [] at column %d of %r" % (match.start() + 1, source))
+        position = match.end()
+    if position < len(source):
+        parts.append(source[position:])
+    return parts
+
+
+def evaluate(parts, data):
+    # type: (List[Part], bytes) -> Any
+    """The value of parsed parts for `data`; ValueError when an index is beyond the data."""
+    if len(parts) == 1 and isinstance(parts[0], int):
+        try:
+            return data[parts[0]]
+        except IndexError:
+            raise ValueError("no byte %d in %d bytes" % (parts[0], len(data)))
+    out = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(part)
+        elif isinstance(part, int):
+            try:
+                out.append(str(data[part]))
+            except IndexError:
+                raise ValueError("no byte %d in %d bytes" % (part, len(data)))
+        else:
+            out.append("".join(str(b) for b in data[part]))
+    return "".join(out)
+
+
+class BleUplinkConverter(Converter):
+    """Pure: (device config, {"values": {characteristic UUID: bytes}, "ts": ms}) -> data of
+    the keys whose characteristic is in `values` (a read cycle or one notification)."""
+
+    def __init__(self, config=None):
+        super(BleUplinkConverter, self).__init__(config)
+        self._parsed = {}  # type: Dict[str, List[Part]]
+
+    def convert(self, config, data):
+        return self.convert_detailed(config, data)[0]
+
+    def convert_detailed(self, config, data):
+        # type: (Dict[str, Any], Dict[str, Any]) -> Tuple[Optional[Dict[str, Any]], List[Tuple[str, str]]]
+        values = data["values"]
+        failures = []  # type: List[Tuple[str, str]]
+        sections = {"telemetry": {}, "attributes": {}}  # type: Dict[str, Dict[str, Any]]
+        for section, out in sections.items():
+            for entry in config.get(section) or []:
+                raw = values.get(entry["characteristicUUID"])
+                if raw is None:
+                    continue
+                expression = entry.get("valueExpression", "[:]")
+                parts = self._parsed.get(expression)
+                if parts is None:
+                    parts = self._parsed[expression] = parse_expression(expression)
+                try:
+                    value = evaluate(parts, bytes(raw))
+                    out[entry["key"]] = cast(value, entry["type"]) if entry.get("type") else value
+                except (ValueError, CastError) as e:
+                    failures.append((entry["key"], str(e)))
+        if not sections["telemetry"] and not sections["attributes"]:
+            return None, failures
+        ts = data.get("ts") or int(time.time() * 1000)
+        return ({"deviceName": config["name"], "deviceType": config.get("deviceType", "default"),
+                 "telemetry": [{"ts": ts, "values": sections["telemetry"]}] if sections["telemetry"] else [],
+                 "attributes": sections["attributes"]}, failures)
+
+
+def convert_sample(config, shown, sample):
+    # type: (Any, str, Any) -> Tuple[Any, List[Tuple[str, str]]]
+    """For `check --sample` and the case folders: {"deviceName" (default: the first device),
+    "values": {characteristicUUID: hex}, "ts": ms} -> (converted, failures)."""
+    from thingsboard_gateway.connectors.ble.config import full_uuid, load
+    devices = load(config, shown)["devices"]
+    if not isinstance(sample, dict) or not isinstance(sample.get("values"), dict):
+        raise ConfigError("sample", "values", "expected {\"values\": {characteristicUUID: hex bytes}}")
+    name = sample.get("deviceName") or (devices[0]["name"] if devices else None)
+    device = next((d for d in devices if d["name"] == name), None)
+    if device is None:
+        raise ConfigError("sample", "deviceName", "no device named %r in %s" % (name, shown))
+    try:
+        values = {full_uuid(k): bytes.fromhex(v) for k, v in sample["values"].items()}
+    except (TypeError, ValueError, AttributeError) as e:
+        raise ConfigError("sample", "values", "expected hex bytes per characteristic (%s)" % e)
+    return BleUplinkConverter().convert_detailed(device, {"values": values, "ts": sample.get("ts")})
