@@ -29,7 +29,9 @@ install -m 0755 "$ROOT/debian/thingsboard-gateway" "$STAGE/usr/bin/thingsboard-g
 install -m 0644 "$ROOT/debian/thingsboard-gateway.service" "$STAGE/lib/systemd/system/"
 install -m 0644 "$ROOT/debian/config/tb_gateway.json" "$ROOT/debian/config/logs.json" \
     "$ROOT/config/mqtt.json" "$ROOT/config/modbus.json" "$ROOT/config/opcua.json" \
-    "$ROOT/config/simulator.json" "$STAGE/etc/thingsboard-gateway/config/"
+    "$ROOT/config/simulator.json" "$ROOT/config/serial.json" "$ROOT/config/socket.json" \
+    "$ROOT/config/rest.json" "$ROOT/config/request.json" "$ROOT/config/ble.json" \
+    "$STAGE/etc/thingsboard-gateway/config/"
 install -m 0644 "$ROOT/README.md" "$ROOT/debian/copyright" "$DOC/"
 mkdir -p "$STAGE/usr/share/man/man1"
 gzip -9n < "$ROOT/debian/thingsboard-gateway.1" > "$STAGE/usr/share/man/man1/thingsboard-gateway.1.gz"

@@ -1,0 +1,42 @@
+"""Every connector example we ship in config/, and upstream's example of each type we
+implement, loads through its connector class with no warning (but the ones named here)."""
+import json
+import os
+
+import pytest
+
+from thingsboard_gateway.connectors.registry import BUILTIN, _import_builtin
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+UPSTREAM = os.path.join(os.path.dirname(ROOT), "shared", "reference", "tb-gateway-config")
+
+OURS = {"mqtt.json": "mqtt", "modbus.json": "modbus", "opcua.json": "opcua", "serial.json": "serial",
+        "socket.json": "socket", "rest.json": "rest", "request.json": "request", "ble.json": "ble"}
+THEIRS = {"custom_serial.json": "serial", "socket.json": "socket", "rest.json": "rest", "request.json": "request",
+          "ble.json": "ble"}
+EXPECTED_WARNINGS = {("theirs", "request.json"): ["processingFunction"]}
+
+
+def bluepy_missing():
+    try:
+        import bluepy.btle  # noqa: F401
+        return False
+    except ImportError:
+        return True
+
+
+@pytest.mark.parametrize("where,name", [("ours", n) for n in sorted(OURS)] + [("theirs", n) for n in sorted(THEIRS)])
+def test_example_loads(where, name):
+    folder, kind = (os.path.join(ROOT, "config"), OURS[name]) if where == "ours" else (UPSTREAM, THEIRS[name])
+    if not os.path.isdir(folder):
+        pytest.skip("no %s" % folder)
+    with open(os.path.join(folder, name)) as f:
+        config = json.load(f)
+    cls = _import_builtin(BUILTIN[kind])
+    warnings = []
+    loaded = cls.load_config(config, name, warnings)
+    if kind == "ble" and bluepy_missing():
+        warnings = [w for w in warnings if "bluepy is not installed" not in w]
+    expected = EXPECTED_WARNINGS.get((where, name), [])
+    assert len(warnings) == len(expected) and all(e in w for e, w in zip(expected, warnings)), warnings
+    assert cls.describe_config(loaded)
