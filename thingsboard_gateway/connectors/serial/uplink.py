@@ -72,66 +72,94 @@ class Framer(object):
         return rest
 
 
-def piece(frame, entry):
-    # type: (bytes, Dict[str, Any]) -> bytes
-    """The part of a frame an entry names (untilDelimiter, fromDelimiter, toByte, fromByte)."""
-    data = frame
-    until = entry.get("untilDelimiter")
-    if until:
-        data = data.split(until.encode("utf-8"), 1)[0]
-    after = entry.get("fromDelimiter")
-    if after:
-        parts = data.split(after.encode("utf-8"), 1)
-        data = parts[1] if len(parts) > 1 else b""
-    to_byte = entry.get("toByte")
-    if to_byte is not None and to_byte != -1:
-        data = data[:to_byte]
-    from_byte = entry.get("fromByte")
-    if from_byte is not None:
-        data = data[from_byte:]
-    return data
+class KeyPlan(object):
+    """One telemetry/attribute entry, compiled: which piece of a frame, cast how."""
+
+    __slots__ = ("section", "key", "type", "until", "after", "to_byte", "from_byte", "text")
+
+    def __init__(self, section, entry):
+        # type: (str, Dict[str, Any]) -> None
+        self.section = section
+        self.key = entry["key"]
+        self.type = entry.get("type", "string")
+        self.until = entry["untilDelimiter"].encode("utf-8") if entry.get("untilDelimiter") else None
+        self.after = entry["fromDelimiter"].encode("utf-8") if entry.get("fromDelimiter") else None
+        to_byte = entry.get("toByte")
+        self.to_byte = None if to_byte == -1 else to_byte
+        self.from_byte = entry.get("fromByte")
+        self.text = self.type in ("string", "str", "raw")
+
+    def piece(self, frame):
+        # type: (bytes) -> bytes
+        """The part of a frame this entry names: untilDelimiter, fromDelimiter, toByte, fromByte."""
+        data = frame
+        if self.until is not None:
+            data = data.split(self.until, 1)[0]
+        if self.after is not None:
+            parts = data.split(self.after, 1)
+            data = parts[1] if len(parts) > 1 else b""
+        if self.to_byte is not None:
+            data = data[:self.to_byte]
+        if self.from_byte is not None:
+            data = data[self.from_byte:]
+        return data
+
+    def value(self, frame):
+        # type: (bytes) -> Any
+        """The entry's value in a frame; CastError for undecodable or uncastable bytes."""
+        try:
+            text = self.piece(frame).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise CastError("not UTF-8 text (%s)" % e.reason)
+        if not self.text:
+            text = text.strip()
+            if not text:
+                raise CastError("empty")
+        return cast(text, self.type)
 
 
 def decode_value(data, type_name):
     # type: (bytes, str) -> Any
-    """A piece of a frame as `type_name`; CastError for undecodable or uncastable bytes."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise CastError("not UTF-8 text (%s)" % e.reason)
-    if type_name not in ("string", "str", "raw"):
-        text = text.strip()
-        if not text:
-            raise CastError("empty")
-    return cast(text, type_name)
+    """Bytes (a whole RPC answer) as `type_name`; CastError for undecodable or uncastable bytes."""
+    return KeyPlan("", {"key": "", "type": type_name}).value(data)
+
+
+def plan(config):
+    # type: (Dict[str, Any]) -> List[KeyPlan]
+    return [KeyPlan(section, entry) for section in ("telemetry", "attributes") for entry in config.get(section) or []]
 
 
 class SerialUplinkConverter(Converter):
-    """Pure: (device config, {"frame": bytes, "ts": ms}) -> ThingsBoard data for one device."""
+    """Pure: (device config, {"frame": bytes, "ts": ms}) -> ThingsBoard data for one device.
+    A device's keys are compiled at its first frame."""
+
+    def __init__(self, config=None):
+        super(SerialUplinkConverter, self).__init__(config)
+        self._plans = {}  # type: Dict[int, Tuple[Dict[str, Any], List[KeyPlan]]]
 
     def convert(self, config, data):
         return self.convert_detailed(config, data)[0]
 
-    @staticmethod
-    def convert_detailed(config, data):
+    def convert_detailed(self, config, data):
         # type: (Dict[str, Any], Dict[str, Any]) -> Tuple[Optional[Dict[str, Any]], List[Tuple[str, str]]]
         """(converted or None, [(key, why it failed)])."""
+        cached = self._plans.get(id(config))
+        if cached is None or cached[0] is not config:
+            cached = self._plans[id(config)] = (config, plan(config))
         frame = data["frame"]
         failures = []  # type: List[Tuple[str, str]]
-        sections = {}  # type: Dict[str, Dict[str, Any]]
-        for section in ("telemetry", "attributes"):
-            values = sections.setdefault(section, {})
-            for entry in config.get(section) or []:
-                try:
-                    values[entry["key"]] = decode_value(piece(frame, entry), entry.get("type", "string"))
-                except CastError as e:
-                    failures.append((entry["key"], "cannot read %s: %s" % (entry.get("type", "string"), e)))
-        if not sections["telemetry"] and not sections["attributes"]:
+        telemetry, attributes = {}, {}  # type: Dict[str, Any], Dict[str, Any]
+        for key in cached[1]:
+            try:
+                (telemetry if key.section == "telemetry" else attributes)[key.key] = key.value(frame)
+            except CastError as e:
+                failures.append((key.key, "cannot read %s: %s" % (key.type, e)))
+        if not telemetry and not attributes:
             return None, failures
         ts = data.get("ts") or int(time.time() * 1000)
         return ({"deviceName": config["name"], "deviceType": config.get("type", "default"),
-                 "telemetry": [{"ts": ts, "values": sections["telemetry"]}] if sections["telemetry"] else [],
-                 "attributes": sections["attributes"]}, failures)
+                 "telemetry": [{"ts": ts, "values": telemetry}] if telemetry else [], "attributes": attributes},
+                failures)
 
 
 def convert_sample(config, shown, sample):
@@ -151,4 +179,4 @@ def convert_sample(config, shown, sample):
         frame = bytes.fromhex(sample["frameHex"]) if "frameHex" in sample else sample["frame"].encode("utf-8")
     except ValueError as e:
         raise ConfigError("sample", "frameHex", str(e))
-    return SerialUplinkConverter.convert_detailed(device, {"frame": frame, "ts": sample.get("ts", 0)})
+    return SerialUplinkConverter().convert_detailed(device, {"frame": frame, "ts": sample.get("ts", 0)})

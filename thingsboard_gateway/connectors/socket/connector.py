@@ -58,6 +58,7 @@ class SocketConnector(Connector):
                          [AttributeRequest(r, file, "attributeRequests") for r in d["attributeRequests"]])
                         for d in self._config["devices"]]
         self.by_name = {d["deviceName"]: d for d in self._config["devices"]}
+        self.requests = {d["deviceName"]: requests for _, d, requests in self.devices}
         self.failures = FailureLog(log)
         self.converter = SocketUplinkConverter()
         self.counts = {"messages": 0, "connections": 0, "connections_refused": 0, "connections_idle_closed": 0}
@@ -197,7 +198,7 @@ class SocketConnector(Connector):
         peers = {}  # type: Dict[Tuple[str, int], Peer]
         while not self.stop_event.is_set():
             try:
-                data, address = self._listener.recvfrom(65535)
+                data, address = self._listener.recvfrom(self.settings["bufferSize"])  # longer datagrams are cut
             except socket.timeout:
                 continue
             except OSError as e:
@@ -211,7 +212,7 @@ class SocketConnector(Connector):
                 if len(peers) >= 4096:  # a bounded memory of senders
                     peers.clear()
                 peer = peers[address] = Peer(None, address[:2], self._device_for(address))
-            self.handle(peer, data[:self.settings["bufferSize"]])
+            self.handle(peer, data)
 
     # -- messages ----------------------------------------------------------------------------
     def _device_for(self, address):
@@ -228,14 +229,12 @@ class SocketConnector(Connector):
             self.count("unknown_peer", "no device matches %s:%d; message dropped" % peer.address, data)
             return
         self._last_peer[device["deviceName"]] = peer
-        for pattern, configured, requests in self.devices:
-            if configured is device:
-                for request in requests:
-                    name = request.attribute(data, device["encoding"])
-                    if name is not None:
-                        self._request_attribute(peer, device, name, request.shared)
-                        return
-        converted, failures = self.converter.convert_detailed(device, {"data": data, "ts": int(time.time() * 1000)})
+        for request in self.requests[device["deviceName"]]:
+            name = request.attribute(data, device["encoding"])
+            if name is not None:
+                self._request_attribute(peer, device, name, request.shared)
+                return
+        converted, failures = self.converter.convert_detailed(device, {"data": data, "ts": 0})
         if failures:
             self.count("message:" + device["deviceName"], "%s: %s" % (
                 device["deviceName"], "; ".join("%s: %s" % f for f in failures)), data)

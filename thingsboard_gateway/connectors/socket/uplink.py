@@ -63,42 +63,61 @@ class AttributeRequest(object):
             return None
 
 
-def piece(data, entry):
-    # type: (bytes, Dict[str, Any]) -> bytes
-    end = entry.get("byteTo", -1)
-    return data[entry.get("byteFrom", 0):None if end == -1 else end].replace(b"\x00", b"")
+class KeyPlan(object):
+    """One telemetry/attribute entry, compiled."""
+
+    __slots__ = ("section", "key", "type", "start", "end", "text")
+
+    def __init__(self, section, entry):
+        # type: (str, Dict[str, Any]) -> None
+        self.section = section
+        self.key = entry["key"]
+        self.type = entry.get("type", "string")
+        self.start = entry.get("byteFrom", 0)
+        end = entry.get("byteTo", -1)
+        self.end = None if end == -1 else end
+        self.text = self.type in ("string", "str", "raw")
+
+    def value(self, data, encoding):
+        # type: (bytes, str) -> Any
+        """UnicodeDecodeError or CastError when the bytes are no such value."""
+        text = data[self.start:self.end].replace(b"\x00", b"").decode(encoding)
+        return cast(text if self.text else text.strip(), self.type)
 
 
 class SocketUplinkConverter(Converter):
-    """Pure: (device config, {"data": bytes, "ts": ms}) -> ThingsBoard data for one device."""
+    """Pure: (device config, {"data": bytes, "ts": ms}) -> ThingsBoard data for one device.
+    A device's keys are compiled at its first message."""
+
+    def __init__(self, config=None):
+        super(SocketUplinkConverter, self).__init__(config)
+        self._plans = {}  # type: Dict[int, Tuple[Dict[str, Any], List[KeyPlan]]]
 
     def convert(self, config, data):
         return self.convert_detailed(config, data)[0]
 
-    @staticmethod
-    def convert_detailed(config, data):
+    def convert_detailed(self, config, data):
         # type: (Dict[str, Any], Dict[str, Any]) -> Tuple[Optional[Dict[str, Any]], List[Tuple[str, str]]]
+        cached = self._plans.get(id(config))
+        if cached is None or cached[0] is not config:
+            cached = self._plans[id(config)] = (config, [KeyPlan(section, entry) for section in ("telemetry", "attributes")
+                                                         for entry in config.get(section) or []])
         message, encoding = data["data"], config.get("encoding", "utf-8")
         failures = []  # type: List[Tuple[str, str]]
-        sections = {"telemetry": {}, "attributes": {}}  # type: Dict[str, Dict[str, Any]]
-        for section, values in sections.items():
-            for entry in config.get(section) or []:
-                type_name = entry.get("type", "string")
-                try:
-                    text = piece(message, entry).decode(encoding)
-                    if type_name not in ("string", "str", "raw"):
-                        text = text.strip()
-                    values[entry["key"]] = cast(text, type_name)
-                except UnicodeDecodeError as e:
-                    failures.append((entry["key"], "not %s text (%s)" % (encoding, e.reason)))
-                except CastError as e:
-                    failures.append((entry["key"], "cannot read %s: %s" % (type_name, e)))
-        if not sections["telemetry"] and not sections["attributes"]:
+        telemetry, attributes = {}, {}  # type: Dict[str, Any], Dict[str, Any]
+        for key in cached[1]:
+            try:
+                (telemetry if key.section == "telemetry" else attributes)[key.key] = key.value(message, encoding)
+            except UnicodeDecodeError as e:
+                failures.append((key.key, "not %s text (%s)" % (encoding, e.reason)))
+            except CastError as e:
+                failures.append((key.key, "cannot read %s: %s" % (key.type, e)))
+        if not telemetry and not attributes:
             return None, failures
         ts = data.get("ts") or int(time.time() * 1000)
         return ({"deviceName": config["deviceName"], "deviceType": config.get("deviceType", "default"),
-                 "telemetry": [{"ts": ts, "values": sections["telemetry"]}] if sections["telemetry"] else [],
-                 "attributes": sections["attributes"]}, failures)
+                 "telemetry": [{"ts": ts, "values": telemetry}] if telemetry else [], "attributes": attributes},
+                failures)
 
 
 def convert_sample(config, shown, sample):
@@ -123,4 +142,4 @@ def convert_sample(config, shown, sample):
         name = request.attribute(data, device["encoding"])
         if name is not None:
             return {"attributeRequest": name, "shared": request.shared}, []
-    return SocketUplinkConverter.convert_detailed(device, {"data": data, "ts": sample.get("ts", 0)})
+    return SocketUplinkConverter().convert_detailed(device, {"data": data, "ts": sample.get("ts", 0)})
