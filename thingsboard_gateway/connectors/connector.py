@@ -1,7 +1,9 @@
 """The public Connector base class: what a built-in or custom connector implements.
 
 A connector gets a `gateway` object with exactly these methods:
-  send_to_storage(connector_name, connector_id, converted_data) -> bool
+  send_to_storage(connector_name, connector_id, converted_data, on_stored=None, prompt=False)
+      -> a Future of the delivery; on_stored(ok) once the data is durable in storage;
+      prompt: a sender is waiting for on_stored (commit at once)
   send_rpc_reply(device, request_id, content)
   add_device(device_name, device_type, connector) / del_device(device_name)
   request_attributes(device_name, keys, callback, shared=True)

@@ -82,14 +82,15 @@ class GatewayService(object):
         self._invalid_unlogged = 0
 
     # -- the API connectors see --------------------------------------------------------
-    def send_to_storage(self, connector_name, connector_id, data, on_stored=None):
-        # type: (str, Any, Dict[str, Any], Optional[Callable[[bool], None]]) -> Any
+    def send_to_storage(self, connector_name, connector_id, data, on_stored=None, prompt=False):
+        # type: (str, Any, Dict[str, Any], Optional[Callable[[bool], None]], bool) -> Any
         """Validate and queue converted data for delivery; returns a
         concurrent.futures.Future resolved (DeliveryResult) once the platform acknowledged
         every message that carried it, or failed (DeliveryError) when the data is invalid or
         dropped. Blocks up to the storage put timeout when the queue is full
         (backpressure). on_stored(ok) runs on the storage-writer thread once the data is
-        durable in storage (committed), or with False if it was not stored."""
+        durable in storage (committed), or with False if it was not stored. prompt: a sender
+        waits for on_stored (commit this data's group at once, not at the next group commit)."""
         token, future = self.tracker.new()
         record, problem = normalize_record(data, int(time.time() * 1000), token)
         if problem is not None:
@@ -108,7 +109,7 @@ class GatewayService(object):
         self._register(data["deviceName"], data.get("deviceType") or "default", connector_name)  # checked above
         if self.activity is not None and self.activity.seen(data["deviceName"]):
             self._reconnect_device(data["deviceName"], data.get("deviceType") or "default")
-        if self.writer.submit(record, self._put_timeout, on_stored):
+        if self.writer.submit(record, self._put_timeout, on_stored, prompt):
             return future
         self.stats.add("events_dropped", 1, connector_name)
         log.error("Storage queue full for %.1f s: dropped data of %s from %s", self._put_timeout,

@@ -45,18 +45,21 @@ class StorageWriter(object):
         self._thread = threading.Thread(target=self._run, name="storage-writer")
         self._thread.start()
 
-    def submit(self, record, timeout, on_commit=None):
-        # type: (Dict[str, Any], Optional[float], Callback) -> bool
+    def submit(self, record, timeout, on_commit=None, prompt=False):
+        # type: (Dict[str, Any], Optional[float], Callback, bool) -> bool
         """Queue one record; False if the queue stayed full for `timeout` s.
-        on_commit(True) runs once the record is durable, on_commit(False) if it was dropped."""
-        return self._queue.put((record, on_commit), timeout=timeout)
+        on_commit(True) runs once the record is durable, on_commit(False) if it was dropped.
+        prompt: a sender waits for this record to be durable (an HTTP client holding its
+        request): its group is committed as soon as it is stored, not at the next group
+        commit (one fsync per linger period at most, instead of one per commit interval)."""
+        return self._queue.put((record, on_commit, prompt), timeout=timeout)
 
     def queued(self):
         # type: () -> int
         return self._queue.qsize()
 
     def _take_group(self, timeout):
-        # type: (float) -> List[Tuple[Dict[str, Any], Callback]]
+        # type: (float) -> List[Tuple[Dict[str, Any], Callback, bool]]
         """Up to GROUP queued records, waiting up to `timeout` s for the first (and then
         lingering, when waiting was allowed)."""
         timeout = max(0.0, timeout)
@@ -73,18 +76,18 @@ class StorageWriter(object):
                 self._commit()
 
     def _store(self, group, timeout):
-        # type: (List[Tuple[Dict[str, Any], Callback]], Optional[float]) -> bool
+        # type: (List[Tuple[Dict[str, Any], Callback, bool]], Optional[float]) -> bool
         try:
-            self._storage.put([record for record, _ in group], timeout=timeout)
+            self._storage.put([record for record, _, _ in group], timeout=timeout)
         except StorageFull as e:
             log.error("Storage refused %d records: %s", len(group), e)
             if self._stats is not None:
                 self._stats.add("events_dropped", len(group))
-            self._notify([cb for _, cb in group if cb is not None], False)
+            self._notify([cb for _, cb, _ in group if cb is not None], False)
             return False
-        self._waiting.extend(cb for _, cb in group if cb is not None)
-        if self._storage.commit_wait() is None:  # nothing to make durable: stored is committed
-            self._commit()
+        self._waiting.extend(cb for _, cb, _ in group if cb is not None)
+        if self._storage.commit_wait() is None or any(prompt for _, _, prompt in group):
+            self._commit()  # nothing to make durable (stored is committed), or a sender waits
         return True
 
     def _commit(self):
