@@ -175,3 +175,15 @@ def test_upstream_file_unchanged_end_to_end(tmp_path):
         gateway.kill()
         platform.close()
         broker.stop()
+
+
+def test_close_cuts_a_hung_call_at_once(btle, connector_for):
+    hung = add(btle, "AA:BB:CC:00:00:09")
+    hung.hang = "read"
+    connector, gateway = connector_for([sensor("Hung", "AA:BB:CC:00:00:09", timeout=60000)])
+    wait_until(lambda: connector.sessions[0].watchdog._armed is not None and "Hung" in gateway.devices)
+    time.sleep(0.2)  # inside the hung read now
+    start = time.monotonic()
+    connector.close()
+    assert time.monotonic() - start < 3
+    assert btle.WORLD.live_helpers() == 0

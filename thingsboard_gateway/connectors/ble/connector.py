@@ -82,7 +82,7 @@ class BleConnector(Connector):
         self.stop_event.set()
         for session in self.sessions:
             session.worker.wake()
-            session.watchdog.wake()
+            session.watchdog.cut()
         self.join_threads(5.0)
 
     def is_connected(self):

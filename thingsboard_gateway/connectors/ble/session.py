@@ -77,8 +77,12 @@ class Watchdog(object):
         self._armed = None
         return False
 
-    def wake(self):
-        """Nothing to do: the thread sees the stop event within TICK."""
+    def cut(self):
+        """End the call in progress now (closing: the adapter thread must not sit out a
+        hung peripheral's timeout)."""
+        armed = self._armed
+        if armed is not None:
+            self._kill(armed[0])
 
     def run(self):
         while not self._stop.wait(self.TICK):
@@ -86,12 +90,16 @@ class Watchdog(object):
             if armed is None or time.monotonic() < armed[1] or self._armed is not armed:
                 continue
             self.fired += 1
-            helper = getattr(armed[0], "_helper", None)
-            if helper is not None:
-                try:
-                    helper.kill()  # the blocked call now fails: the helper exited
-                except OSError:
-                    pass
+            self._kill(armed[0])
+
+    @staticmethod
+    def _kill(peripheral):
+        helper = getattr(peripheral, "_helper", None)
+        if helper is not None:
+            try:
+                helper.kill()  # the blocked call now fails: the helper exited
+            except OSError:
+                pass
 
 
 class BleDevice(object):

@@ -119,6 +119,8 @@ class RestServer(ThreadingHTTPServer):
             try:
                 request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n"
                                 b"Connection: close\r\n\r\n")
+                request.shutdown(socket.SHUT_WR)
+                request.recv(65536, socket.MSG_DONTWAIT)  # what the client sent already: closing with it unread resets
             except OSError:
                 pass
             self.connector.responded(503)
