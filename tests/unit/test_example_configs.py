@@ -40,3 +40,23 @@ def test_example_loads(where, name):
     expected = EXPECTED_WARNINGS.get((where, name), [])
     assert len(warnings) == len(expected) and all(e in w for e, w in zip(expected, warnings)), warnings
     assert cls.describe_config(loaded)
+
+
+@pytest.mark.parametrize("name,kind", sorted(dict(THEIRS, **{"mqtt.json": "mqtt", "modbus.json": "modbus",
+                                                             "opcua.json": "opcua"}).items()))
+def test_check_tells_the_connector_type_from_upstreams_files(name, kind):
+    """`check --connector FILE --sample S` picks the converter by the file's keys."""
+    from thingsboard_gateway.connectors.dry_run import connector_kind
+    if not os.path.isdir(UPSTREAM):
+        pytest.skip("no %s" % UPSTREAM)
+    with open(os.path.join(UPSTREAM, name)) as f:
+        assert connector_kind(json.load(f), name) == kind
+
+
+def test_check_dry_runs_a_serial_sample(tmp_path):
+    from thingsboard_gateway.connectors.dry_run import dry_run
+    sample = tmp_path / "frame.json"
+    sample.write_text(json.dumps({"frame": "45.5\r SN=1", "ts": 1}))
+    assert dry_run(os.path.join(ROOT, "config", "serial.json"), None, str(sample)) == 0
+    sample.write_text(json.dumps({"frame": "x\r"}))
+    assert dry_run(os.path.join(ROOT, "config", "serial.json"), None, str(sample)) == 1

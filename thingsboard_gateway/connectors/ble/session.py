@@ -61,33 +61,34 @@ class Watchdog(object):
     def __init__(self, stop_event):
         # type: (threading.Event) -> None
         self._stop = stop_event
-        self._armed = None  # type: Optional[Tuple[Any, float]]  (peripheral, deadline)
+        self.armed = None  # type: Optional[Tuple[Any, float]]  (peripheral, deadline) of the call in progress
         self.fired = 0
 
     def guard(self, peripheral, seconds):
         # type: (Any, float) -> Watchdog
-        """`with watchdog.guard(peripheral, seconds): <one bluepy call>`."""
-        self._armed = (peripheral, time.monotonic() + seconds)
+        """`with watchdog.guard(peripheral, seconds): <one bluepy call>`. (A hot loop may
+        instead set `watchdog.armed = (peripheral, deadline)` and back to None itself.)"""
+        self.armed = (peripheral, time.monotonic() + seconds)
         return self
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        self._armed = None
+        self.armed = None
         return False
 
     def cut(self):
         """End the call in progress now (closing: the adapter thread must not sit out a
         hung peripheral's timeout)."""
-        armed = self._armed
+        armed = self.armed
         if armed is not None:
             self._kill(armed[0])
 
     def run(self):
         while not self._stop.wait(self.TICK):
-            armed = self._armed
-            if armed is None or time.monotonic() < armed[1] or self._armed is not armed:
+            armed = self.armed
+            if armed is None or time.monotonic() < armed[1] or self.armed is not armed:
                 continue
             self.fired += 1
             self._kill(armed[0])
@@ -226,19 +227,21 @@ class AdapterSession(DeviceSession):
     def _poll(self, device):
         # type: (BleDevice) -> None
         values = {}
-        guard, peripheral, timeout = self.watchdog.guard, device.peripheral, device.timeout
+        watchdog, peripheral, timeout = self.watchdog, device.peripheral, device.timeout
         for uuid in device.read_uuids:
             characteristic = device.characteristics.get(uuid)
             if characteristic is None:
                 self.connector.count("characteristic:" + device.name, "%s has no characteristic %s"
                                      % (device.name, uuid))
                 continue
+            watchdog.armed = (peripheral, time.monotonic() + timeout)  # the hot path of guard()
             try:
-                with guard(peripheral, timeout):
-                    values[uuid] = characteristic.read()
+                values[uuid] = characteristic.read()
             except self.errors as e:
                 self._drop(device, "%s: %s" % (type(e).__name__, e))
                 return
+            finally:
+                watchdog.armed = None
         self.connector.reads += len(values)
         if values:
             self.connector.convert(device.config, values)
