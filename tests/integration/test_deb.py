@@ -10,6 +10,7 @@ import time
 import pytest
 
 from thingsboard_gateway import __version__
+from tests.support.broker import free_port
 from tests.support.gateway import ROOT, simulator_entry
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("dpkg-deb") is None or shutil.which("dpkg") is None
@@ -230,16 +231,20 @@ def test_packaged_gateway_on_buster_python37_version_and_check(debs, root):
 
 @on_buster
 def test_packaged_gateway_on_buster_python37_runs_every_connector_and_relays_without_loss(debs, root, tmp_path):
-    """The .deb's own code and bundled libraries on a Buster-like 3.7: MQTT, Modbus, OPC-UA
-    and the simulator deliver, and a relay of a few thousand messages loses none."""
+    """The .deb's own code and bundled libraries on a Buster-like 3.7: MQTT, Modbus, OPC-UA,
+    serial (Buster's python3-serial 3.4), REST and the simulator deliver, and a relay of a
+    few thousand messages loses none."""
     from tests.support.devices import RelayPeers
     from tests.support.modbus_server import ModbusServer
     from tests.support.opcua_server import OpcUaServer
     dpkg(root, "-i", debs["1"])
     etc = os.path.join(root, "etc/thingsboard-gateway/config")
     peers = RelayPeers(str(tmp_path), ("unused/topic",))
-    modbus, opcua, process = None, None, None
+    modbus, opcua, process, line = None, None, None, None
     try:
+        from tests.support.serial_line import SerialLine
+        line = SerialLine()
+        rest_port = free_port()
         modbus = ModbusServer("tcp")
         modbus.set("hr", 0, [215])
         opcua = OpcUaServer()
@@ -261,11 +266,17 @@ def test_packaged_gateway_on_buster_python37_runs_every_connector_and_relays_wit
                                         "deviceInfo": {"deviceNameExpressionSource": "constant",
                                                        "deviceNameExpression": "Buster Boiler"},
                                         "timeseries": [{"key": "temperature", "type": "path",
-                                                        "value": "${Temperature}"}]}]}}
+                                                        "value": "${Temperature}"}]}]},
+            "serial.json": {"devices": [{"name": "Buster Serial", "port": line.gateway_port, "telemetry": [
+                {"key": "humidity", "type": "float", "untilDelimiter": "\r"}]}]},
+            "rest.json": {"server": {"host": "127.0.0.1", "port": rest_port}, "mapping": [{
+                "endpoint": "/data", "converter": {"type": "json", "deviceInfo": {
+                    "deviceNameExpressionSource": "request", "deviceNameExpression": "${name}"},
+                    "timeseries": [{"type": "double", "key": "level", "value": "${level}"}]}}]}}
         for name, content in files.items():
             (tmp_path / name).write_text(json.dumps(content))
         connectors = [simulator_entry()] + [{"name": kind.upper(), "type": kind, "configuration": kind + ".json"}
-                                            for kind in ("mqtt", "modbus", "opcua")]
+                                            for kind in ("mqtt", "modbus", "opcua", "serial", "rest")]
         (tmp_path / "tb_gateway.json").write_text(json.dumps({
             "thingsboard": {"host": "127.0.0.1", "port": peers.platform_broker.port,
                             "security": {"accessToken": "BUSTER"}},
@@ -281,6 +292,15 @@ def test_packaged_gateway_on_buster_python37_runs_every_connector_and_relays_wit
             platform.wait_for(lambda m: key in platform.latest(device), timeout=30)
         assert platform.latest("Buster Meter")["temperature"] == 21.5
         assert platform.latest("Buster Boiler")["temperature"] == 21.5
+        platform.wait_topic("v1/gateway/connect", lambda b: b["device"] == "Buster Serial", timeout=30)
+        line.send(b"41.5\r\n")
+        platform.wait_for(lambda m: platform.latest("Buster Serial").get("humidity") == 41.5, timeout=30)
+        import http.client
+        connection = http.client.HTTPConnection("127.0.0.1", rest_port, timeout=30)
+        connection.request("POST", "/data", body=json.dumps({"name": "Buster Tank", "level": 3.5}))
+        assert connection.getresponse().status == 200
+        connection.close()
+        platform.wait_for(lambda m: platform.latest("Buster Tank").get("level") == 3.5, timeout=30)
 
         def relayed():
             return {v["seq"] for d, v, _ in platform.telemetry() if d == "relay"}
@@ -303,7 +323,7 @@ def test_packaged_gateway_on_buster_python37_runs_every_connector_and_relays_wit
         if process is not None and process.poll() is None:
             process.kill()
             process.wait(5)
-        for server in (modbus, opcua):
+        for server in (modbus, opcua, line):
             if server is not None:
-                server.stop()
+                server.close() if server is line else server.stop()
         peers.close()

@@ -38,6 +38,14 @@ def _integer(value):
 
 
 def _double(value):
+    if type(value) is str:  # the common case of text protocols first
+        try:
+            number = float(value)
+        except ValueError:
+            raise CastError("%r is not a number" % value)
+        if not math.isfinite(number):
+            raise CastError("%r is not a finite number" % (value,))
+        return number
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, (int, float)):

@@ -4,6 +4,7 @@ for idleTimeoutSec is closed; a message is at most maxMessageSize bytes. Attribu
 and RPCs go back to the device's connection (or datagram address)."""
 import json
 import logging
+import select
 import socket
 import threading
 import time
@@ -12,12 +13,13 @@ from typing import Any, Dict, List, Optional, Tuple
 from thingsboard_gateway.connectors.connector import Connector
 from thingsboard_gateway.connectors.serial.uplink import Framer
 from thingsboard_gateway.connectors.socket import config as socket_config
-from thingsboard_gateway.connectors.socket.uplink import AttributeRequest, SocketUplinkConverter, address_pattern
+from thingsboard_gateway.connectors.socket.uplink import AttributeRequest, DeviceConverter, address_pattern
 from thingsboard_gateway.runtime.failures import FailureLog
 
 log = logging.getLogger(__name__)
 
 POLL = 0.5  # seconds a blocked accept/recv waits before looking at the stop event
+DRAIN = 256  # datagrams taken per wake-up at most (then the stop event is looked at)
 
 
 def _text(value):
@@ -59,8 +61,8 @@ class SocketConnector(Connector):
                         for d in self._config["devices"]]
         self.by_name = {d["deviceName"]: d for d in self._config["devices"]}
         self.requests = {d["deviceName"]: requests for _, d, requests in self.devices}
+        self.converters = {d["deviceName"]: DeviceConverter(d) for _, d, _ in self.devices}
         self.failures = FailureLog(log)
-        self.converter = SocketUplinkConverter()
         self.counts = {"messages": 0, "connections": 0, "connections_refused": 0, "connections_idle_closed": 0}
         self._lock = threading.Lock()
         self._peers = {}  # type: Dict[Tuple[str, int], Peer]
@@ -195,24 +197,33 @@ class SocketConnector(Connector):
 
     # -- UDP ---------------------------------------------------------------------------------
     def _serve_udp(self):
+        """Wait until datagrams are queued, then take all of them (up to DRAIN) without
+        waiting: one select per burst instead of a poll per datagram."""
+        listener, size = self._listener, self.settings["bufferSize"]  # longer datagrams are cut
+        listener.setblocking(False)
         peers = {}  # type: Dict[Tuple[str, int], Peer]
         while not self.stop_event.is_set():
             try:
-                data, address = self._listener.recvfrom(self.settings["bufferSize"])  # longer datagrams are cut
-            except socket.timeout:
-                continue
-            except OSError as e:
-                if self.stop_event.is_set():
-                    return
-                self.count("receive", "receiving failed: %s" % e)
-                self.stop_event.wait(POLL)
-                continue
-            peer = peers.get(address)
-            if peer is None:
-                if len(peers) >= 4096:  # a bounded memory of senders
-                    peers.clear()
-                peer = peers[address] = Peer(None, address[:2], self._device_for(address))
-            self.handle(peer, data)
+                if not select.select([listener], [], [], POLL)[0]:
+                    continue
+            except (OSError, ValueError):
+                return  # closed by close()
+            for _ in range(DRAIN):
+                try:
+                    data, address = listener.recvfrom(size)
+                except BlockingIOError:
+                    break
+                except OSError as e:
+                    if self.stop_event.is_set():
+                        return
+                    self.count("receive", "receiving failed: %s" % e)
+                    break
+                peer = peers.get(address)
+                if peer is None:
+                    if len(peers) >= 4096:  # a bounded memory of senders
+                        peers.clear()
+                    peer = peers[address] = Peer(None, address[:2], self._device_for(address))
+                self.handle(peer, data)
 
     # -- messages ----------------------------------------------------------------------------
     def _device_for(self, address):
@@ -228,13 +239,14 @@ class SocketConnector(Connector):
         if device is None:
             self.count("unknown_peer", "no device matches %s:%d; message dropped" % peer.address, data)
             return
-        self._last_peer[device["deviceName"]] = peer
-        for request in self.requests[device["deviceName"]]:
-            name = request.attribute(data, device["encoding"])
-            if name is not None:
-                self._request_attribute(peer, device, name, request.shared)
+        name = device["deviceName"]
+        self._last_peer[name] = peer
+        for request in self.requests[name]:
+            attribute = request.attribute(data, device["encoding"])
+            if attribute is not None:
+                self._request_attribute(peer, device, attribute, request.shared)
                 return
-        converted, failures = self.converter.convert_detailed(device, {"data": data, "ts": 0})
+        converted, failures = self.converters[name].convert(data, 0)
         if failures:
             self.count("message:" + device["deviceName"], "%s: %s" % (
                 device["deviceName"], "; ".join("%s: %s" % f for f in failures)), data)

@@ -87,27 +87,25 @@ class KeyPlan(object):
         return self.cast(text if self.text else text.strip())
 
 
-class SocketUplinkConverter(Converter):
-    """Pure: (device config, {"data": bytes, "ts": ms}) -> ThingsBoard data for one device.
-    A device's keys are compiled at its first message."""
+class DeviceConverter(object):
+    """One device's keys, compiled: convert(message bytes, ts ms) -> (data or None, failures)."""
 
-    def __init__(self, config=None):
-        super(SocketUplinkConverter, self).__init__(config)
-        self._plans = {}  # type: Dict[int, Tuple[Dict[str, Any], List[KeyPlan]]]
+    __slots__ = ("name", "type", "encoding", "keys")
 
-    def convert(self, config, data):
-        return self.convert_detailed(config, data)[0]
+    def __init__(self, config):
+        # type: (Dict[str, Any]) -> None
+        self.name = config["deviceName"]
+        self.type = config.get("deviceType", "default")
+        self.encoding = config.get("encoding", "utf-8")
+        self.keys = [KeyPlan(section, entry) for section in ("telemetry", "attributes")
+                     for entry in config.get(section) or []]
 
-    def convert_detailed(self, config, data):
-        # type: (Dict[str, Any], Dict[str, Any]) -> Tuple[Optional[Dict[str, Any]], List[Tuple[str, str]]]
-        cached = self._plans.get(id(config))
-        if cached is None or cached[0] is not config:
-            cached = self._plans[id(config)] = (config, [KeyPlan(section, entry) for section in ("telemetry", "attributes")
-                                                         for entry in config.get(section) or []])
-        message, encoding = data["data"], config.get("encoding", "utf-8")
+    def convert(self, message, ts):
+        # type: (bytes, int) -> Tuple[Optional[Dict[str, Any]], List[Tuple[str, str]]]
+        encoding = self.encoding
         failures = []  # type: List[Tuple[str, str]]
         telemetry, attributes = {}, {}  # type: Dict[str, Any], Dict[str, Any]
-        for key in cached[1]:
+        for key in self.keys:
             try:
                 (telemetry if key.section == "telemetry" else attributes)[key.key] = key.value(message, encoding)
             except UnicodeDecodeError as e:
@@ -116,10 +114,22 @@ class SocketUplinkConverter(Converter):
                 failures.append((key.key, "cannot read %s: %s" % (key.type, e)))
         if not telemetry and not attributes:
             return None, failures
-        ts = data.get("ts") or int(time.time() * 1000)
-        return ({"deviceName": config["deviceName"], "deviceType": config.get("deviceType", "default"),
-                 "telemetry": [{"ts": ts, "values": telemetry}] if telemetry else [], "attributes": attributes},
-                failures)
+        return ({"deviceName": self.name, "deviceType": self.type,
+                 "telemetry": [{"ts": ts or int(time.time() * 1000), "values": telemetry}] if telemetry else [],
+                 "attributes": attributes}, failures)
+
+
+class SocketUplinkConverter(Converter):
+    """Pure: (device config, {"data": bytes, "ts": ms}) -> ThingsBoard data for one device
+    (the Converter API over DeviceConverter, which the connector uses directly)."""
+
+    def convert(self, config, data):
+        return self.convert_detailed(config, data)[0]
+
+    @staticmethod
+    def convert_detailed(config, data):
+        # type: (Dict[str, Any], Dict[str, Any]) -> Tuple[Optional[Dict[str, Any]], List[Tuple[str, str]]]
+        return DeviceConverter(config).convert(data["data"], data.get("ts") or 0)
 
 
 def convert_sample(config, shown, sample):
@@ -144,4 +154,4 @@ def convert_sample(config, shown, sample):
         name = request.attribute(data, device["encoding"])
         if name is not None:
             return {"attributeRequest": name, "shared": request.shared}, []
-    return SocketUplinkConverter().convert_detailed(device, {"data": data, "ts": sample.get("ts", 0)})
+    return DeviceConverter(device).convert(data, sample.get("ts", 0))
