@@ -21,7 +21,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, CountingGateway, cpu, rss_mb  # noqa: E402
+from common import ROOT, CountingGateway, cpu, python_version, rss_mb  # noqa: E402
 
 FAKE = os.path.join(ROOT, "tests", "support", "fake_bluepy")
 PYTHON37 = os.path.join(ROOT, ".venv37", "bin", "python")
@@ -122,8 +122,7 @@ def main():
     pythons = args.python or [sys.executable] + ([PYTHON37] if os.path.exists(PYTHON37) else [])
     env = dict(os.environ, PYTHONPATH=FAKE + os.pathsep + ROOT)
     for python in pythons:
-        version = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                                 stdout=subprocess.PIPE, universal_newlines=True).stdout.strip()
+        version = python_version(python)
         ratios = {}
         for mode in ("notify", "read", "idle"):
             per = {}

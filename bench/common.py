@@ -31,6 +31,14 @@ def wait_port(port, timeout=30.0):
     return False
 
 
+def python_version(python):
+    # type: (str) -> str
+    """"3.7" for the interpreter at `python`."""
+    import subprocess
+    return subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                          stdout=subprocess.PIPE, universal_newlines=True).stdout.strip() or "?"
+
+
 def cpu():
     """CPU seconds (user + system) this process used so far."""
     usage = resource.getrusage(resource.RUSAGE_SELF)

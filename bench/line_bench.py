@@ -22,7 +22,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, CountingGateway, CpuQuota, cpu, free_port, rss_mb  # noqa: E402
+from common import ROOT, CountingGateway, CpuQuota, cpu, free_port, python_version, rss_mb  # noqa: E402
 
 PYTHON37 = os.path.join(ROOT, ".venv37", "bin", "python")
 QUIET = 3.0  # seconds without a message that end a run
@@ -185,8 +185,7 @@ def main():
     quota = CpuQuota(args.cpu_quota) if args.cpu_quota else None
     try:
         for python in pythons:
-            version = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                                     stdout=subprocess.PIPE, universal_newlines=True).stdout.strip()
+            version = python_version(python)
             results = {}
             for which in ("connector", "floor"):
                 results[which] = one_run(python, args, which, quota)

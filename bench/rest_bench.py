@@ -19,7 +19,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, CpuQuota, free_port, wait_port  # noqa: E402
+from common import ROOT, CpuQuota, free_port, python_version, wait_port  # noqa: E402
 from tests.support.broker import Mosquitto  # noqa: E402
 from tests.support.gateway import write_config  # noqa: E402
 from tests.support.platform import PlatformDouble  # noqa: E402
@@ -122,8 +122,7 @@ def main():
     quota = CpuQuota(args.cpu_quota) if args.cpu_quota else None
     try:
         for python in pythons:
-            version = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                                     stdout=subprocess.PIPE, universal_newlines=True).stdout.strip()
+            version = python_version(python)
             result = one_run(python, args, quota)
             result.update({"python": version, "clients": args.clients, "cpu_quota": args.cpu_quota,
                            "storage": "file"})

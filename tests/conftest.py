@@ -36,6 +36,24 @@ def relay_peers(tmp_path):
 
 
 @pytest.fixture
+def open_connector():
+    """open_connector(cls, config, type, gateway=None) -> (connector, gateway): a connector
+    opened in the test's own process with a RecordingGateway; all closed at teardown."""
+    from tests.support.recorder import RecordingGateway
+    made = []
+
+    def make(cls, config, connector_type, gateway=None):
+        gateway = gateway or RecordingGateway()
+        connector = cls(gateway, config, connector_type)
+        connector.open()
+        made.append(connector)
+        return connector, gateway
+    yield make
+    for connector in made:
+        connector.close()
+
+
+@pytest.fixture
 def gateways():
     """Start gateway processes with gateways(config_path, env=...); all are killed at teardown."""
     started = []

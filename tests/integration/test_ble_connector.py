@@ -10,9 +10,8 @@ import time
 import pytest
 
 from tests.support.broker import Mosquitto
-from tests.support.gateway import GatewayProcess, write_config
+from tests.support.gateway import GatewayProcess, run_cli, write_config
 from tests.support.platform import PlatformDouble
-from tests.support.recorder import RecordingGateway
 from tests.support.waiting import wait_until
 
 FAKE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "support", "fake_bluepy")
@@ -53,16 +52,14 @@ def sensor(name, mac, **extra):
 
 
 @pytest.fixture
-def connector_for(btle):
+def connector_for(btle, open_connector):
     from thingsboard_gateway.connectors.ble.connector import BleConnector
     made = []
 
     def make(devices):
-        gateway = RecordingGateway()
-        connector = BleConnector(gateway, {"name": "BLE", "devices": devices, "scanner": {"timeout": 100}}, "ble")
-        connector.open()
-        made.append(connector)
-        return connector, gateway
+        made.append(open_connector(BleConnector, {"name": "BLE", "devices": devices, "scanner": {"timeout": 100}},
+                                   "ble")[0])
+        return made[-1], made[-1].gateway
     yield make
     for connector in made:
         connector.close()
@@ -137,6 +134,8 @@ def test_missing_bluepy_disables_the_connector_in_one_line(tmp_path):
     path = write_config(str(tmp_path), broker.port, files={"ble.json": upstream},
                         connectors=[{"name": "BLE Connector", "type": "ble", "configuration": "ble.json"}])
     hidden = os.path.join(os.path.dirname(FAKE), "no_bluepy")
+    check = run_cli(["check", "--config", path], env={"PYTHONPATH": hidden})
+    assert check.returncode == 0 and (check.stdout + check.stderr).count(INSTALL) == 1, check.stdout + check.stderr
     gateway = GatewayProcess(path, env={"PYTHONPATH": hidden})
     try:
         wait_until(lambda: "disabled" in gateway.output(), timeout=20)

@@ -8,7 +8,6 @@ from tests.support.broker import Mosquitto, free_port
 from tests.support.gateway import GatewayProcess, run_cli, write_config
 from tests.support.http_device import HttpDevice
 from tests.support.platform import PlatformDouble
-from tests.support.recorder import RecordingGateway
 from tests.support.waiting import wait_until
 
 UPSTREAM = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "reference", "tb-gateway-config",
@@ -31,22 +30,15 @@ def api():
 
 
 @pytest.fixture
-def connector_for():
+def connector_for(open_connector):
     from thingsboard_gateway.connectors.request.connector import RequestConnector
-    made = []
 
     def make(host, mappings, **extra):
         config = {"name": "Request", "host": host, "security": {"type": "basic", "username": "user", "password": "pw"},
                   "mapping": mappings}
         config.update(extra)
-        gateway = RecordingGateway()
-        connector = RequestConnector(gateway, config, "request")
-        connector.open()
-        made.append(connector)
-        return connector, gateway
-    yield make
-    for connector in made:
-        connector.close()
+        return open_connector(RequestConnector, config, "request")
+    return make
 
 
 def values(gateway, name):

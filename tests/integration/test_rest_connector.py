@@ -45,20 +45,15 @@ def rest_config(port, **server):
 
 
 @pytest.fixture
-def rest():
+def rest(open_connector):
     from thingsboard_gateway.connectors.rest.connector import RestConnector
-    made = []
 
     def start(gateway=None, **server):
         port = free_port()
-        gateway = gateway or RecordingGateway(attributes={"mode": "eco"})
-        connector = RestConnector(gateway, rest_config(port, **server), "rest")
-        connector.open()
-        made.append(connector)
+        connector, gateway = open_connector(RestConnector, rest_config(port, **server), "rest",
+                                            gateway or RecordingGateway(attributes={"mode": "eco"}))
         return connector, gateway, port
-    yield start
-    for connector in made:
-        connector.close()
+    return start
 
 
 def call(port, method, path, body=None, headers=None, context=None):

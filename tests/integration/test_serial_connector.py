@@ -9,7 +9,6 @@ import pytest
 from tests.support.broker import Mosquitto
 from tests.support.gateway import GatewayProcess, write_config
 from tests.support.platform import PlatformDouble
-from tests.support.recorder import RecordingGateway
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("socat") is None, reason="socat is not installed: no pty pairs")
@@ -46,19 +45,9 @@ def lines():
 
 
 @pytest.fixture
-def connector_for():
+def connector_for(open_connector):
     from thingsboard_gateway.connectors.serial.connector import SerialConnector
-    made = []
-
-    def make(devices):
-        gateway = RecordingGateway()
-        connector = SerialConnector(gateway, {"name": "Serial", "devices": devices}, "serial")
-        connector.open()
-        made.append(connector)
-        return connector, gateway
-    yield make
-    for connector in made:
-        connector.close()
+    return lambda devices: open_connector(SerialConnector, {"name": "Serial", "devices": devices}, "serial")
 
 
 def humidities(gateway, name):

@@ -29,23 +29,18 @@ def device(name, address, **extra):
 
 
 @pytest.fixture
-def connector_for():
+def connector_for(open_connector):
     from thingsboard_gateway.connectors.socket.connector import SocketConnector
-    made = []
 
     def make(kind="TCP", devices=None, **socket_extra):
         port = free_port()
         settings = {"address": "127.0.0.1", "type": kind, "port": port, "bufferSize": 1024}
         settings.update(socket_extra)
-        gateway = RecordingGateway(attributes={"sharedName": "blue"})
-        connector = SocketConnector(gateway, {"name": "Socket", "socket": settings,
-                                              "devices": devices or [device("Any", "*:*")]}, "socket")
-        connector.open()
-        made.append(connector)
+        config = {"name": "Socket", "socket": settings, "devices": devices or [device("Any", "*:*")]}
+        connector, gateway = open_connector(SocketConnector, config, "socket",
+                                            RecordingGateway(attributes={"sharedName": "blue"}))
         return connector, gateway, port
-    yield make
-    for connector in made:
-        connector.close()
+    return make
 
 
 def temps(gateway, name="Any"):

@@ -131,3 +131,13 @@ def _validate_object(value, field, file, path, warnings):
             if key not in field.fields:
                 warnings.append("%s: %s: unknown key (ignored)" % (file, join(path, key)))
     return result
+
+
+def check_unique(items, key, file, path):
+    # type: (List[Dict[str, Any]], str, str, str) -> None
+    """ConfigError naming the second entry of `path` whose `key` repeats an earlier one's."""
+    seen = set()
+    for i, item in enumerate(items):
+        if item[key] in seen:
+            raise ConfigError(file, "%s[%d].%s" % (path, i, key), "%r is configured twice" % (item[key],))
+        seen.add(item[key])

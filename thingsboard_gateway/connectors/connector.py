@@ -12,7 +12,7 @@ and never touches MQTT or storage directly.
 import threading
 import time
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 
 class ConnectorUnavailable(Exception):
@@ -104,6 +104,17 @@ class Connector(ABC):
                                     {"error": "connector %s does not handle RPC" % self.name})
 
     # -- helpers for subclasses ------------------------------------------------------
+    def rpc_request(self, content):
+        # type: (Dict[str, Any]) -> Tuple[Any, Any, Any, Callable[[Any], None]]
+        """(device, method, params, reply) of server_side_rpc_handler's content;
+        reply(result) answers the platform (from any thread)."""
+        device, data = content.get("device"), content.get("data") or {}
+        request_id = data.get("id")
+
+        def reply(result):
+            self.gateway.send_rpc_reply(device, request_id, result)
+        return device, data.get("method"), data.get("params"), reply
+
     def start_thread(self, target, suffix=""):
         # type: (Callable[[], None], str) -> threading.Thread
         """Start a named thread the supervisor watches (`connector:<name>[-suffix]`)."""

@@ -3,7 +3,7 @@ import re
 from typing import Any, Dict, List, Optional
 
 from thingsboard_gateway.config.errors import ConfigError
-from thingsboard_gateway.config.schema import ACCEPTED_VALUE, Field, validate
+from thingsboard_gateway.config.schema import ACCEPTED_VALUE, Field, check_unique, validate
 from thingsboard_gateway.conversion.casting import TYPES
 
 MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
@@ -79,12 +79,9 @@ def load(config, file, warnings=None):
     if not isinstance(config, dict):
         raise ConfigError(file, "", "expected a JSON object")
     config = validate(config, CONNECTOR, file, "", warnings)
-    names = set()
+    check_unique(config["devices"], "name", file, "devices")
     for i, device in enumerate(config["devices"]):
         where = "devices[%d]" % i
-        if device["name"] in names:
-            raise ConfigError(file, where + ".name", "device %r is configured twice" % device["name"])
-        names.add(device["name"])
         for section in ("telemetry", "attributes", "attributeUpdates", "serverSideRpc"):
             for j, entry in enumerate(device[section]):
                 if entry.get("characteristicUUID"):

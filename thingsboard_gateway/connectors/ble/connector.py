@@ -142,18 +142,13 @@ class BleConnector(Connector):
         return None, None
 
     def server_side_rpc_handler(self, content):
-        name, data = content.get("device"), content.get("data") or {}
+        name, method, params, reply = self.rpc_request(content)
         session, device = self._find(name)
         entry = None if device is None else next((e for e in device.config["serverSideRpc"]
-                                                  if e["methodRPC"] == data.get("method")), None)
-
-        def reply(result):
-            self.gateway.send_rpc_reply(name, data.get("id"), result)
-
+                                                  if e["methodRPC"] == method), None)
         if entry is None:
-            reply({"error": "no serverSideRpc entry for %s on %s" % (data.get("method"), name)})
+            reply({"error": "no serverSideRpc entry for %s on %s" % (method, name)})
             return
-        params = data.get("params")
         session.worker.submit(lambda: session.execute(device, entry, params), reply)
 
     def on_attributes_update(self, content):

@@ -193,10 +193,8 @@ class AdapterSession(DeviceSession):
                 device.characteristics = {str(c.uuid).lower(): c for c in peripheral.getCharacteristics()}
                 device.handles = {}
                 for uuid in device.notify_uuids:
-                    characteristic = device.characteristics.get(uuid)
+                    characteristic = self._characteristic(device, uuid)
                     if characteristic is None:
-                        self.connector.count("characteristic:" + device.name, "%s has no characteristic %s"
-                                             % (device.name, uuid))
                         continue
                     device.handles[characteristic.getHandle()] = uuid
                     peripheral.writeCharacteristic(characteristic.getHandle() + 1, CCCD_ON, withResponse=True)
@@ -224,15 +222,21 @@ class AdapterSession(DeviceSession):
         with self.watchdog.guard(device.peripheral, device.timeout):
             return characteristic.read()
 
+    def _characteristic(self, device, uuid):
+        # type: (BleDevice, str) -> Any
+        """The device's characteristic `uuid`, or None (counted: the peripheral lacks it)."""
+        characteristic = device.characteristics.get(uuid)
+        if characteristic is None:
+            self.connector.count("characteristic:" + device.name, "%s has no characteristic %s" % (device.name, uuid))
+        return characteristic
+
     def _poll(self, device):
         # type: (BleDevice) -> None
         values = {}
         watchdog, peripheral, timeout = self.watchdog, device.peripheral, device.timeout
         for uuid in device.read_uuids:
-            characteristic = device.characteristics.get(uuid)
+            characteristic = self._characteristic(device, uuid)
             if characteristic is None:
-                self.connector.count("characteristic:" + device.name, "%s has no characteristic %s"
-                                     % (device.name, uuid))
                 continue
             watchdog.armed = (peripheral, time.monotonic() + timeout)  # the hot path of guard()
             try:

@@ -12,10 +12,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.connectors.connector import Connector
 from thingsboard_gateway.connectors.http.outgoing import OutgoingRequest, Sender, answer, basic_auth
-from thingsboard_gateway.connectors.registry import load_converter
 from thingsboard_gateway.connectors.request import config as request_config
 from thingsboard_gateway.connectors.request.uplink import items, unpack
-from thingsboard_gateway.connectors.rest.uplink import json_converter
+from thingsboard_gateway.connectors.rest.uplink import mapping_converter
 from thingsboard_gateway.connectors.worker import DeviceSession, DeviceWorker, SessionLost
 from thingsboard_gateway.conversion.expression import compile_template, render
 from thingsboard_gateway.runtime.backoff import BackoffPolicy
@@ -45,11 +44,8 @@ class PollSession(DeviceSession):
             if mapping["dataUnpackExpression"] else None
         self.subrequests = [(name, compile_template(sub["url"], file, "%s.subRequests.%s.url" % (self.key, name)))
                             for name, sub in mapping["subRequests"].items()]
-        converter = mapping["converter"]
-        self.custom = converter["type"] == "custom"
-        self.converter = load_converter(converter.get("extension", ""), "request", file, self.key + ".converter",
-                                        converter) if self.custom else json_converter(converter, file,
-                                                                                      self.key + ".converter")
+        self.custom = mapping["converter"]["type"] == "custom"
+        self.converter = mapping_converter(mapping["converter"], "request", file, self.key + ".converter")
         self._connections = {}  # type: Dict[Tuple[str, str, int], http.client.HTTPConnection]
 
     def connect(self):
@@ -174,11 +170,7 @@ class RequestConnector(Connector):
     def load_config(config, file, warnings=None):
         config = request_config.load(config, file, warnings)
         for index, mapping in enumerate(config["mapping"]):
-            path = "mapping[%d].converter" % index
-            if mapping["converter"]["type"] == "custom":
-                load_converter(mapping["converter"].get("extension", ""), "request", file, path, mapping["converter"])
-            else:
-                json_converter(mapping["converter"], file, path)
+            mapping_converter(mapping["converter"], "request", file, "mapping[%d].converter" % index)
         for kind in ("attributeUpdates", "serverSideRpc"):
             for index, entry in enumerate(config[kind]):
                 OutgoingRequest(entry, file, "%s[%d]" % (kind, index), config["host"])
@@ -251,11 +243,8 @@ class RequestConnector(Connector):
 
     # -- platform requests --------------------------------------------------------------------
     def server_side_rpc_handler(self, content):
-        device, data = content.get("device"), content.get("data") or {}
-        request_id, method, params = data.get("id"), data.get("method"), data.get("params")
-
-        def reply(result):
-            self.gateway.send_rpc_reply(device, request_id, result)
+        device, method, params, reply = self.rpc_request(content)
+        request_id = (content.get("data") or {}).get("id")
 
         entry = next((e for e in self.outgoing["serverSideRpc"] if e.matches(device, method)), None)
         if entry is None:

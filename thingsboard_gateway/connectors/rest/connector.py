@@ -11,10 +11,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.connectors.connector import Connector
 from thingsboard_gateway.connectors.http.outgoing import OutgoingRequest, Sender, answer, basic_auth
-from thingsboard_gateway.connectors.registry import load_converter
 from thingsboard_gateway.connectors.rest import config as rest_config
 from thingsboard_gateway.connectors.rest.server import Request, Response, RestServer
-from thingsboard_gateway.connectors.rest.uplink import json_converter
+from thingsboard_gateway.connectors.rest.uplink import mapping_converter
 from thingsboard_gateway.conversion.expression import compile_template, render
 from thingsboard_gateway.runtime.failures import FailureLog
 
@@ -59,12 +58,7 @@ class RestConnector(Connector):
     def load_config(config, file, warnings=None):
         config = rest_config.load(config, file, warnings)
         for index, mapping in enumerate(config["mapping"]):
-            path = "mapping[%d].converter" % index
-            if mapping["converter"]["type"] == "custom":
-                load_converter(mapping["converter"].get("extension", ""), "rest", file, path + ".extension",
-                               mapping["converter"])
-            else:
-                json_converter(mapping["converter"], file, path)
+            mapping_converter(mapping["converter"], "rest", file, "mapping[%d].converter" % index)
         requests = config["requestsMapping"]
         for kind in ("attributeUpdates", "serverSideRpc"):
             for index, entry in enumerate(requests[kind]):
@@ -87,11 +81,8 @@ class RestConnector(Connector):
         self.failures = FailureLog(log)
         self.endpoints = {}  # type: Dict[str, Endpoint]
         for index, mapping in enumerate(self._config["mapping"]):
-            converter = mapping["converter"]
-            path = "mapping[%d].converter" % index
-            self.endpoints[mapping["endpoint"]] = Endpoint(mapping, "data", load_converter(
-                converter.get("extension", ""), "rest", file, path + ".extension", converter)
-                if converter["type"] == "custom" else json_converter(converter, file, path))
+            self.endpoints[mapping["endpoint"]] = Endpoint(mapping, "data", mapping_converter(
+                mapping["converter"], "rest", file, "mapping[%d].converter" % index))
         requests = self._config["requestsMapping"]
         for index, entry in enumerate(requests["attributeRequests"]):
             where = "requestsMapping.attributeRequests[%d]." % index
@@ -266,11 +257,8 @@ class RestConnector(Connector):
         return True
 
     def server_side_rpc_handler(self, content):
-        device, data = content.get("device"), content.get("data") or {}
-        request_id, method, params = data.get("id"), data.get("method"), data.get("params")
-
-        def reply(result):
-            self.gateway.send_rpc_reply(device, request_id, result)
+        device, method, params, reply = self.rpc_request(content)
+        request_id = (content.get("data") or {}).get("id")
 
         if self._answer_waiter(device, params):
             reply({"success": True})

@@ -29,6 +29,17 @@ def json_converter(converter, file, path):
     return JsonUplinkConverter(config, file, path)
 
 
+def mapping_converter(converter, kind, file, path):
+    # type: (Dict[str, Any], str, str, str) -> Any
+    """A mapping's converter: the JSON converter, or (type custom) the class named by
+    `extension` from <extensions dir>/<kind>/, made with the converter section. REST and
+    request share this; a missing class is one ConfigError."""
+    if converter.get("type") == "custom":
+        from thingsboard_gateway.connectors.registry import load_converter
+        return load_converter(converter.get("extension", ""), kind, file, path + ".extension", converter)
+    return json_converter(converter, file, path)
+
+
 def convert_sample(config, shown, sample):
     # type: (Any, str, Any) -> Tuple[Any, List[Tuple[str, str]]]
     """For `check --sample` and the case folders: {"endpoint": "/path" (default: the first

@@ -2,7 +2,7 @@
 from typing import Any, Dict, List, Optional
 
 from thingsboard_gateway.config.errors import ConfigError
-from thingsboard_gateway.config.schema import ACCEPTED_VALUE, Field, validate
+from thingsboard_gateway.config.schema import ACCEPTED_VALUE, Field, check_unique, validate
 from thingsboard_gateway.conversion.casting import TYPES
 from thingsboard_gateway.conversion.expression import compile_template
 
@@ -77,12 +77,9 @@ def load(config, file, warnings=None):
         raise ConfigError(file, "", "expected a JSON object")
     config = validate(config, CONNECTOR, file, "", warnings)
     listeners = {}  # type: Dict[str, str]
-    names = set()
+    check_unique(config["devices"], "name", file, "devices")
     for i, device in enumerate(config["devices"]):
         where = "devices[%d]" % i
-        if device["name"] in names:
-            raise ConfigError(file, where + ".name", "device %r is configured twice" % device["name"])
-        names.add(device["name"])
         if not device["delimiter"] and not device.get("frameLength"):
             raise ConfigError(file, where + ".delimiter", "expected a delimiter or a frameLength")
         if device.get("requestString") is None:

@@ -279,19 +279,14 @@ class SerialConnector(Connector):
         return next(s for s in self.sessions if s.port == device["port"])
 
     def server_side_rpc_handler(self, content):
-        name, data = content.get("device"), content.get("data") or {}
-        request_id, method = data.get("id"), data.get("method")
+        name, method, params, reply = self.rpc_request(content)
         device = self.devices.get(name)
-
-        def reply(result):
-            self.gateway.send_rpc_reply(name, request_id, result)
-
         entry = None if device is None else next((e for e in device["serverSideRpc"] if e["method"] == method), None)
         if entry is None:
             reply({"error": "no serverSideRpc entry for method %s on %s" % (method, name)})
             return
         session = self._session(device)
-        session.worker.submit(lambda: session.call(device, entry, method, data.get("params")), reply)
+        session.worker.submit(lambda: session.call(device, entry, method, params), reply)
 
     def on_attributes_update(self, content):
         device = self.devices.get(content.get("device"))

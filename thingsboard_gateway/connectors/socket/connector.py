@@ -305,19 +305,16 @@ class SocketConnector(Connector):
                                    % (key, device["deviceName"], e))
 
     def server_side_rpc_handler(self, content):
-        name, data = content.get("device"), content.get("data") or {}
+        name, method, params, reply = self.rpc_request(content)
         device = self.by_name.get(name)
-        entry = None if device is None else next((e for e in device["serverSideRpc"]
-                                                  if e["methodRPC"] == data.get("method")), None)
+        entry = None if device is None else next((e for e in device["serverSideRpc"] if e["methodRPC"] == method), None)
         if entry is None:
-            self.gateway.send_rpc_reply(name, data.get("id"), {"error": "no serverSideRpc entry for method %s on %s"
-                                                                        % (data.get("method"), name)})
+            reply({"error": "no serverSideRpc entry for method %s on %s" % (method, name)})
             return
-        params = data.get("params")
         try:
             self.send_to_device(name, _text(params if params is not None else "").encode(entry["encoding"]))
             result = {"success": True}  # type: Dict[str, Any]
         except (OSError, ValueError) as e:
             result = {"error": "%s: %s" % (type(e).__name__, e) if isinstance(e, OSError) else str(e)}
         if entry["withResponse"] or "error" in result:
-            self.gateway.send_rpc_reply(name, data.get("id"), result)
+            reply(result)
