@@ -9,9 +9,7 @@ import time
 
 import pytest
 
-from tests.support.broker import Mosquitto
-from tests.support.gateway import GatewayProcess, run_cli, write_config
-from tests.support.platform import PlatformDouble
+from tests.support.gateway import run_cli, write_config
 from tests.support.waiting import wait_until
 
 FAKE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "support", "fake_bluepy")
@@ -126,9 +124,8 @@ def test_disconnect_is_survived_with_backoff(btle, connector_for):
     assert btle.WORLD.live_helpers() == 1
 
 
-def test_missing_bluepy_disables_the_connector_in_one_line(tmp_path):
+def test_missing_bluepy_disables_the_connector_in_one_line(tmp_path, broker, gateways):
     from thingsboard_gateway.connectors.ble.connector import INSTALL
-    broker = Mosquitto(str(tmp_path), "platform").start()
     with open(UPSTREAM) as f:
         upstream = json.load(f)
     path = write_config(str(tmp_path), broker.port, files={"ble.json": upstream},
@@ -136,17 +133,13 @@ def test_missing_bluepy_disables_the_connector_in_one_line(tmp_path):
     hidden = os.path.join(os.path.dirname(FAKE), "no_bluepy")
     check = run_cli(["check", "--config", path], env={"PYTHONPATH": hidden})
     assert check.returncode == 0 and (check.stdout + check.stderr).count(INSTALL) == 1, check.stdout + check.stderr
-    gateway = GatewayProcess(path, env={"PYTHONPATH": hidden})
-    try:
-        wait_until(lambda: "disabled" in gateway.output(), timeout=20)
-        out = gateway.output()
-        assert INSTALL in out and "Traceback" not in out
-    finally:
-        gateway.kill()
-        broker.stop()
+    gateway = gateways(path, env={"PYTHONPATH": hidden})
+    wait_until(lambda: "disabled" in gateway.output(), timeout=20)
+    out = gateway.output()
+    assert INSTALL in out and "Traceback" not in out
 
 
-def test_upstream_file_unchanged_end_to_end(tmp_path):
+def test_upstream_file_unchanged_end_to_end(tmp_path, broker, platform, gateways):
     """ble.json as upstream ships it, in a gateway process whose bluepy is the double."""
     writes = str(tmp_path / "writes.jsonl")
     world = {"devices": {"4C:65:A8:DF:85:C0": {
@@ -156,24 +149,17 @@ def test_upstream_file_unchanged_end_to_end(tmp_path):
     script.write_text(json.dumps(world))
     with open(UPSTREAM) as f:
         upstream = json.load(f)
-    broker = Mosquitto(str(tmp_path), "platform").start()
-    platform = PlatformDouble(broker.port)
     path = write_config(str(tmp_path), broker.port, files={"ble.json": upstream},
                         connectors=[{"name": "BLE Connector", "type": "ble", "configuration": "ble.json"}])
-    gateway = GatewayProcess(path, env={"PYTHONPATH": FAKE, "TB_GW_FAKE_BLUEPY": str(script)})
+    gateway = gateways(path, env={"PYTHONPATH": FAKE, "TB_GW_FAKE_BLUEPY": str(script)})
     name = "Temperature and humidity sensor"
-    try:
-        platform.wait_for(lambda m: platform.latest(name).get("temperature") in (23, 24), timeout=20)
-        assert platform.latest(name).get("humidity") == 20
-        request = platform.device_rpc(name, "rpcMethod2", "hi")
-        platform.wait_topic("v1/gateway/rpc", lambda b: b.get("id") == request and b["data"] == {"success": True})
-        with open(writes) as f:
-            assert json.loads(f.readline())[2] == "6869"
-        assert "Traceback" not in gateway.output()
-    finally:
-        gateway.kill()
-        platform.close()
-        broker.stop()
+    platform.wait_for(lambda m: platform.latest(name).get("temperature") in (23, 24), timeout=20)
+    assert platform.latest(name).get("humidity") == 20
+    request = platform.device_rpc(name, "rpcMethod2", "hi")
+    platform.wait_topic("v1/gateway/rpc", lambda b: b.get("id") == request and b["data"] == {"success": True})
+    with open(writes) as f:
+        assert json.loads(f.readline())[2] == "6869"
+    assert "Traceback" not in gateway.output()
 
 
 def test_close_cuts_a_hung_call_at_once(btle, connector_for):

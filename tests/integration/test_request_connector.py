@@ -4,10 +4,9 @@ import os
 
 import pytest
 
-from tests.support.broker import Mosquitto, free_port
-from tests.support.gateway import GatewayProcess, run_cli, write_config
+from tests.support.broker import free_port
+from tests.support.gateway import run_cli, write_config
 from tests.support.http_device import HttpDevice
-from tests.support.platform import PlatformDouble
 from tests.support.waiting import wait_until
 
 UPSTREAM = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "reference", "tb-gateway-config",
@@ -91,12 +90,19 @@ def test_rpc_and_attribute_update_as_requests(api, connector_for):
     assert not api.hits("/sensor/D1/other")
 
 
-def test_upstream_file_unchanged_end_to_end(tmp_path):
+def test_upstream_file_unchanged_end_to_end(tmp_path, broker, platform, gateways):
     """request.json as upstream ships it (host pointed at the local API): the processingFunction
     is reported in one line and not run, and the rest of the file polls."""
     with open(UPSTREAM) as f:
         upstream = json.load(f)
     api = HttpDevice("user", "password")  # the file's credentials
+    try:
+        run_upstream_file(tmp_path, upstream, api, platform, broker, gateways)
+    finally:
+        api.close()
+
+
+def run_upstream_file(tmp_path, upstream, api, platform, broker, gateways):
     upstream["host"] = api.url
     api.routes.update({
         "/getdata": (200, {"serial": "S-9", "Developer": "Ann", "hum": 40}, 0),
@@ -104,22 +110,14 @@ def test_upstream_file_unchanged_end_to_end(tmp_path):
         "/devices": (200, [{"id": 7, "type": "UMG", "serialNr": "X", "name": "n", "description": "d"}], 0),
         "/7/hist/values/ActiveEnergy/SUM13/3600?start=RELATIVE_-1HOUR&end=RELATIVE_-1HOUR&online=false&aggregate=false":
             (200, {"values": [{"avg": 1500}]}, 0)})
-    broker = Mosquitto(str(tmp_path), "platform").start()
-    platform = PlatformDouble(broker.port)
     path = write_config(str(tmp_path), broker.port, files={"request.json": upstream},
                         connectors=[{"name": "Request Connector", "type": "request", "configuration": "request.json"}])
     check = run_cli(["check", "--config", path])
     out = check.stdout + check.stderr
     assert check.returncode == 0 and out.count("processingFunction") == 1, out
-    gateway = GatewayProcess(path)
-    try:
-        platform.wait_for(lambda m: platform.latest("SD8500").get("combine") == "Ann:40")
-        platform.wait_for(lambda m: platform.latest("SD8500").get("Totaliser") == 20.5)
-        platform.wait_for(lambda m: "7-UMG" in [d for d, _, _ in platform.telemetry()] or
-                          any(b.get("device") == "7-UMG" for b in platform.on("v1/gateway/connect")))
-        assert "Traceback" not in gateway.output()
-    finally:
-        gateway.kill()
-        platform.close()
-        broker.stop()
-        api.close()
+    gateway = gateways(path)
+    platform.wait_for(lambda m: platform.latest("SD8500").get("combine") == "Ann:40")
+    platform.wait_for(lambda m: platform.latest("SD8500").get("Totaliser") == 20.5)
+    platform.wait_for(lambda m: "7-UMG" in [d for d, _, _ in platform.telemetry()] or
+                      any(b.get("device") == "7-UMG" for b in platform.on("v1/gateway/connect")))
+    assert "Traceback" not in gateway.output()

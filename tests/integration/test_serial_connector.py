@@ -6,9 +6,7 @@ import threading
 
 import pytest
 
-from tests.support.broker import Mosquitto
-from tests.support.gateway import GatewayProcess, write_config
-from tests.support.platform import PlatformDouble
+from tests.support.gateway import write_config
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("socat") is None, reason="socat is not installed: no pty pairs")
@@ -145,31 +143,24 @@ def test_unplugged_adapter_is_reopened_and_other_ports_go_on(lines, connector_fo
     assert connector.statistics()["failures_connection:" + first.gateway_port] == 1
 
 
-def test_upstream_file_unchanged_end_to_end(tmp_path, lines):
+def test_upstream_file_unchanged_end_to_end(tmp_path, lines, broker, platform, gateways):
     """custom_serial.json as upstream ships it (class CustomSerialConnector), only its port
     pointed at the pty: lines become telemetry, an RPC is answered through the platform."""
     line = lines()
     with open(UPSTREAM) as f:
         upstream = json.load(f)
     upstream["devices"][0]["port"] = line.gateway_port
-    broker = Mosquitto(str(tmp_path), "platform").start()
-    platform = PlatformDouble(broker.port)
     path = write_config(str(tmp_path), broker.port, files={"custom_serial.json": upstream},
                         connectors=[{"name": "Custom Serial Connector", "type": "serial",
                                      "configuration": "custom_serial.json", "class": "CustomSerialConnector"}])
-    gateway = GatewayProcess(path)
-    try:
-        platform.wait_topic("v1/gateway/connect", lambda b: b["device"] == "SerialDevice1", timeout=20)
-        line.send(b"55.5\r\n")
-        platform.wait_for(lambda m: platform.latest("SerialDevice1").get("humidity") == 55.5)
-        request = platform.device_rpc("SerialDevice1", "setValue", 3)
-        written = line.read_until(b"\n")
-        assert written == b"setValue 3\n", gateway.output()[-3000:]
-        line.send(b"OK\r")
-        reply = platform.wait_topic("v1/gateway/rpc", lambda b: b.get("id") == request and "method" not in b["data"])
-        assert reply["data"] == {"result": "OK"}
-        assert "Traceback" not in gateway.output()
-    finally:
-        gateway.kill()
-        platform.close()
-        broker.stop()
+    gateway = gateways(path)
+    platform.wait_topic("v1/gateway/connect", lambda b: b["device"] == "SerialDevice1", timeout=20)
+    line.send(b"55.5\r\n")
+    platform.wait_for(lambda m: platform.latest("SerialDevice1").get("humidity") == 55.5)
+    request = platform.device_rpc("SerialDevice1", "setValue", 3)
+    written = line.read_until(b"\n")
+    assert written == b"setValue 3\n", gateway.output()[-3000:]
+    line.send(b"OK\r")
+    reply = platform.wait_topic("v1/gateway/rpc", lambda b: b.get("id") == request and "method" not in b["data"])
+    assert reply["data"] == {"result": "OK"}
+    assert "Traceback" not in gateway.output()

@@ -6,9 +6,8 @@ import time
 
 import pytest
 
-from tests.support.broker import Mosquitto, free_port
-from tests.support.gateway import GatewayProcess, write_config
-from tests.support.platform import PlatformDouble
+from tests.support.broker import free_port
+from tests.support.gateway import write_config
 from tests.support.recorder import RecordingGateway
 from tests.support.waiting import wait_until
 
@@ -108,40 +107,34 @@ def test_flooding_silent_and_half_closed_clients_do_not_stall_others(connector_f
     wait_until(lambda: connector.statistics()["connections_open"] == 0, timeout=10)
 
 
-def test_upstream_file_unchanged_end_to_end(tmp_path):
+def test_upstream_file_unchanged_end_to_end(tmp_path, broker, platform, gateways):
     with open(UPSTREAM) as f:
         upstream = json.load(f)
     port = free_port()
     upstream["socket"]["port"] = port
-    broker = Mosquitto(str(tmp_path), "platform").start()
-    platform = PlatformDouble(broker.port, attributes={"Device Example": {"sharedName": "blue"}})
+    platform.attributes.update({"Device Example": {"sharedName": "blue"}})
     path = write_config(str(tmp_path), broker.port, files={"socket.json": upstream},
                         connectors=[{"name": "TCP Connector", "type": "socket", "configuration": "socket.json"}])
-    gateway = GatewayProcess(path)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client = socket.create_connection(("127.0.0.1", port))
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        client.settimeout(10)
-        client.sendall(b"42")
-        platform.wait_for(lambda m: platform.latest("Device Example").get("temp") == "42")
-        time.sleep(0.2)
-        client.sendall(b"atrsharedName")
-        assert client.recv(100) == b"blue"
-        request = platform.device_rpc("Device Example", "rpcMethod1", "hello")
-        assert client.recv(100) == b"hello"
-        platform.wait_topic("v1/gateway/rpc", lambda b: b.get("id") == request and b["data"] == {"success": True})
-        platform.shared_attributes("Device Example", {"sharedName": "red"})
-        assert client.recv(100) == "red".encode("utf-16")
-        assert "Traceback" not in gateway.output()
-        client.close()
-    finally:
-        gateway.kill()
-        platform.close()
-        broker.stop()
+    gateway = gateways(path)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            client = socket.create_connection(("127.0.0.1", port))
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    client.settimeout(10)
+    client.sendall(b"42")
+    platform.wait_for(lambda m: platform.latest("Device Example").get("temp") == "42")
+    time.sleep(0.2)
+    client.sendall(b"atrsharedName")
+    assert client.recv(100) == b"blue"
+    request = platform.device_rpc("Device Example", "rpcMethod1", "hello")
+    assert client.recv(100) == b"hello"
+    platform.wait_topic("v1/gateway/rpc", lambda b: b.get("id") == request and b["data"] == {"success": True})
+    platform.shared_attributes("Device Example", {"sharedName": "red"})
+    assert client.recv(100) == "red".encode("utf-16")
+    assert "Traceback" not in gateway.output()
+    client.close()

@@ -117,14 +117,12 @@ class BleConnector(Connector):
     def convert(self, device, values):
         # type: (Dict[str, Any], Dict[str, bytes]) -> None
         """Values read or notified (characteristic UUID -> bytes) -> storage."""
-        data = {"values": values, "ts": 0}  # 0: now
         custom = self.custom.get(device["name"]) if self.custom else None
         try:
             if custom is not None:
-                data["ts"] = int(time.time() * 1000)
-                converted, failures = custom.convert(device, data), []
+                converted, failures = custom.convert(device, {"values": values, "ts": int(time.time() * 1000)}), []
             else:
-                converted, failures = self.converter.convert_detailed(device, data)
+                converted, failures = self.converter.convert_values(device, values)
         except Exception as e:  # a custom converter's own failure: counted
             self.count("converter:" + device["name"], "converter failed: %s: %s" % (type(e).__name__, e))
             return

@@ -119,6 +119,7 @@ class BleDevice(object):
                                        config["waitAfterConnectRetries"])
         self.peripheral = None  # type: Any
         self.characteristics = {}  # type: Dict[str, Any]
+        self.readable = []  # type: List[Tuple[str, Any]]  (uuid, characteristic) read every poll, found at connect
         self.handles = {}  # type: Dict[int, str]  notification handle -> characteristic UUID
         self.next_attempt = 0.0
 
@@ -191,6 +192,8 @@ class AdapterSession(DeviceSession):
                 peripheral.connect(config["MACAddress"], config["addrType"], self.iface)
                 peripheral.withDelegate(self.connector.delegate(self, device))
                 device.characteristics = {str(c.uuid).lower(): c for c in peripheral.getCharacteristics()}
+                found = [(uuid, self._characteristic(device, uuid)) for uuid in device.read_uuids]
+                device.readable = [(uuid, c) for uuid, c in found if c is not None]
                 device.handles = {}
                 for uuid in device.notify_uuids:
                     characteristic = self._characteristic(device, uuid)
@@ -232,20 +235,21 @@ class AdapterSession(DeviceSession):
 
     def _poll(self, device):
         # type: (BleDevice) -> None
+        """Read the device's `read` characteristics; the watchdog bounds them together by
+        timeout x their number (armed once per poll: this is the hot path)."""
         values = {}
-        watchdog, peripheral, timeout = self.watchdog, device.peripheral, device.timeout
-        for uuid in device.read_uuids:
-            characteristic = self._characteristic(device, uuid)
-            if characteristic is None:
-                continue
-            watchdog.armed = (peripheral, time.monotonic() + timeout)  # the hot path of guard()
-            try:
+        readable = device.readable
+        watchdog = self.watchdog
+        watchdog.armed = (device.peripheral, time.monotonic() + device.timeout * len(readable))
+        try:
+            for uuid, characteristic in readable:
                 values[uuid] = characteristic.read()
-            except self.errors as e:
-                self._drop(device, "%s: %s" % (type(e).__name__, e))
-                return
-            finally:
-                watchdog.armed = None
+        except self.errors as e:
+            watchdog.armed = None
+            self._drop(device, "%s: %s" % (type(e).__name__, e))
+            return
+        finally:
+            watchdog.armed = None
         self.connector.reads += len(values)
         if values:
             self.connector.convert(device.config, values)

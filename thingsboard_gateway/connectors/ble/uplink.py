@@ -83,7 +83,11 @@ class BleUplinkConverter(Converter):
 
     def convert_detailed(self, config, data):
         # type: (Dict[str, Any], Dict[str, Any]) -> Tuple[Optional[Dict[str, Any]], List[Tuple[str, str]]]
-        values = data["values"]
+        return self.convert_values(config, data["values"], data.get("ts") or 0)
+
+    def convert_values(self, config, values, ts=0):
+        # type: (Dict[str, Any], Dict[str, bytes], int) -> Tuple[Optional[Dict[str, Any]], List[Tuple[str, str]]]
+        """convert_detailed without the wrapping dict (the connector's path); ts 0: now."""
         failures = []  # type: List[Tuple[str, str]]
         telemetry, attributes = {}, {}  # type: Dict[str, Any], Dict[str, Any]
         for is_telemetry, key, uuid, parts, type_name in self._plan(config):
@@ -97,10 +101,9 @@ class BleUplinkConverter(Converter):
                 failures.append((key, str(e)))
         if not telemetry and not attributes:
             return None, failures
-        ts = data.get("ts") or int(time.time() * 1000)
         return ({"deviceName": config["name"], "deviceType": config.get("deviceType", "default"),
-                 "telemetry": [{"ts": ts, "values": telemetry}] if telemetry else [], "attributes": attributes},
-                failures)
+                 "telemetry": [{"ts": ts or int(time.time() * 1000), "values": telemetry}] if telemetry else [],
+                 "attributes": attributes}, failures)
 
 
 def convert_sample(config, shown, sample):
