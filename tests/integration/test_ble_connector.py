@@ -172,3 +172,11 @@ def test_close_cuts_a_hung_call_at_once(btle, connector_for):
     connector.close()
     assert time.monotonic() - start < 3
     assert btle.WORLD.live_helpers() == 0
+
+
+def test_custom_converter_from_the_extensions_folder(btle, connector_for, monkeypatch):
+    monkeypatch.setenv("TB_GW_EXTENSIONS_DIR", os.path.join(os.path.dirname(FAKE), "..", "extensions"))
+    add(btle, "AA:BB:CC:00:00:05")
+    connector, gateway = connector_for([sensor("Summed", "AA:BB:CC:00:00:05", converter="SumBleConverter")])
+    wait_until(lambda: any(d["deviceType"] == "summed" for d in gateway.sent))
+    assert next(d for d in gateway.sent if d["deviceType"] == "summed")["telemetry"][0]["values"] == {"byteSum": 10}

@@ -164,3 +164,15 @@ def test_upstream_file_unchanged_end_to_end(tmp_path, lines, broker, platform, g
     reply = platform.wait_topic("v1/gateway/rpc", lambda b: b.get("id") == request and "method" not in b["data"])
     assert reply["data"] == {"result": "OK"}
     assert "Traceback" not in gateway.output()
+
+
+def test_custom_converters_from_the_extensions_folder(lines, connector_for, monkeypatch):
+    monkeypatch.setenv("TB_GW_EXTENSIONS_DIR", os.path.join(os.path.dirname(__file__), "..", "extensions"))
+    line = lines()
+    connector, gateway = connector_for([meter("M1", line.gateway_port, converter="ReversedUplink",
+                                              downlink_converter="ShoutingDownlink")])
+    wait_until(lambda: "M1" in gateway.devices)
+    line.send(b"olleh\n")
+    wait_until(lambda: [d["telemetry"][0]["values"] for d in gateway.sent] == [{"text": "hello"}])
+    connector.on_attributes_update({"device": "M1", "data": {"mode": "eco"}})
+    assert line.read_until(b"\n") == b"<ECO>\n"
