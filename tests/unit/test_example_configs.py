@@ -60,3 +60,15 @@ def test_check_dry_runs_a_serial_sample(tmp_path):
     assert dry_run(os.path.join(ROOT, "config", "serial.json"), None, str(sample)) == 0
     sample.write_text(json.dumps({"frame": "x\r"}))
     assert dry_run(os.path.join(ROOT, "config", "serial.json"), None, str(sample)) == 1
+
+
+def test_a_bad_response_value_expression_is_refused_at_load():
+    """Compiled with the file (it used to be compiled at each RPC, where a bad one ended
+    the sender thread)."""
+    from thingsboard_gateway.config.errors import ConfigError
+    from thingsboard_gateway.connectors.request.connector import RequestConnector
+    config = {"host": "http://127.0.0.1:1", "serverSideRpc": [
+        {"methodFilter": "echo", "requestUrlExpression": "x", "responseValueExpression": "${temp"}]}
+    with pytest.raises(ConfigError) as info:
+        RequestConnector.load_config(config, "request.json", [])
+    assert str(info.value).startswith("request.json: serverSideRpc[0].responseValueExpression: unclosed ${")

@@ -30,15 +30,20 @@ def bluepy():
     return btle
 
 
+def custom_converters(config, file):
+    # type: (Dict[str, Any], str) -> Dict[str, Any]
+    """device name -> the custom converter it names from <extensions dir>/ble/."""
+    return {d["name"]: load_converter(d["converter"], "ble", file, "devices[%d].converter" % i, d)
+            for i, d in enumerate(config["devices"]) if d.get("converter")}
+
+
 class BleConnector(Connector):
     """Upstream-compatible BLE connector on bluepy."""
 
     @staticmethod
     def load_config(config, file, warnings=None):
         config = ble_config.load(config, file, warnings)
-        for index, device in enumerate(config["devices"]):
-            if device.get("converter"):
-                load_converter(device["converter"], "ble", file, "devices[%d].converter" % index, device)
+        custom_converters(config, file)  # a missing class is one line at check and start-up
         if config["devices"] and warnings is not None:
             try:
                 bluepy()
@@ -53,15 +58,14 @@ class BleConnector(Connector):
 
     def __init__(self, gateway, config, connector_type):
         super(BleConnector, self).__init__(gateway, config, connector_type)
-        self._file = config.get("configuration", "ble.json")
-        self._config = self.load_config(config, self._file)
+        file = config.get("configuration", "ble.json")
+        self._config = ble_config.load(config, file)
         self.show_map = self._config["showMap"]
         self.passive = self._config["passiveScanMode"]
         self.scanner = self._config["scanner"]
         self.failures = FailureLog(log)
         self.converter = BleUplinkConverter()
-        self.custom = {d["name"]: load_converter(d["converter"], "ble", self._file, "devices[%d].converter" % i, d)
-                       for i, d in enumerate(self._config["devices"]) if d.get("converter")}
+        self.custom = custom_converters(self._config, file)
         self.sessions = []  # type: List[AdapterSession]
         self.reads = 0
         self.notifications = 0

@@ -8,8 +8,8 @@ tries, redirects, TLS verification and security (anonymous, basic, cert). Reques
 on one `Sender` thread per connector, never on the MQTT network thread.
 """
 import base64
+import json
 import logging
-import re
 import ssl
 import urllib.error
 import urllib.parse
@@ -64,6 +64,9 @@ class OutgoingRequest(object):
         self.url = compile_template(entry["requestUrlExpression"], file, path + ".requestUrlExpression")
         value = entry.get("valueExpression", entry.get("requestValueExpression"))
         self.value = compile_template(value, file, path + ".valueExpression") if value is not None else None
+        found = entry.get("responseValueExpression")  # an RPC's result is what it finds in the answer
+        self.response_value = compile_template(found, file, path + ".responseValueExpression") \
+            if found is not None else None
         self.method = str(entry.get("HTTPMethod", entry.get("httpMethod", "POST"))).upper()
         self.headers = dict(entry.get("httpHeaders") or {})
         self.timeout = float(entry.get("timeout", 10) or 10)
@@ -119,10 +122,20 @@ class OutgoingRequest(object):
         raise OSError("%s %s failed after %d tries: %s" % (self.method, url, self.tries, problem))
 
 
+    def rpc_result(self, values):
+        # type: (Dict[str, Any]) -> Dict[str, Any]
+        """call(), and the RPC reply made of the answer: its JSON (or text) as result, or
+        what responseValueExpression finds in it."""
+        result = answer(*self.call(values))
+        if self.response_value is not None and "result" in result:
+            value, missing = self.response_value.evaluate(result["result"])
+            return {"result": value} if missing is None else {"error": "%s found nothing in the answer" % missing}
+        return result
+
+
 def answer(status, body):
     # type: (int, bytes) -> Dict[str, Any]
     """An RPC reply from a device's HTTP answer: its JSON (or text) as result."""
-    import json
     text = body.decode("utf-8", errors="replace")
     try:
         content = json.loads(text) if text else None  # type: Any

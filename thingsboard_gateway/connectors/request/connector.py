@@ -11,7 +11,7 @@ import urllib.parse
 from typing import Any, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.connectors.connector import Connector
-from thingsboard_gateway.connectors.http.outgoing import OutgoingRequest, Sender, answer, basic_auth
+from thingsboard_gateway.connectors.http.outgoing import OutgoingRequest, Sender, basic_auth, ssl_context
 from thingsboard_gateway.connectors.request import config as request_config
 from thingsboard_gateway.connectors.request.uplink import items, unpack
 from thingsboard_gateway.connectors.rest.uplink import mapping_converter
@@ -163,6 +163,21 @@ class PollSession(DeviceSession):
         return converted, problems + ["%s %s: %s" % (f.section, f.key, f.reason) for f in failures]
 
 
+def outgoing_requests(config, file):
+    # type: (Dict[str, Any], str) -> Dict[str, List[OutgoingRequest]]
+    """"attributeUpdates" / "serverSideRpc" -> [OutgoingRequest], relative to `host`, with
+    the connector's security and SSLVerify unless an entry has its own."""
+    outgoing = {}  # type: Dict[str, List[OutgoingRequest]]
+    for kind in ("attributeUpdates", "serverSideRpc"):
+        outgoing[kind] = []
+        for index, entry in enumerate(config[kind]):
+            entry = dict(entry)
+            entry.setdefault("security", config["security"])
+            entry.setdefault("SSLVerify", config["SSLVerify"])
+            outgoing[kind].append(OutgoingRequest(entry, file, "%s[%d]" % (kind, index), config["host"]))
+    return outgoing
+
+
 class RequestConnector(Connector):
     """Upstream-compatible request connector."""
 
@@ -171,9 +186,7 @@ class RequestConnector(Connector):
         config = request_config.load(config, file, warnings)
         for index, mapping in enumerate(config["mapping"]):
             mapping_converter(mapping["converter"], "request", file, "mapping[%d].converter" % index)
-        for kind in ("attributeUpdates", "serverSideRpc"):
-            for index, entry in enumerate(config[kind]):
-                OutgoingRequest(entry, file, "%s[%d]" % (kind, index), config["host"])
+        outgoing_requests(config, file)
         return config
 
     @staticmethod
@@ -184,20 +197,12 @@ class RequestConnector(Connector):
     def __init__(self, gateway, config, connector_type):
         super(RequestConnector, self).__init__(gateway, config, connector_type)
         self.file = config.get("configuration", "request.json")
-        self._config = self.load_config(config, self.file)
+        self._config = request_config.load(config, self.file)
         security = self._config["security"]
         self.auth_headers = {"Authorization": basic_auth(security["username"], security.get("password", ""))} \
             if security["type"] == "basic" else {}
         self.failures = FailureLog(log)
-        self.outgoing = {}  # type: Dict[str, List[OutgoingRequest]]
-        for kind in ("attributeUpdates", "serverSideRpc"):
-            self.outgoing[kind] = []
-            for index, entry in enumerate(self._config[kind]):
-                entry = dict(entry)
-                entry.setdefault("security", security)
-                entry.setdefault("SSLVerify", self._config["SSLVerify"])
-                self.outgoing[kind].append(OutgoingRequest(entry, self.file, "%s[%d]" % (kind, index),
-                                                           self._config["host"]))
+        self.outgoing = outgoing_requests(self._config, self.file)
         self.sessions = []  # type: List[PollSession]
         self.sender = Sender(self)
         self.polls = 0
@@ -212,7 +217,6 @@ class RequestConnector(Connector):
     def ssl_context(self):
         # type: () -> ssl.SSLContext
         if self._context is None:
-            from thingsboard_gateway.connectors.http.outgoing import ssl_context
             self._context = ssl_context(self._config["SSLVerify"], self._config["security"])
         return self._context
 
@@ -251,18 +255,7 @@ class RequestConnector(Connector):
             reply({"error": "no serverSideRpc entry for %s on %s" % (method, device)})
             return
         values = {"deviceName": device, "methodName": method, "requestId": request_id, "params": params}
-        expression = entry.entry.get("responseValueExpression")
-
-        def work():
-            status, body = entry.call(values)
-            result = answer(status, body)
-            if expression and "result" in result:
-                value, missing = compile_template(expression, self.file, "responseValueExpression").evaluate(
-                    result["result"])
-                return {"result": value} if missing is None else {"error": "%s found nothing in the answer"
-                                                                            % missing}
-            return result
-        self.sender.submit(work, reply)
+        self.sender.submit(lambda: entry.rpc_result(values), reply)
 
     def on_attributes_update(self, content):
         device, data = content.get("device"), content.get("data") or {}

@@ -10,7 +10,7 @@ from collections import Counter
 from typing import Any, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.connectors.connector import Connector
-from thingsboard_gateway.connectors.http.outgoing import OutgoingRequest, Sender, answer, basic_auth
+from thingsboard_gateway.connectors.http.outgoing import OutgoingRequest, Sender, basic_auth
 from thingsboard_gateway.connectors.rest import config as rest_config
 from thingsboard_gateway.connectors.rest.server import Request, Response, RestServer
 from thingsboard_gateway.connectors.rest.uplink import mapping_converter
@@ -21,17 +21,21 @@ log = logging.getLogger(__name__)
 
 
 class Endpoint(object):
-    """One `mapping` or `attributeRequests` entry, compiled."""
+    """One `mapping` entry (kind "data": a converter) or `attributeRequests` entry (kind
+    "attributes": device and attribute name templates), compiled."""
 
-    def __init__(self, entry, kind, converter=None):
-        # type: (Dict[str, Any], str, Any) -> None
+    def __init__(self, entry, kind, converter=None, device=None, attribute=None):
+        # type: (Dict[str, Any], str, Any, Any, Any) -> None
         self.entry = entry
-        self.kind = kind  # "data" or "attributes"
+        self.kind = kind
         self.methods = entry["HTTPMethods"]
         security = entry["security"]
         self.authorization = basic_auth(security["username"], security["password"]) \
             if security["type"] == "basic" else None
         self.converter = converter
+        self.custom = kind == "data" and entry["converter"]["type"] == "custom"  # gets the raw body
+        self.device = device
+        self.attribute = attribute
 
     def allows(self, request):
         # type: (Request) -> bool
@@ -51,21 +55,33 @@ class Waiter(object):
         self.value = None  # type: Any
 
 
+def compile_requests(config, file):
+    # type: (Dict[str, Any], str) -> Tuple[Dict[str, Endpoint], Dict[str, List[OutgoingRequest]]]
+    """The endpoints (path -> Endpoint) and outgoing requests ("attributeUpdates" /
+    "serverSideRpc" -> [OutgoingRequest]) of a loaded file; ConfigError for a bad one."""
+    endpoints = {}  # type: Dict[str, Endpoint]
+    for index, mapping in enumerate(config["mapping"]):
+        endpoints[mapping["endpoint"]] = Endpoint(mapping, "data", mapping_converter(
+            mapping["converter"], "rest", file, "mapping[%d].converter" % index))
+    requests = config["requestsMapping"]
+    for index, entry in enumerate(requests["attributeRequests"]):
+        where = "requestsMapping.attributeRequests[%d]." % index
+        endpoints[entry["endpoint"]] = Endpoint(
+            entry, "attributes", device=compile_template(entry["deviceNameExpression"], file,
+                                                         where + "deviceNameExpression"),
+            attribute=compile_template(entry["attributeNameExpression"], file, where + "attributeNameExpression"))
+    outgoing = {kind: [OutgoingRequest(e, file, "requestsMapping.%s[%d]" % (kind, i))
+                       for i, e in enumerate(requests[kind])] for kind in ("attributeUpdates", "serverSideRpc")}
+    return endpoints, outgoing
+
+
 class RestConnector(Connector):
     """Upstream-compatible REST connector."""
 
     @staticmethod
     def load_config(config, file, warnings=None):
         config = rest_config.load(config, file, warnings)
-        for index, mapping in enumerate(config["mapping"]):
-            mapping_converter(mapping["converter"], "rest", file, "mapping[%d].converter" % index)
-        requests = config["requestsMapping"]
-        for kind in ("attributeUpdates", "serverSideRpc"):
-            for index, entry in enumerate(requests[kind]):
-                OutgoingRequest(entry, file, "requestsMapping.%s[%d]" % (kind, index))
-        for index, entry in enumerate(requests["attributeRequests"]):
-            for key in ("deviceNameExpression", "attributeNameExpression"):
-                compile_template(entry[key], file, "requestsMapping.attributeRequests[%d].%s" % (index, key))
+        compile_requests(config, file)  # converters, templates, filters: one-line errors at check and start-up
         return config
 
     @staticmethod
@@ -76,24 +92,10 @@ class RestConnector(Connector):
 
     def __init__(self, gateway, config, connector_type):
         super(RestConnector, self).__init__(gateway, config, connector_type)
-        self._file = file = config.get("configuration", "rest.json")
-        self._config = self.load_config(config, file)
+        file = config.get("configuration", "rest.json")
+        self._config = rest_config.load(config, file)
         self.failures = FailureLog(log)
-        self.endpoints = {}  # type: Dict[str, Endpoint]
-        for index, mapping in enumerate(self._config["mapping"]):
-            self.endpoints[mapping["endpoint"]] = Endpoint(mapping, "data", mapping_converter(
-                mapping["converter"], "rest", file, "mapping[%d].converter" % index))
-        requests = self._config["requestsMapping"]
-        for index, entry in enumerate(requests["attributeRequests"]):
-            where = "requestsMapping.attributeRequests[%d]." % index
-            endpoint = Endpoint(entry, "attributes")
-            endpoint.device = compile_template(entry["deviceNameExpression"], file, where + "deviceNameExpression")
-            endpoint.attribute = compile_template(entry["attributeNameExpression"], file,
-                                                  where + "attributeNameExpression")
-            self.endpoints[entry["endpoint"]] = endpoint
-        self.outgoing = {kind: [OutgoingRequest(e, file, "requestsMapping.%s[%d]" % (kind, i))
-                                for i, e in enumerate(requests[kind])]
-                         for kind in ("attributeUpdates", "serverSideRpc")}
+        self.endpoints, self.outgoing = compile_requests(self._config, file)
         self.responses = Counter()  # type: Counter
         self._lock = threading.Lock()
         self._waiters = {}  # type: Dict[str, List[Waiter]]
@@ -128,11 +130,9 @@ class RestConnector(Connector):
             values["failures_" + kind] = count
         return values
 
-    def counted(self, kind, message, sample=None):
+    def count(self, kind, message, sample=None):
         # type: (str, str, Any) -> None
         self.failures.count(kind, "%s: %s" % (self.name, message), sample)
-
-    count = counted  # the name the outgoing Sender uses
 
     def responded(self, status):
         # type: (int) -> None
@@ -150,13 +150,13 @@ class RestConnector(Connector):
                                                                         % (request.method, request.path)}
         if not endpoint.allows(request):
             return 401, {"WWW-Authenticate": 'Basic realm="thingsboard-gateway"'}, {"error": "unauthorized"}
-        if endpoint.kind == "data" and endpoint.entry["converter"]["type"] == "custom":
+        if endpoint.custom:
             data = request.body if request.body else request.query  # a custom converter gets the raw body
         elif request.body:
             try:
                 data = json.loads(request.body.decode("utf-8"))
             except (ValueError, UnicodeDecodeError) as e:
-                self.counted("malformed:" + request.path, "malformed JSON posted to %s: %s" % (request.path, e))
+                self.count("malformed:" + request.path, "malformed JSON posted to %s: %s" % (request.path, e))
                 return 400, {}, {"error": "malformed JSON: %s" % e}
         else:
             data = request.query
@@ -166,7 +166,7 @@ class RestConnector(Connector):
 
     def _convert(self, endpoint, path, data):
         # type: (Endpoint, str, Any) -> Tuple[List[Dict[str, Any]], List[str]]
-        if endpoint.entry["converter"]["type"] == "custom":
+        if endpoint.custom:
             converted = endpoint.converter.convert(endpoint.entry["converter"], data)
             return ([converted] if isinstance(converted, dict) else list(converted or [])), []
         converted, failures = endpoint.converter.convert_detailed(path, data)
@@ -177,10 +177,10 @@ class RestConnector(Connector):
         try:
             converted, problems = self._convert(endpoint, path, data)
         except Exception as e:  # a custom converter's own failure: the sender hears it, no traceback
-            self.counted("converter:" + path, "converter of %s failed: %s: %s" % (path, type(e).__name__, e))
+            self.count("converter:" + path, "converter of %s failed: %s: %s" % (path, type(e).__name__, e))
             return 400, {}, {"error": "converter failed: %s" % e}
         if problems:
-            self.counted("keys:" + path, "%s: %s" % (path, "; ".join(problems)), data)
+            self.count("keys:" + path, "%s: %s" % (path, "; ".join(problems)), data)
         if not converted:
             return 400, {}, {"error": "; ".join(problems) or "nothing to send"}
         response = endpoint.entry["response"]
@@ -268,7 +268,7 @@ class RestConnector(Connector):
             reply({"error": "no serverSideRpc entry for %s on %s" % (method, device)})
             return
         values = {"deviceName": device, "methodName": method, "requestId": request_id, "params": params}
-        self.sender.submit(lambda: answer(*entry.call(values)), reply)
+        self.sender.submit(lambda: entry.rpc_result(values), reply)
 
     def on_attributes_update(self, content):
         device, data = content.get("device"), content.get("data") or {}

@@ -64,7 +64,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = self.rfile.read(length) if length else b""
         except socket.timeout:
-            self.server.connector.counted("read_timeout", "a client sent its body too slowly; closed")
+            self.server.connector.count("read_timeout", "a client sent its body too slowly; closed")
             self.close_connection = True
             return
         if len(body) < length:
@@ -114,7 +114,7 @@ class RestServer(ThreadingHTTPServer):
 
     def process_request(self, request, client_address):
         if not self._slots.acquire(blocking=False):
-            self.connector.counted("busy", "%d connections open already: one refused with 503"
+            self.connector.count("busy", "%d connections open already: one refused with 503"
                                    % self.settings["maxConcurrentRequests"])
             try:
                 request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n"
@@ -140,7 +140,7 @@ class RestServer(ThreadingHTTPServer):
             try:
                 request = self.context.wrap_socket(request, server_side=True)
             except (OSError, ssl.SSLError) as e:
-                self.connector.counted("tls", "TLS handshake with %s failed: %s" % (client_address[0], e))
+                self.connector.count("tls", "TLS handshake with %s failed: %s" % (client_address[0], e))
                 return
         with self._open_lock:
             self._open.add(request)
@@ -156,7 +156,7 @@ class RestServer(ThreadingHTTPServer):
         # a client that vanished mid-request, a broken TLS stream: one counted line, no traceback
         import sys
         error = sys.exc_info()[1]
-        self.connector.counted("connection", "%s: %s: %s" % (client_address[0], type(error).__name__, error))
+        self.connector.count("connection", "%s: %s: %s" % (client_address[0], type(error).__name__, error))
         log.debug("request from %s failed", client_address[0], exc_info=True)
 
     def close_connections(self):

@@ -6,7 +6,7 @@ import logging
 import os
 import select
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.connectors.connector import Connector
 from thingsboard_gateway.connectors.registry import load_converter
@@ -29,6 +29,19 @@ def _framer(device, delimiter=None):
     text = device["delimiter"] if delimiter is None else delimiter
     return Framer(text.encode("utf-8"), None if delimiter is not None else device.get("frameLength"),
                   device["maxFrameLength"])
+
+
+def custom_converters(config, file):
+    # type: (Dict[str, Any], str) -> Dict[Tuple[str, str], Any]
+    """(device name, "converter" or "downlink_converter") -> the custom converter a device
+    names from <extensions dir>/serial/ (upstream's names mean the built-in ones)."""
+    found = {}
+    for index, device in enumerate(config["devices"]):
+        for key, builtin in (("converter", BUILTIN_UPLINK), ("downlink_converter", BUILTIN_DOWNLINK)):
+            if device.get(key) and device[key] != builtin:
+                found[(device["name"], key)] = load_converter(device[key], "serial", file,
+                                                              "devices[%d].%s" % (index, key), device)
+    return found
 
 
 class PortSession(DeviceSession):
@@ -188,10 +201,7 @@ class SerialConnector(Connector):
     @staticmethod
     def load_config(config, file, warnings=None):
         config = serial_config.load(config, file, warnings)
-        for index, device in enumerate(config["devices"]):
-            for key, builtin in (("converter", BUILTIN_UPLINK), ("downlink_converter", BUILTIN_DOWNLINK)):
-                if device.get(key) and device[key] != builtin:
-                    load_converter(device[key], "serial", file, "devices[%d].%s" % (index, key), device)
+        custom_converters(config, file)  # a missing class is one line at check and start-up
         return config
 
     @staticmethod
@@ -203,16 +213,11 @@ class SerialConnector(Connector):
 
     def __init__(self, gateway, config, connector_type):
         super(SerialConnector, self).__init__(gateway, config, connector_type)
-        self._file = config.get("configuration", "custom_serial.json")
-        self._config = self.load_config(config, self._file)
+        file = config.get("configuration", "custom_serial.json")
+        self._config = serial_config.load(config, file)
         self.failures = FailureLog(log)
         self.converter = SerialUplinkConverter()
-        self.custom = {}  # type: Dict[tuple, Any]  (device name, key) -> custom converter
-        for index, device in enumerate(self._config["devices"]):
-            for key, builtin in (("converter", BUILTIN_UPLINK), ("downlink_converter", BUILTIN_DOWNLINK)):
-                if device.get(key) and device[key] != builtin:
-                    self.custom[(device["name"], key)] = load_converter(
-                        device[key], "serial", self._file, "devices[%d].%s" % (index, key), device)
+        self.custom = custom_converters(self._config, file)
         self.devices = {d["name"]: d for d in self._config["devices"]}
         self.sessions = []  # type: List[PortSession]
         self.frames = 0
@@ -269,7 +274,7 @@ class SerialConnector(Connector):
         if custom is not None:
             data = custom.convert(device, request)
             return data.encode("utf-8") if isinstance(data, str) else bytes(data)
-        if "entry" in request and "method" in request:
+        if "method" in request:
             return rpc_bytes(request["entry"], device, request["method"], request["params"])
         return attribute_bytes(request["entry"], request["key"], request["value"])
 
