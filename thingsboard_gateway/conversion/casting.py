@@ -38,23 +38,15 @@ def _integer(value):
 
 
 def _double(value):
-    if type(value) is str:  # the common case of text protocols first
+    if isinstance(value, str):  # the common case of text protocols first
         try:
-            number = float(value)
+            number = float(value)  # surrounding white space is allowed
         except ValueError:
             raise CastError("%r is not a number" % value)
-        if not math.isfinite(number):
-            raise CastError("%r is not a finite number" % (value,))
-        return number
-    if isinstance(value, bool):
+    elif isinstance(value, bool):
         return float(value)
-    if isinstance(value, (int, float)):
+    elif isinstance(value, (int, float)):
         number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            raise CastError("%r is not a number" % value)
     else:
         raise CastError("%s is not a number" % type(value).__name__)
     if not math.isfinite(number):  # JSON has no NaN or Infinity: ThingsBoard would refuse the message

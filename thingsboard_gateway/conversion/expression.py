@@ -134,7 +134,7 @@ class Template(object):
             value = part.find(data)
             if value is MISSING:
                 return None, part.text
-            out.append(_text(value))
+            out.append(as_text(value))
         return "".join(out), None
 
 
@@ -145,10 +145,14 @@ def render(template, data):
     value, missing = template.evaluate(data)
     if missing is not None:
         raise ValueError("%s found nothing in %s" % (missing, template.source))
-    return value if isinstance(value, str) else _text(value)
+    return as_text(value)
 
 
-def _text(value):
+def as_text(value):
+    # type: (Any) -> str
+    """A value as the text a template writes: JSON for objects, arrays, booleans and null."""
+    if isinstance(value, str):
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:

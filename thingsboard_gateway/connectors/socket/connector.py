@@ -2,7 +2,6 @@
 listener and one per TCP connection, at most maxConnections of them; a connection silent
 for idleTimeoutSec is closed; a message is at most maxMessageSize bytes. Attribute updates
 and RPCs go back to the device's connection (or datagram address)."""
-import json
 import logging
 import select
 import socket
@@ -14,17 +13,13 @@ from thingsboard_gateway.connectors.connector import Connector
 from thingsboard_gateway.connectors.serial.uplink import Framer
 from thingsboard_gateway.connectors.socket import config as socket_config
 from thingsboard_gateway.connectors.socket.uplink import AttributeRequest, DeviceConverter, address_pattern
+from thingsboard_gateway.conversion.expression import as_text
 from thingsboard_gateway.runtime.failures import FailureLog
 
 log = logging.getLogger(__name__)
 
 POLL = 0.5  # seconds a blocked accept/recv waits before looking at the stop event
 DRAIN = 256  # datagrams taken per wake-up at most (then the stop event is looked at)
-
-
-def _text(value):
-    # type: (Any) -> str
-    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
 class Peer(object):
@@ -56,12 +51,12 @@ class SocketConnector(Connector):
         file = config.get("configuration", "socket.json")
         self._config = socket_config.load(config, file)
         self.settings = self._config["socket"]
-        self.devices = [(address_pattern(d.get("addressFilter") or d["address"]), d,
-                         [AttributeRequest(r, file, "attributeRequests") for r in d["attributeRequests"]])
-                        for d in self._config["devices"]]
-        self.by_name = {d["deviceName"]: d for d in self._config["devices"]}
-        self.requests = {d["deviceName"]: requests for _, d, requests in self.devices}
-        self.converters = {d["deviceName"]: DeviceConverter(d) for _, d, _ in self.devices}
+        devices = self._config["devices"]
+        self.patterns = [(address_pattern(d.get("addressFilter") or d["address"]), d) for d in devices]
+        self.by_name = {d["deviceName"]: d for d in devices}
+        self.requests = {d["deviceName"]: [AttributeRequest(r, file, "attributeRequests") for r in d["attributeRequests"]]
+                         for d in devices}
+        self.converters = {d["deviceName"]: DeviceConverter(d) for d in devices}
         self.failures = FailureLog(log)
         self.counts = {"messages": 0, "connections": 0, "connections_refused": 0, "connections_idle_closed": 0}
         self._lock = threading.Lock()
@@ -229,7 +224,7 @@ class SocketConnector(Connector):
     def _device_for(self, address):
         # type: (Tuple[str, int]) -> Optional[Dict[str, Any]]
         text = "%s:%d" % (address[0], address[1])
-        return next((d for pattern, d, _ in self.devices if pattern.match(text)), None)
+        return next((d for pattern, d in self.patterns if pattern.match(text)), None)
 
     def handle(self, peer, data):
         # type: (Peer, bytes) -> None
@@ -248,8 +243,7 @@ class SocketConnector(Connector):
                 return
         converted, failures = self.converters[name].convert(data, 0)
         if failures:
-            self.count("message:" + device["deviceName"], "%s: %s" % (
-                device["deviceName"], "; ".join("%s: %s" % f for f in failures)), data)
+            self.count("message:" + name, "%s: %s" % (name, "; ".join("%s: %s" % f for f in failures)), data)
         if converted:
             self.gateway.send_to_storage(self.name, self.id, converted)
 
@@ -258,7 +252,7 @@ class SocketConnector(Connector):
         def answer(response):
             value = response.get("value") if "value" in response else (response.get("values") or {}).get(name)
             try:
-                self._send(peer, _text(value).encode(device["encoding"]))
+                self._send(peer, as_text(value).encode(device["encoding"]))
             except (OSError, UnicodeError) as e:
                 self.count("write:" + device["deviceName"], "attribute %s for %s not sent: %s"
                            % (name, device["deviceName"], e))
@@ -299,7 +293,7 @@ class SocketConnector(Connector):
             for entry in device["attributeUpdates"]:
                 if entry["attributeOnThingsBoard"] == key:
                     try:
-                        self.send_to_device(device["deviceName"], _text(value).encode(entry["encoding"]))
+                        self.send_to_device(device["deviceName"], as_text(value).encode(entry["encoding"]))
                     except (OSError, ValueError) as e:
                         self.count("write:" + device["deviceName"], "attribute %s for %s not sent: %s"
                                    % (key, device["deviceName"], e))
@@ -312,7 +306,7 @@ class SocketConnector(Connector):
             reply({"error": "no serverSideRpc entry for method %s on %s" % (method, name)})
             return
         try:
-            self.send_to_device(name, _text(params if params is not None else "").encode(entry["encoding"]))
+            self.send_to_device(name, as_text(params if params is not None else "").encode(entry["encoding"]))
             result = {"success": True}  # type: Dict[str, Any]
         except (OSError, ValueError) as e:
             result = {"error": "%s: %s" % (type(e).__name__, e) if isinstance(e, OSError) else str(e)}

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Pattern, Tuple
 
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.connectors.converter import Converter
-from thingsboard_gateway.conversion.casting import CASTS
+from thingsboard_gateway.conversion.casting import CASTS, CastError
 
 _SLICE = r"\[\s*(-?\d*)\s*(?::\s*(-?\d*)\s*)?\]"
 _REQUEST = re.compile(r"^\$\{\s*" + _SLICE + r"\s*==\s*(.*?)\s*\}$")
@@ -81,8 +81,8 @@ class KeyPlan(object):
 
     def value(self, data, encoding):
         # type: (bytes, str) -> Any
-        """UnicodeDecodeError, or ValueError/TypeError/OverflowError (CastError among them)
-        when the bytes are no such value."""
+        """UnicodeDecodeError or CastError when the bytes are no such value (text in: every
+        caster raises CastError, nothing else)."""
         text = data[self.start:self.end].replace(b"\x00", b"").decode(encoding)
         return self.cast(text if self.text else text.strip())
 
@@ -110,7 +110,7 @@ class DeviceConverter(object):
                 (telemetry if key.section == "telemetry" else attributes)[key.key] = key.value(message, encoding)
             except UnicodeDecodeError as e:
                 failures.append((key.key, "not %s text (%s)" % (encoding, e.reason)))
-            except (ValueError, TypeError, OverflowError) as e:  # CastError, or what a caster let through
+            except CastError as e:
                 failures.append((key.key, "cannot read %s: %s" % (key.type, e)))
         if not telemetry and not attributes:
             return None, failures
