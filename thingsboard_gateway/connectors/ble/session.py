@@ -216,15 +216,6 @@ class AdapterSession(DeviceSession):
         if device.read_uuids:
             self._poll(device)
 
-    def read(self, device, uuid):
-        # type: (BleDevice, str) -> bytes
-        """One characteristic's value, bounded by the device's timeout."""
-        characteristic = device.characteristics.get(uuid)
-        if characteristic is None:
-            raise KeyError("%s has no characteristic %s" % (device.name, uuid))
-        with self.watchdog.guard(device.peripheral, device.timeout):
-            return characteristic.read()
-
     def _characteristic(self, device, uuid):
         # type: (BleDevice, str) -> Any
         """The device's characteristic `uuid`, or None (counted: the peripheral lacks it)."""
@@ -241,15 +232,17 @@ class AdapterSession(DeviceSession):
         readable = device.readable
         watchdog = self.watchdog
         watchdog.armed = (device.peripheral, time.monotonic() + device.timeout * len(readable))
+        lost = None
         try:
             for uuid, characteristic in readable:
                 values[uuid] = characteristic.read()
         except self.errors as e:
-            watchdog.armed = None
-            self._drop(device, "%s: %s" % (type(e).__name__, e))
-            return
+            lost = "%s: %s" % (type(e).__name__, e)
         finally:
             watchdog.armed = None
+        if lost is not None:
+            self._drop(device, lost)
+            return
         self.connector.reads += len(values)
         if values:
             self.connector.convert(device.config, values)
@@ -283,26 +276,26 @@ class AdapterSession(DeviceSession):
         if device.peripheral is None:
             raise ValueError("%s is not connected" % device.name)
         uuid = entry["characteristicUUID"]
+        characteristic = device.characteristics.get(uuid)
+        if characteristic is None:
+            raise ValueError("%s has no characteristic %s" % (device.name, uuid))
+        reading = entry.get("methodProcessing") == "read"
+        data = None if reading else to_bytes(params)  # a value that is no bytes is the requester's error
         try:
-            if entry.get("methodProcessing") == "read":
-                data = self.read(device, uuid)
-                try:
-                    return {"result": data.decode("utf-8"), "hex": data.hex()}
-                except UnicodeDecodeError:
-                    return {"result": data.hex(), "hex": data.hex()}
-            characteristic = device.characteristics.get(uuid)
-            if characteristic is None:
-                raise ValueError("%s has no characteristic %s" % (device.name, uuid))
             with self.watchdog.guard(device.peripheral, device.timeout):
-                characteristic.write(to_bytes(params), withResponse=entry.get("withResponse", True))
-            return {"success": True}
-        except KeyError as e:
-            raise ValueError(e.args[0])
-        except self.errors as e:
-            if isinstance(e, ValueError) and not isinstance(e, self.btle.BTLEException):
-                raise
+                if reading:
+                    data = characteristic.read()
+                else:
+                    characteristic.write(data, withResponse=entry.get("withResponse", True))
+        except (self.btle.BTLEException, OSError) as e:  # the link broke
             self._drop(device, "%s: %s" % (type(e).__name__, e))
             raise ValueError("%s: %s: %s" % (device.name, type(e).__name__, e))
+        if not reading:
+            return {"success": True}
+        try:
+            return {"result": data.decode("utf-8"), "hex": data.hex()}
+        except UnicodeDecodeError:
+            return {"result": data.hex(), "hex": data.hex()}
 
     def scan(self):
         # type: () -> List[Dict[str, Any]]
