@@ -14,7 +14,7 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.conversion.expression import compile_regex, compile_template, render
@@ -131,6 +131,27 @@ class OutgoingRequest(object):
             value, missing = self.response_value.evaluate(result["result"])
             return {"result": value} if missing is None else {"error": "%s found nothing in the answer" % missing}
         return result
+
+
+def send_rpc(sender, entries, device, method, request_id, params, reply):
+    # type: (Sender, List[OutgoingRequest], str, str, Any, Any, Callable[[Any], None]) -> None
+    """The first serverSideRpc entry matching device and method sends the RPC on `sender`;
+    reply(result) gets the device's answer (or why there is none)."""
+    entry = next((e for e in entries if e.matches(device, method)), None)
+    if entry is None:
+        reply({"error": "no serverSideRpc entry for %s on %s" % (method, device)})
+        return
+    values = {"deviceName": device, "methodName": method, "requestId": request_id, "params": params}
+    sender.submit(lambda: entry.rpc_result(values), reply)
+
+
+def send_attribute_update(sender, entries, device, key, value):
+    # type: (Sender, List[OutgoingRequest], str, str, Any) -> None
+    """Every attributeUpdates entry matching device and key sends the value on `sender`."""
+    for entry in entries:
+        if entry.matches(device, key):
+            values = {"deviceName": device, "attributeKey": key, "attributeValue": value}
+            sender.submit(lambda e=entry, v=values: e.call(v))
 
 
 def answer(status, body):

@@ -11,7 +11,8 @@ import urllib.parse
 from typing import Any, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.connectors.connector import Connector
-from thingsboard_gateway.connectors.http.outgoing import OutgoingRequest, Sender, basic_auth, ssl_context
+from thingsboard_gateway.connectors.http.outgoing import (OutgoingRequest, Sender, basic_auth, send_attribute_update,
+                                                          send_rpc, ssl_context)
 from thingsboard_gateway.connectors.request import config as request_config
 from thingsboard_gateway.connectors.request.uplink import items, unpack
 from thingsboard_gateway.connectors.rest.uplink import mapping_converter
@@ -248,19 +249,10 @@ class RequestConnector(Connector):
     # -- platform requests --------------------------------------------------------------------
     def server_side_rpc_handler(self, content):
         device, method, params, reply = self.rpc_request(content)
-        request_id = (content.get("data") or {}).get("id")
-
-        entry = next((e for e in self.outgoing["serverSideRpc"] if e.matches(device, method)), None)
-        if entry is None:
-            reply({"error": "no serverSideRpc entry for %s on %s" % (method, device)})
-            return
-        values = {"deviceName": device, "methodName": method, "requestId": request_id, "params": params}
-        self.sender.submit(lambda: entry.rpc_result(values), reply)
+        send_rpc(self.sender, self.outgoing["serverSideRpc"], device, method, (content.get("data") or {}).get("id"),
+                 params, reply)
 
     def on_attributes_update(self, content):
         device, data = content.get("device"), content.get("data") or {}
         for key, value in data.items():
-            for entry in self.outgoing["attributeUpdates"]:
-                if entry.matches(device, key):
-                    values = {"deviceName": device, "attributeKey": key, "attributeValue": value}
-                    self.sender.submit(lambda e=entry, v=values: e.call(v))
+            send_attribute_update(self.sender, self.outgoing["attributeUpdates"], device, key, value)

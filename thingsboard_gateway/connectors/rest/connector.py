@@ -10,7 +10,8 @@ from collections import Counter
 from typing import Any, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.connectors.connector import Connector
-from thingsboard_gateway.connectors.http.outgoing import OutgoingRequest, Sender, basic_auth
+from thingsboard_gateway.connectors.http.outgoing import (OutgoingRequest, Sender, basic_auth, send_attribute_update,
+                                                          send_rpc)
 from thingsboard_gateway.connectors.rest import config as rest_config
 from thingsboard_gateway.connectors.rest.server import Request, Response, RestServer
 from thingsboard_gateway.connectors.rest.uplink import mapping_converter
@@ -258,24 +259,14 @@ class RestConnector(Connector):
 
     def server_side_rpc_handler(self, content):
         device, method, params, reply = self.rpc_request(content)
-        request_id = (content.get("data") or {}).get("id")
-
         if self._answer_waiter(device, params):
             reply({"success": True})
             return
-        entry = next((e for e in self.outgoing["serverSideRpc"] if e.matches(device, method)), None)
-        if entry is None:
-            reply({"error": "no serverSideRpc entry for %s on %s" % (method, device)})
-            return
-        values = {"deviceName": device, "methodName": method, "requestId": request_id, "params": params}
-        self.sender.submit(lambda: entry.rpc_result(values), reply)
+        send_rpc(self.sender, self.outgoing["serverSideRpc"], device, method, (content.get("data") or {}).get("id"),
+                 params, reply)
 
     def on_attributes_update(self, content):
         device, data = content.get("device"), content.get("data") or {}
         for key, value in data.items():
-            if self._answer_waiter(device, {key: value}, key):
-                continue
-            for entry in self.outgoing["attributeUpdates"]:
-                if entry.matches(device, key):
-                    values = {"deviceName": device, "attributeKey": key, "attributeValue": value}
-                    self.sender.submit(lambda e=entry, v=values: e.call(v))
+            if not self._answer_waiter(device, {key: value}, key):
+                send_attribute_update(self.sender, self.outgoing["attributeUpdates"], device, key, value)
