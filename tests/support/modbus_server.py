@@ -1,15 +1,13 @@
 """pymodbus's own Modbus servers (TCP, UDP, RTU over a socat pseudo-terminal pair) for tests."""
 import os
-import shutil
-import subprocess
 import threading
-import time
 
 from pymodbus.datastore import ModbusSequentialDataBlock, ModbusServerContext, ModbusSlaveContext
 from pymodbus.framer.rtu_framer import ModbusRtuFramer
 from pymodbus.server.sync import ModbusSerialServer, ModbusTcpServer, ModbusUdpServer
 
 from tests.support.broker import free_port, wait_port
+from tests.support.serial_line import pty_pair
 
 
 class CountingBlock(ModbusSequentialDataBlock):
@@ -39,18 +37,9 @@ class ModbusServer(object):
         elif kind == "udp":
             self.server = ModbusUdpServer(context, address=("127.0.0.1", self.port))
         else:
-            if shutil.which("socat") is None:
-                raise RuntimeError("socat is not installed")
             base = "/tmp/tbgw-pty-%d-%d" % (os.getpid(), self.port)
             self.server_port, self.client_port = base + "-a", base + "-b"
-            self._socat = subprocess.Popen(["socat", "pty,raw,echo=0,link=" + self.server_port,
-                                            "pty,raw,echo=0,link=" + self.client_port],
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            deadline = time.monotonic() + 5
-            while not (os.path.exists(self.server_port) and os.path.exists(self.client_port)):
-                if time.monotonic() > deadline:
-                    raise RuntimeError("socat did not create the pty pair")
-                time.sleep(0.05)
+            self._socat = pty_pair(self.server_port, self.client_port)
             self.server = ModbusSerialServer(context, framer=ModbusRtuFramer, port=self.server_port,
                                              baudrate=19200, timeout=0.05)
         self.thread = threading.Thread(target=self.server.serve_forever, name="modbus-server", daemon=True)

@@ -11,10 +11,23 @@ import serial
 from tests.support.broker import free_port
 
 
+def pty_pair(first, second):
+    """A running socat joining two pseudo-terminals linked at `first` and `second`."""
+    if shutil.which("socat") is None:
+        raise RuntimeError("socat is not installed")
+    process = subprocess.Popen(["socat", "pty,raw,echo=0,link=" + first, "pty,raw,echo=0,link=" + second],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 5
+    while not (os.path.exists(first) and os.path.exists(second)):
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("socat did not create the pty pair")
+        time.sleep(0.02)
+    return process
+
+
 class SerialLine(object):
     def __init__(self):
-        if shutil.which("socat") is None:
-            raise RuntimeError("socat is not installed")
         base = "/tmp/tbgw-serial-%d-%d" % (os.getpid(), free_port())
         self.device_port, self.gateway_port = base + "-dev", base + "-gw"
         self._socat = None
@@ -22,14 +35,7 @@ class SerialLine(object):
         self.plug()
 
     def plug(self):
-        self._socat = subprocess.Popen(["socat", "pty,raw,echo=0,link=" + self.device_port,
-                                        "pty,raw,echo=0,link=" + self.gateway_port],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 5
-        while not (os.path.exists(self.device_port) and os.path.exists(self.gateway_port)):
-            if time.monotonic() > deadline:
-                raise RuntimeError("socat did not create the pty pair")
-            time.sleep(0.02)
+        self._socat = pty_pair(self.device_port, self.gateway_port)
         self.device = serial.Serial(self.device_port, 9600, timeout=0.1)
 
     def unplug(self):
