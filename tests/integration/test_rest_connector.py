@@ -220,6 +220,9 @@ def test_upstream_file_unchanged_end_to_end(tmp_path, broker, platform, gateways
                                                           "temp": 20.5, "hum": 40})
         assert status == 200
         platform.wait_for(lambda m: platform.latest("SN-1").get("temperature") == 20.5)
+        status, _, body = call(port, "POST", "/my_devices", {"sensorName": "SN-\u0001", "sensorType": "thermo",
+                                                             "temp": 1, "hum": 1})
+        assert status == 400 and body["error"].startswith("invalid data: "), body  # ThingsBoard could not take it
         assert call(port, "POST", "/anon2", b"\x41\xa4\x00\x00")[0] == 200  # the custom converter: float 20.5
         platform.wait_for(lambda m: platform.latest("SuperAnonDevice").get("Totaliser") == 20.5)
         request = platform.device_rpc("SN-1", "echo", {"x": 1})

@@ -2,7 +2,8 @@
 
 A connector gets a `gateway` object with exactly these methods:
   send_to_storage(connector_name, connector_id, converted_data, on_stored=None, prompt=False)
-      -> a Future of the delivery; on_stored(ok) once the data is durable in storage;
+      -> a Future of the delivery (failing with DeliveryError, InvalidData for data
+      ThingsBoard could not take); on_stored(ok) once the data is durable in storage;
       prompt: a sender is waiting for on_stored (commit at once)
   send_rpc_reply(device, request_id, content)
   add_device(device_name, device_type, connector) / del_device(device_name)
@@ -13,6 +14,15 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Dict, List, Optional, Tuple
+
+
+class DeliveryError(Exception):
+    """How send_to_storage's Future fails: the data will not reach the platform; the
+    message says why."""
+
+
+class InvalidData(DeliveryError):
+    """The data was refused as ThingsBoard could not take it (device name, timestamp, value)."""
 
 
 class ConnectorUnavailable(Exception):

@@ -12,13 +12,11 @@ import os
 import threading
 import time
 import weakref
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Type
+
+from thingsboard_gateway.connectors.connector import DeliveryError
 
 DeliveryResult = NamedTuple("DeliveryResult", [("delivered_at", float), ("messages", int)])
-
-
-class DeliveryError(Exception):
-    """The data will not reach the platform; the message says why."""
 
 
 class DeliveryTracker(object):
@@ -53,11 +51,11 @@ class DeliveryTracker(object):
         if future is not None and not future.done():
             future.set_result(DeliveryResult(time.time(), messages))
 
-    def failed(self, token, reason):
-        # type: (str, str) -> None
+    def failed(self, token, reason, kind=DeliveryError):
+        # type: (str, str, Type[DeliveryError]) -> None
         future = self._pop(token)
         if future is not None and not future.done():
-            future.set_exception(DeliveryError(reason))
+            future.set_exception(kind(reason))
 
     def __len__(self):
         with self._lock:

@@ -10,6 +10,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from thingsboard_gateway import __version__
 from thingsboard_gateway.config.loader import GatewayConfig
+from thingsboard_gateway.connectors.connector import InvalidData
 from thingsboard_gateway.gateway.devices import DeviceRegistry
 from thingsboard_gateway.gateway.routing import Router
 from thingsboard_gateway.gateway.statistics import Statistics
@@ -98,7 +99,7 @@ class GatewayService(object):
             self._log_invalid(connector_name, problem)
             if on_stored is not None:
                 on_stored(False)
-            self.tracker.failed(token, "invalid data: %s" % problem)
+            self.tracker.failed(token, "invalid data: %s" % problem, InvalidData)
             return future
         if record is None:
             if on_stored is not None:

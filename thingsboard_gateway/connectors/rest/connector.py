@@ -9,7 +9,7 @@ import threading
 from collections import Counter
 from typing import Any, Dict, List, Optional, Tuple
 
-from thingsboard_gateway.connectors.connector import Connector
+from thingsboard_gateway.connectors.connector import Connector, InvalidData
 from thingsboard_gateway.connectors.http.outgoing import (OutgoingRequest, Sender, basic_auth, send_attribute_update,
                                                           send_rpc)
 from thingsboard_gateway.connectors.rest import config as rest_config
@@ -221,7 +221,7 @@ class RestConnector(Connector):
         if not done.wait(settings["storageTimeoutSec"]) or not all(outcomes):
             for future in futures:
                 problem = future.exception(0) if future is not None and future.done() else None
-                if problem is not None and "invalid data" in str(problem):
+                if isinstance(problem, InvalidData):
                     return 400, {}, {"error": str(problem)}
             return 503, {"Retry-After": str(settings["retryAfterSec"])}, {"error": "storage is full, retry later"}
         return 200, {}, {"status": "stored"}
