@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""The relay benchmark of ../shared/bench/mqtt_relay_bench.py against this gateway, with
+"""The team's end-to-end relay benchmark (mqtt_relay_bench.py) against this gateway, with
 its --baseline floor in the same invocation, on each interpreter side by side: the
 machine's Python and Python 3.7 (.venv37, which `make test` builds) when present. The
 shared benchmark runs on the interpreter under test, so the gateway and its floor relay
 (a bare paho relay) both run there.
 
+  export TB_GW_RELAY_BENCH=/path/to/mqtt_relay_bench.py   # or --bench PATH on each call
   python bench/relay_bench.py                       # memory storage, 20,000 messages
   python bench/relay_bench.py --storage file        # also: --cpu-quota 25, --messages N, --idle 10
   python bench/relay_bench.py --storage file --kill-at 0.5
@@ -13,8 +14,9 @@ shared benchmark runs on the interpreter under test, so the gateway and its floo
   python bench/relay_bench.py --cpu-quota 25 --sweep 1000,1500,2000 --repeat 2
         # paced rates: the highest with 0 lost and p50 < 1 s, ours against the floor's
 
-Prints each run's JSON line, then summary lines. The shared benchmark is run, not
-copied: its path is ../shared/bench/ beside this project (or --bench PATH).
+Prints each run's JSON line, then summary lines. The relay benchmark is run, not
+copied, and is not part of this repository: give its path with --bench PATH or
+TB_GW_RELAY_BENCH (nothing here reads a path outside the repository by default).
 """
 import argparse
 import json
@@ -23,7 +25,6 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_BENCH = os.path.join(os.path.dirname(ROOT), "shared", "bench", "mqtt_relay_bench.py")
 PYTHON37 = os.path.join(ROOT, ".venv37", "bin", "python")
 GOOD_P50_MS = 1000.0
 
@@ -123,7 +124,8 @@ def sweep(python, known, extra):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bench", default=DEFAULT_BENCH)
+    ap.add_argument("--bench", default=os.environ.get("TB_GW_RELAY_BENCH"),
+                    help="path of mqtt_relay_bench.py (default: $TB_GW_RELAY_BENCH)")
     ap.add_argument("--python", action="append", help="interpreter under test (repeatable; default: this "
                                                       "one and .venv37/bin/python when present)")
     ap.add_argument("--skip-baseline", action="store_true")
@@ -134,8 +136,10 @@ def main():
     ap.add_argument("--seconds", type=float, default=8.0, help="publishing time of each sweep run")
     ap.add_argument("--repeat", type=int, default=1, help="runs per sweep rate")
     known, extra = ap.parse_known_args()
+    if not known.bench:
+        raise SystemExit("relay_bench: give the relay benchmark's path: --bench PATH or TB_GW_RELAY_BENCH=PATH")
     if not os.path.exists(known.bench):
-        raise SystemExit("shared benchmark not found at %s (use --bench PATH)" % known.bench)
+        raise SystemExit("relay_bench: no relay benchmark at %s" % known.bench)
     known.cpu_quota = next((extra[i + 1] for i, a in enumerate(extra) if a == "--cpu-quota"), None)
     pythons = [os.path.abspath(p) for p in known.python or [sys.executable] + ([PYTHON37] if os.path.exists(PYTHON37) else [])]
     summaries = [sweep(p, known, extra) if known.sweep else single(p, known, extra) for p in pythons]

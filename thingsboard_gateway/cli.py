@@ -64,12 +64,15 @@ def _fail(error):
     return EXIT_CONFIG
 
 
-def _describe_connector(spec):
-    # type: (Any) -> str
+def _describe_connector(spec, warnings):
+    # type: (Any, List[str]) -> str
     cls = connector_class(spec.type, spec.class_name)
     if not (isinstance(cls, type) and issubclass(cls, Connector)):
         raise ExtensionError("%s is not a subclass of thingsboard_gateway.connectors.connector.Connector"
                              % (spec.class_name or spec.type))
+    reason = cls.unavailable(spec.config)
+    if reason:
+        warnings.append("%s: %s" % (spec.file, reason))
     return cls.describe_config(spec.config)
 
 
@@ -89,7 +92,7 @@ def check(path):
     problems = 0
     for spec in config.connectors:
         try:
-            summary = _describe_connector(spec)
+            summary = _describe_connector(spec, config.warnings)
         except ExtensionError as e:
             summary = "ERROR: %s" % e
             problems += 1

@@ -8,9 +8,8 @@ from tests.support.broker import free_port
 from tests.support.gateway import run_cli, write_config
 from tests.support.http_device import HttpDevice
 from tests.support.waiting import wait_until
+from tests.support.upstream import upstream_config
 
-UPSTREAM = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "reference", "tb-gateway-config",
-                        "request.json")
 
 
 def mapping(url, name, period=0.1, **extra):
@@ -93,8 +92,7 @@ def test_rpc_and_attribute_update_as_requests(api, connector_for):
 def test_upstream_file_unchanged_end_to_end(tmp_path, broker, platform, gateways):
     """request.json as upstream ships it (host pointed at the local API): the processingFunction
     is reported in one line and not run, and the rest of the file polls."""
-    with open(UPSTREAM) as f:
-        upstream = json.load(f)
+    upstream = upstream_config("request.json")
     api = HttpDevice("user", "password")  # the file's credentials
     try:
         run_upstream_file(tmp_path, upstream, api, platform, broker, gateways)

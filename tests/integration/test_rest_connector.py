@@ -18,9 +18,8 @@ from tests.support.gateway import GatewayProcess, write_config
 from tests.support.platform import PlatformDouble
 from tests.support.recorder import RecordingGateway
 from tests.support.waiting import wait_until
+from tests.support.upstream import upstream_config
 
-UPSTREAM = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "reference", "tb-gateway-config",
-                        "rest.json")
 
 SENSOR = {"type": "json",
           "deviceInfo": {"deviceNameExpressionSource": "request", "deviceNameExpression": "${sensorName}",
@@ -202,8 +201,7 @@ class DeviceApi(object):
 def test_upstream_file_unchanged_end_to_end(tmp_path, broker, platform, gateways):
     """rest.json as upstream ships it (port and the device API's URLs pointed at free
     ports): posts become telemetry, an RPC and an attribute update become HTTP requests."""
-    with open(UPSTREAM) as f:
-        upstream = json.load(f)
+    upstream = upstream_config("rest.json")
     port, api = free_port(), DeviceApi()
     upstream["server"]["port"] = str(port)
     for entry in upstream["requestsMapping"]["attributeUpdates"] + upstream["requestsMapping"]["serverSideRpc"]:

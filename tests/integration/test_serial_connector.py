@@ -8,11 +8,10 @@ import pytest
 
 from tests.support.gateway import write_config
 from tests.support.waiting import wait_until
+from tests.support.upstream import upstream_config
 
 pytestmark = pytest.mark.skipif(shutil.which("socat") is None, reason="socat is not installed: no pty pairs")
 
-UPSTREAM = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "reference", "tb-gateway-config",
-                        "custom_serial.json")
 
 
 def meter(name, port, **extra):
@@ -147,8 +146,7 @@ def test_upstream_file_unchanged_end_to_end(tmp_path, lines, broker, platform, g
     """custom_serial.json as upstream ships it (class CustomSerialConnector), only its port
     pointed at the pty: lines become telemetry, an RPC is answered through the platform."""
     line = lines()
-    with open(UPSTREAM) as f:
-        upstream = json.load(f)
+    upstream = upstream_config("custom_serial.json")
     upstream["devices"][0]["port"] = line.gateway_port
     path = write_config(str(tmp_path), broker.port, files={"custom_serial.json": upstream},
                         connectors=[{"name": "Custom Serial Connector", "type": "serial",

@@ -10,9 +10,8 @@ from tests.support.broker import free_port
 from tests.support.gateway import write_config
 from tests.support.recorder import RecordingGateway
 from tests.support.waiting import wait_until
+from tests.support.upstream import upstream_config
 
-UPSTREAM = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "reference", "tb-gateway-config",
-                        "socket.json")
 
 
 def device(name, address, **extra):
@@ -108,8 +107,7 @@ def test_flooding_silent_and_half_closed_clients_do_not_stall_others(connector_f
 
 
 def test_upstream_file_unchanged_end_to_end(tmp_path, broker, platform, gateways):
-    with open(UPSTREAM) as f:
-        upstream = json.load(f)
+    upstream = upstream_config("socket.json")
     port = free_port()
     upstream["socket"]["port"] = port
     platform.attributes.update({"Device Example": {"sharedName": "blue"}})

@@ -5,10 +5,10 @@ import os
 
 import pytest
 
+from tests.support.upstream import upstream_config
 from thingsboard_gateway.connectors.registry import BUILTIN, _import_builtin
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-UPSTREAM = os.path.join(os.path.dirname(ROOT), "shared", "reference", "tb-gateway-config")
 
 OURS = {"mqtt.json": "mqtt", "modbus.json": "modbus", "opcua.json": "opcua", "serial.json": "serial",
         "socket.json": "socket", "rest.json": "rest", "request.json": "request", "ble.json": "ble"}
@@ -17,26 +17,17 @@ THEIRS = {"custom_serial.json": "serial", "socket.json": "socket", "rest.json": 
 EXPECTED_WARNINGS = {("theirs", "request.json"): ["processingFunction"]}
 
 
-def bluepy_missing():
-    try:
-        import bluepy.btle  # noqa: F401
-        return False
-    except ImportError:
-        return True
-
-
 @pytest.mark.parametrize("where,name", [("ours", n) for n in sorted(OURS)] + [("theirs", n) for n in sorted(THEIRS)])
 def test_example_loads(where, name):
-    folder, kind = (os.path.join(ROOT, "config"), OURS[name]) if where == "ours" else (UPSTREAM, THEIRS[name])
-    if not os.path.isdir(folder):
-        pytest.skip("no %s" % folder)
-    with open(os.path.join(folder, name)) as f:
-        config = json.load(f)
+    if where == "ours":
+        kind = OURS[name]
+        with open(os.path.join(ROOT, "config", name)) as f:
+            config = json.load(f)
+    else:
+        kind, config = THEIRS[name], upstream_config(name)
     cls = _import_builtin(BUILTIN[kind])
     warnings = []
     loaded = cls.load_config(config, name, warnings)
-    if kind == "ble" and bluepy_missing():
-        warnings = [w for w in warnings if "bluepy is not installed" not in w]
     expected = EXPECTED_WARNINGS.get((where, name), [])
     assert len(warnings) == len(expected) and all(e in w for e, w in zip(expected, warnings)), warnings
     assert cls.describe_config(loaded)
@@ -47,10 +38,7 @@ def test_example_loads(where, name):
 def test_check_tells_the_connector_type_from_upstreams_files(name, kind):
     """`check --connector FILE --sample S` picks the converter by the file's keys."""
     from thingsboard_gateway.connectors.dry_run import connector_kind
-    if not os.path.isdir(UPSTREAM):
-        pytest.skip("no %s" % UPSTREAM)
-    with open(os.path.join(UPSTREAM, name)) as f:
-        assert connector_kind(json.load(f), name) == kind
+    assert connector_kind(upstream_config(name), name) == kind
 
 
 def test_check_dry_runs_a_serial_sample(tmp_path):

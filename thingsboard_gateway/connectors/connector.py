@@ -54,6 +54,14 @@ class Connector(ABC):
         return config
 
     @staticmethod
+    def unavailable(config):
+        # type: (Any) -> Optional[str]
+        """Why this connector cannot run on this machine (an optional library that is not
+        installed), or None. `check` prints it; at start-up the supervisor says it once,
+        when opening raises ConnectorUnavailable. The default: always available."""
+        return None
+
+    @staticmethod
     def describe_config(config):
         # type: (Any) -> str
         """One line for `thingsboard-gateway check`: what this file configures."""

@@ -44,12 +44,17 @@ class BleConnector(Connector):
     def load_config(config, file, warnings=None):
         config = ble_config.load(config, file, warnings)
         custom_converters(config, file)  # a missing class is one line at check and start-up
-        if config["devices"] and warnings is not None:
-            try:
-                bluepy()
-            except ConnectorUnavailable as e:
-                warnings.append("%s: %s" % (file, e))
         return config
+
+    @staticmethod
+    def unavailable(config):
+        if not config.get("devices"):
+            return None
+        try:
+            bluepy()
+        except ConnectorUnavailable as e:
+            return str(e)
+        return None
 
     @staticmethod
     def describe_config(config):
