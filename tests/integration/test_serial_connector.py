@@ -155,6 +155,11 @@ def test_upstream_file_unchanged_end_to_end(tmp_path, lines, broker, platform, g
     platform.wait_topic("v1/gateway/connect", lambda b: b["device"] == "SerialDevice1", timeout=20)
     line.send(b"55.5\r\n")
     platform.wait_for(lambda m: platform.latest("SerialDevice1").get("humidity") == 55.5)
+    line.send(b"SN: AB12\r\n")  # SerialNumber: fromByte 4, trimmed as upstream does it
+    serial_numbers = lambda: [b["SerialDevice1"]["SerialNumber"] for b in platform.on("v1/gateway/attributes")
+                              if "SerialNumber" in b.get("SerialDevice1", {})]
+    wait_until(serial_numbers)
+    assert serial_numbers() == ["AB12"]  # "55.5\r" gave nothing but "\r" there: not sent
     request = platform.device_rpc("SerialDevice1", "setValue", 3)
     written = line.read_until(b"\n")
     assert written == b"setValue 3\n", gateway.output()[-3000:]

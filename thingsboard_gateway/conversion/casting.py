@@ -6,9 +6,10 @@ a crash and never a silently wrong value.
 """
 import json
 import math
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Optional
 
 TYPES = ("string", "str", "integer", "int", "long", "double", "float", "boolean", "bool", "raw", "json")
+STRING_TYPES = ("string", "str")
 
 
 class CastError(ValueError):
@@ -90,6 +91,14 @@ CASTS = {
     "raw": lambda v: v,
     "json": lambda v: json.dumps(v, separators=(",", ":"), allow_nan=False),
 }  # type: Dict[str, Callable[[Any], Any]]
+
+
+def device_text(text):
+    # type: (str) -> Optional[str]
+    """A `string` value from a line-oriented device (serial, socket, BLE), as upstream
+    sends it: surrounding whitespace, CR and LF stripped; None (not sent) when nothing is
+    left."""
+    return text.strip() or None
 
 
 def cast(value, type_name):

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.connectors.converter import Converter
-from thingsboard_gateway.conversion.casting import CastError, cast
+from thingsboard_gateway.conversion.casting import STRING_TYPES, CastError, cast, device_text
 
 _PART = re.compile(r"\[\s*(-?\d*)\s*(:?)\s*(-?\d*)\s*\]")
 
@@ -96,7 +96,15 @@ class BleUplinkConverter(Converter):
                 continue
             try:
                 value = evaluate(parts, raw)
-                (telemetry if is_telemetry else attributes)[key] = cast(value, type_name) if type_name else value
+                if type_name and type_name not in STRING_TYPES:
+                    value = cast(value, type_name)
+                elif isinstance(value, str):
+                    value = device_text(value)  # as upstream: trimmed, and an empty one is not sent
+                    if value is None:
+                        continue
+                elif type_name:
+                    value = cast(value, type_name)
+                (telemetry if is_telemetry else attributes)[key] = value
             except (ValueError, CastError) as e:
                 failures.append((key, str(e)))
         if not telemetry and not attributes:

@@ -13,7 +13,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.connectors.converter import Converter
-from thingsboard_gateway.conversion.casting import CASTS, CastError
+from thingsboard_gateway.conversion.casting import CASTS, STRING_TYPES, CastError, device_text
 
 
 class Framer(object):
@@ -87,7 +87,7 @@ class KeyPlan(object):
         to_byte = entry.get("toByte")
         self.to_byte = None if to_byte == -1 else to_byte
         self.from_byte = entry.get("fromByte")
-        self.text = self.type in ("string", "str", "raw")
+        self.text = self.type in STRING_TYPES
         self.cast = CASTS[self.type]  # called directly: a call less per key than cast()
 
     def piece(self, frame):
@@ -107,22 +107,28 @@ class KeyPlan(object):
 
     def value(self, frame):
         # type: (bytes) -> Any
-        """The entry's value in a frame; CastError for undecodable or uncastable bytes."""
+        """The entry's value in a frame: None for a string with nothing but white space
+        (not sent, as upstream), CastError for undecodable or uncastable bytes; raw text
+        is kept as it is."""
         try:
             text = self.piece(frame).decode("utf-8")
         except UnicodeDecodeError as e:
             raise CastError("not UTF-8 text (%s)" % e.reason)
-        if not self.text:
-            text = text.strip()
-            if not text:
-                raise CastError("empty")
+        if self.text:
+            return device_text(text)
+        if self.type == "raw":
+            return text
+        text = text.strip()
+        if not text:
+            raise CastError("empty")
         return self.cast(text)  # text in: every caster raises CastError, nothing else
 
 
 def decode_value(data, type_name):
     # type: (bytes, str) -> Any
     """Bytes (a whole RPC answer) as `type_name`; CastError for undecodable or uncastable bytes."""
-    return KeyPlan("", {"key": "", "type": type_name}).value(data)
+    value = KeyPlan("", {"key": "", "type": type_name}).value(data)
+    return "" if value is None else value
 
 
 def plan(config):
@@ -152,7 +158,9 @@ class SerialUplinkConverter(Converter):
         telemetry, attributes = {}, {}  # type: Dict[str, Any], Dict[str, Any]
         for key in cached[1]:
             try:
-                (telemetry if key.section == "telemetry" else attributes)[key.key] = key.value(frame)
+                value = key.value(frame)
+                if value is not None:
+                    (telemetry if key.section == "telemetry" else attributes)[key.key] = value
             except CastError as e:
                 failures.append((key.key, "cannot read %s: %s" % (key.type, e)))
         if not telemetry and not attributes:

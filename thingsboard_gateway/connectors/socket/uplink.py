@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Pattern, Tuple
 
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.connectors.converter import Converter
-from thingsboard_gateway.conversion.casting import CASTS, CastError
+from thingsboard_gateway.conversion.casting import CASTS, STRING_TYPES, CastError, device_text
 
 _SLICE = r"\[\s*(-?\d*)\s*(?::\s*(-?\d*)\s*)?\]"
 _REQUEST = re.compile(r"^\$\{\s*" + _SLICE + r"\s*==\s*(.*?)\s*\}$")
@@ -76,15 +76,18 @@ class KeyPlan(object):
         self.start = entry.get("byteFrom", 0)
         end = entry.get("byteTo", -1)
         self.end = None if end == -1 else end
-        self.text = self.type in ("string", "str", "raw")
+        self.text = self.type in STRING_TYPES
         self.cast = CASTS[self.type]  # called directly: a call less per key than cast()
 
     def value(self, data, encoding):
         # type: (bytes, str) -> Any
-        """UnicodeDecodeError or CastError when the bytes are no such value (text in: every
-        caster raises CastError, nothing else)."""
+        """The value, or None for a string with nothing but white space (not sent, as
+        upstream); UnicodeDecodeError or CastError when the bytes are no such value (text
+        in: every caster raises CastError, nothing else). Raw text is kept as it is."""
         text = data[self.start:self.end].replace(b"\x00", b"").decode(encoding)
-        return self.cast(text if self.text else text.strip())
+        if self.text:
+            return device_text(text)
+        return self.cast(text if self.type == "raw" else text.strip())
 
 
 class DeviceConverter(object):
@@ -107,7 +110,9 @@ class DeviceConverter(object):
         telemetry, attributes = {}, {}  # type: Dict[str, Any], Dict[str, Any]
         for key in self.keys:
             try:
-                (telemetry if key.section == "telemetry" else attributes)[key.key] = key.value(message, encoding)
+                value = key.value(message, encoding)
+                if value is not None:
+                    (telemetry if key.section == "telemetry" else attributes)[key.key] = value
             except UnicodeDecodeError as e:
                 failures.append((key.key, "not %s text (%s)" % (encoding, e.reason)))
             except CastError as e:
