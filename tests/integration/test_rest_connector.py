@@ -93,6 +93,33 @@ def test_every_status(rest):
     assert stats["responses_200"] == 2 and stats["responses_401"] == 2 and stats["responses_400"] == 2
 
 
+@pytest.fixture
+def busy_cores():
+    """Every core busy with a spinning process, for as long as the test runs."""
+    import subprocess
+    import sys
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)]
+    yield
+    for spinner in spinners:
+        spinner.kill()
+        spinner.wait()
+
+
+def test_oversized_body_gets_its_413_on_a_busy_machine(rest, busy_cores):
+    """Answered from the Content-Length, then the body is read and dropped (a bounded
+    lingering close): the client, still sending, reads the 413 instead of a reset."""
+    connector, gateway, port = rest()
+    statuses = []
+    for _ in range(3):
+        try:
+            statuses.append(call(port, "POST", "/data", b"x" * (3 * 1024 * 1024), {"Content-Type": "text/plain"})[0])
+        except (ConnectionError, http.client.HTTPException, socket.timeout) as e:
+            statuses.append(type(e).__name__)
+    assert statuses == [413, 413, 413]
+    assert call(port, "POST", "/data", {"sensorName": "T1", "temp": 1})[0] == 200
+    assert len(gateway.sent) == 1
+
+
 def test_storage_full_is_503_with_retry_after(rest):
     connector, gateway, port = rest(RecordingGateway(store_ok=False))
     status, headers, _ = call(port, "POST", "/data", {"sensorName": "T1", "temp": 1})

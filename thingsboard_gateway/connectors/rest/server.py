@@ -9,6 +9,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, Optional, Set, Tuple
@@ -16,6 +17,13 @@ from typing import Any, Dict, Optional, Set, Tuple
 log = logging.getLogger(__name__)
 
 Response = Tuple[int, Dict[str, str], Any]
+
+# A request refused before its body was read (413, 411, 400) is answered at once, then
+# what the client still sends is read and dropped for at most this long and this much
+# (a lingering close): closing with data unread would reset the connection, and a client
+# still sending its body would lose the answer with it.
+LINGER_SECONDS = 5.0
+LINGER_BYTES = 64 * 1024 * 1024
 
 
 class Request(object):
@@ -49,17 +57,17 @@ class _Handler(BaseHTTPRequestHandler):
         settings = self.server.settings
         parts = urllib.parse.urlsplit(self.path)
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            self._send(411, {}, {"error": "a Content-Length is required"}, close=True)
+            self._refuse(411, "a Content-Length is required")
             return
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             length = -1
         if length < 0:
-            self._send(400, {}, {"error": "bad Content-Length"}, close=True)
+            self._refuse(400, "bad Content-Length")
             return
         if length > settings["maxBodySize"]:
-            self._send(413, {}, {"error": "body over %d bytes" % settings["maxBodySize"]}, close=True)
+            self._refuse(413, "body over %d bytes" % settings["maxBodySize"])
             return
         try:
             body = self.rfile.read(length) if length else b""
@@ -76,6 +84,27 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, headers, content)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
+
+    def _refuse(self, status, why):
+        # type: (int, str) -> None
+        """Answer before the body is read, then close lingering (see LINGER_SECONDS)."""
+        self._send(status, {}, {"error": why}, close=True)
+        sock = self.connection
+        deadline = time.monotonic() + LINGER_SECONDS
+        left = LINGER_BYTES
+        try:
+            sock.shutdown(socket.SHUT_WR)  # the answer is complete: the client may read it now
+            while left > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                sock.settimeout(remaining)
+                chunk = sock.recv(min(left, 262144))
+                if not chunk:
+                    break  # the client has read the answer and closed
+                left -= len(chunk)
+        except (OSError, ValueError):  # reset, timed out (socket.timeout is an OSError), TLS closed
+            pass
 
     def _send(self, status, headers, content, close=False):
         # type: (int, Dict[str, str], Any, bool) -> None
