@@ -217,7 +217,7 @@ def test_upstream_example_loads_with_a_warning_for_the_slave_section():
     assert str(info.value).startswith("modbus.json: slave.values.holding_registers.timeseries[0].type: expected one of")
 
 
-def test_send_data_only_on_change(tmp_path):
+def test_send_data_only_on_change_hands_over_its_strategy(tmp_path):
     from thingsboard_gateway.connectors.modbus.connector import ModbusConnector
     server = ModbusServer("tcp")
     try:
@@ -235,10 +235,15 @@ def test_send_data_only_on_change(tmp_path):
         connector.close()
     finally:
         server.stop()
-    sent = [d["telemetry"][0]["values"] for d in gateway.sent if d["telemetry"]]
-    assert sent[0] == {"a": 1, "b": 2}
-    assert {"b": 3} in sent and all(v in ({"a": 1, "b": 2}, {"b": 3}) for v in sent)
-    assert len(sent) <= 3   # ten or more polls, but only the first report and the change
+    # The connector hands the strategy over (changes, and everything each fullReportPeriodMs);
+    # the gateway's report filter applies it.
+    from thingsboard_gateway.conversion.report_filter import ReportFilter
+    assert all(d["reportStrategy"].device == ("ON_CHANGE_OR_REPORT_PERIOD", 60000) for d in gateway.sent)
+    reports, sent = ReportFilter(), []
+    for d in gateway.sent:
+        telemetry, _ = reports.apply("m", "Changer", "meter", d["telemetry"], {}, d["reportStrategy"])
+        sent += [entry["values"] for entry in telemetry]
+    assert len(gateway.sent) >= 10 and sent == [{"a": 1, "b": 2}, {"b": 3}]
 
 
 def test_custom_uplink_and_downlink_converters_from_the_extensions_folder(monkeypatch):

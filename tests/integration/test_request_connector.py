@@ -1,6 +1,4 @@
 """The request connector against a local HTTP API that can be slow, refuse, fail or lie."""
-import json
-import os
 
 import pytest
 

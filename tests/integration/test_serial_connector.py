@@ -1,5 +1,4 @@
 """The serial connector against a device played by the test on a socat pty pair."""
-import json
 import os
 import shutil
 import threading

@@ -1,6 +1,4 @@
 """The socket connector against real TCP and UDP clients on 127.0.0.1."""
-import json
-import os
 import socket
 import time
 

@@ -44,16 +44,22 @@ def test_converter_case(name):
     assert [list(f) for f in failures] == expected["failures"]
 
 
-def test_send_data_only_on_change():
+def test_send_data_only_on_change_is_on_change_in_the_report_filter():
+    """The converter keeps no state: it hands ON_CHANGE over; the gateway's one report
+    filter passes only changes."""
+    from thingsboard_gateway.conversion.report import ON_CHANGE
+    from thingsboard_gateway.conversion.report_filter import ReportFilter
     converter = make({"deviceNameJsonExpression": "${id}", "sendDataOnlyOnChange": True,
                       "timeseries": [{"type": "integer", "key": "a", "value": "${a}"},
                                      {"type": "integer", "key": "b", "value": "${b}"}]})
-    first, _ = converter.convert_detailed("t", {"id": "D", "a": 1, "b": 2}, now_ms=1)
-    second, _ = converter.convert_detailed("t", {"id": "D", "a": 1, "b": 3}, now_ms=2)
-    third, _ = converter.convert_detailed("t", {"id": "D", "a": 1, "b": 3}, now_ms=3)
-    assert first[0]["telemetry"][0]["values"] == {"a": 1, "b": 2}
-    assert second[0]["telemetry"][0]["values"] == {"b": 3}
-    assert third == []
+    reports = ReportFilter()
+    sent = []
+    for n, message in enumerate([{"id": "D", "a": 1, "b": 2}, {"id": "D", "a": 1, "b": 3}, {"id": "D", "a": 1, "b": 3}]):
+        converted = converter.convert_detailed("t", message, now_ms=n)[0][0]
+        assert converted["reportStrategy"].device.type == ON_CHANGE
+        telemetry, _ = reports.apply("mqtt", "D", "default", converted["telemetry"], {}, converted["reportStrategy"])
+        sent.append(telemetry[0]["values"] if telemetry else None)
+    assert sent == [{"a": 1, "b": 2}, {"b": 3}, None]
 
 
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),

@@ -76,10 +76,15 @@ THINGSBOARD = Field("object", required=True, fields={
     "remoteShell": ACCEPTED,
     "remoteConfiguration": ACCEPTED,
     "latencyDebugMode": ACCEPTED,
-    "deviceFiltering": ACCEPTED,
     "checkConnectorsConfigurationInSeconds": ACCEPTED,
     "handleDeviceRenaming": ACCEPTED,
-    "reportStrategy": ACCEPTED,
+    # Report strategies (conversion/report.py) and device filtering (config/device_filter.py).
+    "reportStrategy": Field("object", extra=True, default=lambda: {"type": "ON_RECEIVED"},
+                            describe='{"type": ..., "reportPeriod": ms}'),
+    "deviceFiltering": Field("object", default=dict, fields={
+        "enable": Field("bool", default=False),
+        "filterFile": Field("str", default="list.json"),
+    }),
     # A device silent for inactivityTimeoutSeconds is disconnected on the platform.
     "checkingDeviceActivity": Field("object", default=dict, fields={
         "checkDeviceInactivity": Field("bool", default=False),

@@ -6,8 +6,10 @@ import json
 import os
 from typing import Any, Dict, List, Mapping, Optional
 
+from thingsboard_gateway.config.device_filter import Rules, compile_rules
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.config.gateway_spec import GATEWAY, PORT
+from thingsboard_gateway.config.report_strategy import parse_strategy
 from thingsboard_gateway.config.schema import show, validate
 
 DEFAULT_CONFIG_PATH = "/etc/thingsboard-gateway/config/tb_gateway.json"
@@ -56,6 +58,7 @@ class GatewayConfig(object):
         self.supervision = raw["supervision"]  # type: Dict[str, Any]
         self.connectors = connectors
         self.warnings = warnings
+        self.device_filter = None  # type: Optional[Rules]  # compiled deviceFiltering rules, when enabled
 
 
 def default_config_path(cli_path=None, env=None):
@@ -188,4 +191,20 @@ def load_gateway_config(path, env=None, load_connectors=True):
         config = read_json(config_path, entry["configuration"]) if load_connectors else None
         connectors.append(ConnectorSpec(entry["name"], entry["type"], entry.get("class"), config_path, config,
                                         entry["configuration"]))
-    return GatewayConfig(path, raw, connectors, warnings)
+    config = GatewayConfig(path, raw, connectors, warnings)
+    config.device_filter = load_device_filter(raw["thingsboard"], folder, shown)
+    return config
+
+
+def load_device_filter(thingsboard, folder, shown):
+    # type: (Dict[str, Any], str, str) -> Optional[Rules]
+    """thingsboard.reportStrategy checked; the deviceFiltering file's rules when enabled."""
+    parse_strategy(thingsboard["reportStrategy"], shown, "thingsboard.reportStrategy")
+    settings = thingsboard["deviceFiltering"]
+    if not settings["enable"]:
+        return None
+    path = resolve_path(settings["filterFile"], folder)
+    if not os.path.isfile(path):
+        raise ConfigError(shown, "thingsboard.deviceFiltering.filterFile",
+                          "file not found: %s (device filtering is enabled)" % path)
+    return compile_rules(read_json(path, settings["filterFile"]), settings["filterFile"])

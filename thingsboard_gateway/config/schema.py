@@ -54,6 +54,9 @@ class Field(object):
 
 
 ACCEPTED_VALUE = Field("any")  # a known key this gateway accepts and does not act on
+# Keys every object of a connector file may have, checked on their own (a connector's,
+# device's or datapoint's report strategy: config/report_strategy.py).
+EVERYWHERE = frozenset(["reportStrategy"])
 
 
 def show(value):
@@ -128,7 +131,7 @@ def _validate_object(value, field, file, path, warnings):
             result[key] = default
     if not field.extra and field.fields and warnings is not None:
         for key in value:
-            if key not in field.fields:
+            if key not in field.fields and key not in EVERYWHERE:
                 warnings.append("%s: %s: unknown key (ignored)" % (file, join(path, key)))
     return result
 

@@ -10,6 +10,7 @@ import sys
 from typing import Any, List, Mapping, Optional
 
 from thingsboard_gateway.config.errors import ConfigError
+from thingsboard_gateway.config.report_strategy import check_strategies
 
 # type -> "module:Class"; imported only when a config uses the type.
 BUILTIN = {
@@ -146,6 +147,8 @@ def validate_connector_files(config):
     that cannot be found is left to the supervisor (that connector alone is disabled)
     and to `check`, which reports it. Returns `config`."""
     for spec in config.connectors:
+        if spec.config is not None:
+            check_strategies(spec.config, spec.file)  # every reportStrategy in the file, at any level
         if spec.config is None or (not spec.class_name and spec.type not in BUILTIN):
             continue
         try:

@@ -70,17 +70,3 @@ def evaluate_datapoints(points, data, failures, lookup=None, caster=cast):
             failures.append(Failure(point.section, str(key), point.value.source, "cannot cast to %s: %s: %s"
                                     % (point.type, type(e).__name__, e)))
     return values
-
-
-class ChangeFilter(object):
-    """sendDataOnlyOnChange: keeps the last values per device and passes only changes."""
-
-    def __init__(self):
-        self._last = {}  # type: Dict[Tuple[str, str], Dict[str, Any]]
-
-    def changed(self, device, section, values):
-        # type: (str, str, Dict[str, Any]) -> Dict[str, Any]
-        last = self._last.setdefault((device, section), {})
-        out = {k: v for k, v in values.items() if k not in last or last[k] != v}
-        last.update(out)
-        return out

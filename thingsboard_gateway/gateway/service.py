@@ -17,6 +17,7 @@ from thingsboard_gateway.gateway.statistics import Statistics
 from thingsboard_gateway.gateway.supervisor import Supervisor
 from thingsboard_gateway.gateway.systemd import SystemdNotifier
 from thingsboard_gateway.gateway.activity import DeviceActivity
+from thingsboard_gateway.gateway.data_policy import DataPolicy
 from thingsboard_gateway.runtime.schedule import Schedule
 from thingsboard_gateway.gateway.validation import name_problem, normalize_record
 from thingsboard_gateway.platform import topics
@@ -77,6 +78,7 @@ class GatewayService(object):
         self._own_lock = threading.Lock()
         self._session_limits = None  # type: Optional[Dict[str, Any]]
         self.supervisor = Supervisor(config.connectors, self, config.supervision)
+        self.policy = DataPolicy(config, on_new_period=self.supervisor.wake)
         self._put_timeout = config.storage.get("put_timeout_ms", 10000) / 1000.0
         self._stop = threading.Event()
         self._invalid_logged_at = -INVALID_LOG_INTERVAL
@@ -92,8 +94,26 @@ class GatewayService(object):
         (backpressure). on_stored(ok) runs on the storage-writer thread once the data is
         durable in storage (committed), or with False if it was not stored. prompt: a sender
         waits for on_stored (commit this data's group at once, not at the next group commit)."""
+        report = None
+        if isinstance(data, dict):
+            if self.policy.denied(connector_name, data.get("deviceName")):
+                self.stats.add("events_filtered", 1, connector_name)
+                return self._nothing_to_send(on_stored)
+            report = self.policy.report_for(connector_name, data)
+        return self._store(connector_name, data, on_stored, prompt, report, self._put_timeout)
+
+    def _nothing_to_send(self, on_stored):
+        # type: (Optional[Callable[[bool], None]]) -> Any
         token, future = self.tracker.new()
-        record, problem = normalize_record(data, int(time.time() * 1000), token)
+        if on_stored is not None:
+            on_stored(True)
+        self.tracker.delivered(token, 0)
+        return future
+
+    def _store(self, connector_name, data, on_stored, prompt, report, put_timeout):
+        # type: (str, Any, Optional[Callable[[bool], None]], bool, Any, float) -> Any
+        token, future = self.tracker.new()
+        record, problem = normalize_record(data, int(time.time() * 1000), token, report)
         if problem is not None:
             self.stats.add("events_invalid", 1, connector_name)
             self._log_invalid(connector_name, problem)
@@ -110,15 +130,21 @@ class GatewayService(object):
         self._register(data["deviceName"], data.get("deviceType") or "default", connector_name)  # checked above
         if self.activity is not None and self.activity.seen(data["deviceName"]):
             self._reconnect_device(data["deviceName"], data.get("deviceType") or "default")
-        if self.writer.submit(record, self._put_timeout, on_stored, prompt):
+        if self.writer.submit(record, put_timeout, on_stored, prompt):
             return future
         self.stats.add("events_dropped", 1, connector_name)
-        log.error("Storage queue full for %.1f s: dropped data of %s from %s", self._put_timeout,
+        log.error("Storage queue full for %.1f s: dropped data of %s from %s", put_timeout,
                   data["deviceName"], connector_name)
         if on_stored is not None:
             on_stored(False)
-        self.tracker.failed(token, "dropped: the storage queue stayed full for %.1f s" % self._put_timeout)
+        self.tracker.failed(token, "dropped: the storage queue stayed full for %.1f s" % put_timeout)
         return future
+
+    def _report_period(self, period_ms):
+        # type: (int) -> None
+        """The report strategies' re-sends of one period (main thread)."""
+        for connector_name, data in self.policy.due(period_ms):
+            self._store(connector_name, data, None, False, None, min(self._put_timeout, period_ms / 1000.0))
 
     def send_rpc_reply(self, device, request_id, content):
         # type: (Optional[str], Any, Any) -> None
@@ -133,6 +159,8 @@ class GatewayService(object):
         """Register a device as owned by `connector` (instance or name); announces it. A name
         or type ThingsBoard cannot take is counted and logged (rate-limited), not announced."""
         name = connector if isinstance(connector, str) else connector.get_name()
+        if self.policy.denied(name, device_name):
+            return  # never announced
         problem = name_problem("deviceName", device_name) or name_problem("deviceType", device_type or "default")
         if problem:
             self.stats.add("events_invalid", 1, name)
@@ -252,6 +280,7 @@ class GatewayService(object):
             "events_dropped": counters.get("events_dropped", 0),
             "events_invalid": counters.get("events_invalid", 0),
             "platform_connected": self.client.is_connected(),
+            "values_held_back": self.policy.reports.suppressed,  # by report strategies
         })  # type: Dict[str, Any]
         for name, state in self.supervisor.states().items():
             per = self.stats.connector_snapshot(name)
@@ -297,7 +326,7 @@ class GatewayService(object):
         self.start()
         systemd = SystemdNotifier()
         systemd.notify("READY=1\nSTATUS=running")
-        jobs, actions = Schedule(), {}  # type: Schedule, Dict[str, Callable[[], None]]
+        jobs, actions = Schedule(), {}  # type: Schedule, Dict[Any, Callable[[], None]]
         if systemd.watchdog_interval:
             jobs.add("watchdog", systemd.watchdog_interval)
             actions["watchdog"] = lambda: systemd.notify("WATCHDOG=1")
@@ -312,6 +341,9 @@ class GatewayService(object):
         try:
             while not self._stop.is_set():
                 wait = self.supervisor.check()
+                for period_ms in self.policy.unscheduled():
+                    jobs.add(("report", period_ms), period_ms / 1000.0, time.monotonic() + period_ms / 1000.0)
+                    actions[("report", period_ms)] = lambda period_ms=period_ms: self._report_period(period_ms)
                 for key in jobs.pop_due():
                     actions[key]()
                 due = jobs.next_due()

@@ -1,5 +1,5 @@
 """Checking and normalizing converted data before it enters storage (pure)."""
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.storage.record import Record
 
@@ -65,11 +65,12 @@ def name_problem(what, value):
     return None
 
 
-def normalize_record(data, now_ms, token=""):
-    # type: (Any, int, str) -> Tuple[Optional[Record], Optional[str]]
+def normalize_record(data, now_ms, token="", report=None):
+    # type: (Any, int, str, Optional[Callable[[str, str, List[Dict[str, Any]], Dict[str, Any]], Tuple[List[Dict[str, Any]], Dict[str, Any]]]]) -> Tuple[Optional[Record], Optional[str]]
     """(Record, None) for good data, (None, None) when there is nothing to send,
     (None, problem) for data that cannot be sent. Telemetry entries without `ts` get
-    `now_ms` (the time the gateway received them)."""
+    `now_ms` (the time the gateway received them). `report(name, type, telemetry,
+    attributes)`: the report strategies, given the checked values, return what to send."""
     if not isinstance(data, dict):
         return None, "expected converted data as an object, got %s" % type(data).__name__
     name = data.get("deviceName")
@@ -88,6 +89,8 @@ def normalize_record(data, now_ms, token=""):
     attributes, problem = _attributes(data.get("attributes") or {})
     if problem:
         return None, "%s: %s" % (name, problem)
+    if report is not None:
+        telemetry, attributes = report(name, device_type, telemetry, attributes)
     if not telemetry and not attributes:
         return None, None
     try:

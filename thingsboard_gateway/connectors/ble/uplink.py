@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.connectors.converter import Converter
+from thingsboard_gateway.conversion.report import device_strategy
 from thingsboard_gateway.conversion.casting import STRING_TYPES, CastError, cast, device_text
 
 _PART = re.compile(r"\[\s*(-?\d*)\s*(:?)\s*(-?\d*)\s*\]")
@@ -66,7 +67,7 @@ class BleUplinkConverter(Converter):
 
     def __init__(self, config=None):
         super(BleUplinkConverter, self).__init__(config)
-        self._plans = {}  # type: Dict[int, Tuple[Dict[str, Any], List[Tuple[bool, str, str, List[Part], Any]]]]
+        self._plans = {}  # type: Dict[int, Tuple[Dict[str, Any], List[Tuple[bool, str, str, List[Part], Any]], Any]]
 
     def convert(self, config, data):
         return self.convert_detailed(config, data)[0]
@@ -78,7 +79,7 @@ class BleUplinkConverter(Converter):
             keys = [(section == "telemetry", entry["key"], entry["characteristicUUID"],
                      parse_expression(entry.get("valueExpression", "[:]")), entry.get("type"))
                     for section in ("telemetry", "attributes") for entry in config.get(section) or []]
-            cached = self._plans[id(config)] = (config, keys)
+            cached = self._plans[id(config)] = (config, keys, device_strategy(config))
         return cached[1]
 
     def convert_detailed(self, config, data):
@@ -109,9 +110,13 @@ class BleUplinkConverter(Converter):
                 failures.append((key, str(e)))
         if not telemetry and not attributes:
             return None, failures
-        return ({"deviceName": config["name"], "deviceType": config.get("deviceType", "default"),
-                 "telemetry": [{"ts": ts or int(time.time() * 1000), "values": telemetry}] if telemetry else [],
-                 "attributes": attributes}, failures)
+        converted = {"deviceName": config["name"], "deviceType": config.get("deviceType", "default"),
+                     "telemetry": [{"ts": ts or int(time.time() * 1000), "values": telemetry}] if telemetry else [],
+                     "attributes": attributes}
+        strategy = self._plans[id(config)][2]
+        if strategy is not None:
+            converted["reportStrategy"] = strategy
+        return converted, failures
 
 
 def convert_sample(config, shown, sample):

@@ -12,7 +12,6 @@ from thingsboard_gateway.connectors.modbus.plan import Read
 from thingsboard_gateway.connectors.modbus.uplink import ModbusUplinkConverter, tag_decoder
 from thingsboard_gateway.connectors.registry import load_converter
 from thingsboard_gateway.connectors.worker import DeviceSession, DeviceWorker, SessionLost
-from thingsboard_gateway.conversion.mapping import ChangeFilter
 from thingsboard_gateway.runtime.backoff import AttemptsBackoff
 from thingsboard_gateway.runtime.failures import FailureLog
 
@@ -131,8 +130,6 @@ class SlavePoller(object):
         self.custom_downlink = connector.custom_converter(slave, "downlink_converter")
         self.online = False
         self.silent_polls = 0
-        self.changes = ChangeFilter() if slave["sendDataOnlyOnChange"] else None
-        self.next_full_report = 0.0
         self.polls = 0
 
     def set_online(self, online):
@@ -188,6 +185,8 @@ class SlavePoller(object):
             return
         for data in converted if isinstance(converted, list) else [converted]:
             if data:
+                if isinstance(data, dict) and self.converter.strategy is not None:
+                    data.setdefault("reportStrategy", self.converter.strategy)
                 self.connector.gateway.send_to_storage(self.connector.name, self.connector.id, data)
 
     def _silent(self):
@@ -202,15 +201,6 @@ class SlavePoller(object):
 
     def _send(self, values):
         attributes, telemetry = values["attributes"], values["timeseries"]
-        if self.changes is not None:
-            now = self.endpoint.worker.clock()
-            if now >= self.next_full_report:
-                self.next_full_report = now + self.slave["fullReportPeriodMs"] / 1000.0
-                self.changes.changed(self.name, "attributes", attributes)
-                self.changes.changed(self.name, "timeseries", telemetry)
-            else:
-                attributes = self.changes.changed(self.name, "attributes", attributes)
-                telemetry = self.changes.changed(self.name, "timeseries", telemetry)
         converted = self.converter.record(attributes, telemetry, int(time.time() * 1000))
         if converted is not None:
             self.connector.gateway.send_to_storage(self.connector.name, self.connector.id, converted)

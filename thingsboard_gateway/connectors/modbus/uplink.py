@@ -6,6 +6,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from thingsboard_gateway.connectors.converter import Converter
 from thingsboard_gateway.connectors.modbus import codec
 from thingsboard_gateway.connectors.modbus.plan import Read, plan_reads
+from thingsboard_gateway.conversion.report import ON_CHANGE_OR_REPORT_PERIOD, Strategy, device_strategy
 
 Failure = Tuple[str, str]  # (key, reason)
 
@@ -31,6 +32,11 @@ class ModbusUplinkConverter(Converter):
         # Per read: (section, key, offset in the read, decoder), compiled once.
         self._decoders = [[(t["section"], t["tag"], t["address"] - read.address, tag_decoder(t, slave))
                            for t in read.tags] for read in self.reads]
+        # sendDataOnlyOnChange (ours before report strategies): changes, and everything every
+        # fullReportPeriodMs; the slave's own reportStrategy wins over it.
+        legacy = Strategy(ON_CHANGE_OR_REPORT_PERIOD, slave.get("fullReportPeriodMs", 60000)) \
+            if slave.get("sendDataOnlyOnChange") else None
+        self.strategy = device_strategy(slave, legacy)
 
     def decode(self, results):
         # type: (List[Optional[List[Any]]]) -> Tuple[Dict[str, Dict[str, Any]], List[Failure]]
@@ -53,8 +59,11 @@ class ModbusUplinkConverter(Converter):
         """The converted data for send_to_storage (None when there is nothing)."""
         if not attributes and not telemetry:
             return None
-        return {"deviceName": self.slave["deviceName"], "deviceType": self.slave["deviceType"],
+        data = {"deviceName": self.slave["deviceName"], "deviceType": self.slave["deviceType"],
                 "telemetry": [{"ts": ts, "values": telemetry}] if telemetry else [], "attributes": attributes}
+        if self.strategy is not None:
+            data["reportStrategy"] = self.strategy
+        return data
 
     # -- recorded samples (check --sample, test cases) -------------------------------------
     def results_from_sample(self, sample):

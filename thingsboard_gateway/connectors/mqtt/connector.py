@@ -21,6 +21,7 @@ from thingsboard_gateway.connectors.mqtt import config as mqtt_config
 from thingsboard_gateway.connectors.mqtt.acks import AckSequencer, Acker
 from thingsboard_gateway.connectors.mqtt.requests import Requests, payload_of, render
 from thingsboard_gateway.connectors.mqtt.uplink import BytesUplinkConverter, JsonUplinkConverter
+from thingsboard_gateway.conversion.report import with_entry_strategy
 from thingsboard_gateway.connectors.registry import load_converter
 from thingsboard_gateway.runtime.failures import FailureLog
 from thingsboard_gateway.mqtt.connection import MqttConnection, make_client, tls_context
@@ -54,7 +55,7 @@ class Mapping(object):
         self.topic_filter = entry["topicFilter"]
         self.match = match_filter(self.topic_filter)
         self.qos = entry["subscriptionQos"]
-        converter = entry["converter"]
+        converter = with_entry_strategy(entry, entry["converter"])
         path = "mapping[%d].converter" % index
         self.kind = converter.get("type", "json")
         if self.kind == "json":

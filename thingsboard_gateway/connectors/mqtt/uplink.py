@@ -13,8 +13,8 @@ from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.connectors.converter import Converter
 from thingsboard_gateway.conversion.casting import cast
 from thingsboard_gateway.conversion.expression import Template, compile_regex, compile_template
-from thingsboard_gateway.conversion.mapping import (ChangeFilter, Failure, compile_datapoints,
-                                                    evaluate_datapoints)
+from thingsboard_gateway.conversion.mapping import Failure, compile_datapoints, evaluate_datapoints
+from thingsboard_gateway.conversion.report import DEFAULT_PERIOD_MS, ON_CHANGE, Strategy, device_strategy
 from thingsboard_gateway.conversion.timestamps import to_millis
 
 SOURCES = ("message", "topic", "constant")
@@ -87,7 +87,8 @@ def device_sources(config, file, path, compiler=compile_template):
 
 
 class MappedConverter(Converter):
-    """The parts shared by the JSON and bytes converters: device, datapoints, ts, changes."""
+    """The parts shared by the JSON and bytes converters: device, datapoints, ts, and the
+    mapping's report strategies (handed on with the data)."""
 
     def __init__(self, config, file="mqtt.json", path="converter"):
         super(MappedConverter, self).__init__(config)
@@ -100,7 +101,10 @@ class MappedConverter(Converter):
         self.ts_field = compile_template(ts_field if "${" in str(ts_field) else "${%s}" % ts_field, file,
                                          path + ".tsField") if ts_field else None
         self.dayfirst = bool(config.get("dayfirst", False))
-        self.changes = ChangeFilter() if config.get("sendDataOnlyOnChange") else None
+        # sendDataOnlyOnChange is ON_CHANGE for the mapping (unless it has a reportStrategy):
+        # the gateway's report filter keeps what was sent, not the converter.
+        self.strategy = device_strategy(config, Strategy(ON_CHANGE, DEFAULT_PERIOD_MS)
+                                        if config.get("sendDataOnlyOnChange") else None)
 
     compile = staticmethod(compile_template)
 
@@ -131,13 +135,13 @@ class MappedConverter(Converter):
                 failures.append(Failure("ts", "ts", self.ts_field.source, "%s found nothing" % missing))
         attributes = evaluate_datapoints(self.attributes, data, failures, self.evaluate, self.cast)
         telemetry = evaluate_datapoints(self.timeseries, data, failures, self.evaluate, self.cast)
-        if self.changes is not None:
-            attributes = self.changes.changed(name, "attributes", attributes)
-            telemetry = self.changes.changed(name, "timeseries", telemetry)
         if not attributes and not telemetry:
             return None  # nothing to send (what failed is in `failures`)
-        return {"deviceName": name, "deviceType": device_type,
+        data = {"deviceName": name, "deviceType": device_type,
                 "telemetry": [{"ts": ts, "values": telemetry}] if telemetry else [], "attributes": attributes}
+        if self.strategy is not None:
+            data["reportStrategy"] = self.strategy
+        return data
 
     def convert(self, config, data):
         return self.convert_detailed(config, data)[0]

@@ -14,6 +14,7 @@ from thingsboard_gateway.connectors.opcua import config as opcua_config
 from thingsboard_gateway.connectors.opcua.downlink import cast_for, method_arguments
 from thingsboard_gateway.connectors.opcua.uplink import plain
 from thingsboard_gateway.connectors.worker import DeviceSession, SessionLost
+from thingsboard_gateway.conversion.report import device_strategy
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class Device(object):
         self.type = "default"
         self.values = []  # type: List[Tuple[str, str, Any]]  (section, key, node)
         self.subscription = None  # type: Any
+        self.strategy = device_strategy(mapping)  # the mapping's report strategies, or None
 
 
 class OpcUaSession(DeviceSession):
@@ -251,6 +253,8 @@ class OpcUaSession(DeviceSession):
             return
         for record in converted if isinstance(converted, list) else [converted]:
             if record:
+                if device.strategy is not None and isinstance(record, dict):
+                    record.setdefault("reportStrategy", device.strategy)
                 self.gateway.send_to_storage(self.name, self.connector.id, record)
 
     def _flush_notifications(self):

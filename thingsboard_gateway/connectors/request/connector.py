@@ -16,6 +16,7 @@ from thingsboard_gateway.connectors.http.outgoing import (OutgoingRequest, Sende
 from thingsboard_gateway.connectors.request import config as request_config
 from thingsboard_gateway.connectors.request.uplink import items, unpack
 from thingsboard_gateway.connectors.rest.uplink import mapping_converter
+from thingsboard_gateway.conversion.report import with_entry_strategy
 from thingsboard_gateway.connectors.worker import DeviceSession, DeviceWorker, SessionLost
 from thingsboard_gateway.conversion.expression import compile_template, render
 from thingsboard_gateway.runtime.backoff import BackoffPolicy
@@ -46,7 +47,8 @@ class PollSession(DeviceSession):
         self.subrequests = [(name, compile_template(sub["url"], file, "%s.subRequests.%s.url" % (self.key, name)))
                             for name, sub in mapping["subRequests"].items()]
         self.custom = mapping["converter"]["type"] == "custom"
-        self.converter = mapping_converter(mapping["converter"], "request", file, self.key + ".converter")
+        self.converter = mapping_converter(with_entry_strategy(mapping, mapping["converter"]), "request", file,
+                                           self.key + ".converter")
         self._connections = {}  # type: Dict[Tuple[str, str, int], http.client.HTTPConnection]
 
     def connect(self):

@@ -15,6 +15,7 @@ from thingsboard_gateway.connectors.http.outgoing import (OutgoingRequest, Sende
 from thingsboard_gateway.connectors.rest import config as rest_config
 from thingsboard_gateway.connectors.rest.server import Request, Response, RestServer
 from thingsboard_gateway.connectors.rest.uplink import mapping_converter
+from thingsboard_gateway.conversion.report import with_entry_strategy
 from thingsboard_gateway.conversion.expression import compile_template, render
 from thingsboard_gateway.runtime.failures import FailureLog
 
@@ -63,7 +64,7 @@ def compile_requests(config, file):
     endpoints = {}  # type: Dict[str, Endpoint]
     for index, mapping in enumerate(config["mapping"]):
         endpoints[mapping["endpoint"]] = Endpoint(mapping, "data", mapping_converter(
-            mapping["converter"], "rest", file, "mapping[%d].converter" % index))
+            with_entry_strategy(mapping, mapping["converter"]), "rest", file, "mapping[%d].converter" % index))
     requests = config["requestsMapping"]
     for index, entry in enumerate(requests["attributeRequests"]):
         where = "requestsMapping.attributeRequests[%d]." % index

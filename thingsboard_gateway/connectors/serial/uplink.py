@@ -13,6 +13,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.connectors.converter import Converter
+from thingsboard_gateway.conversion.report import device_strategy
 from thingsboard_gateway.conversion.casting import CASTS, STRING_TYPES, CastError, device_text
 
 
@@ -142,7 +143,7 @@ class SerialUplinkConverter(Converter):
 
     def __init__(self, config=None):
         super(SerialUplinkConverter, self).__init__(config)
-        self._plans = {}  # type: Dict[int, Tuple[Dict[str, Any], List[KeyPlan]]]
+        self._plans = {}  # type: Dict[int, Tuple[Dict[str, Any], List[KeyPlan], Any]]
 
     def convert(self, config, data):
         return self.convert_detailed(config, data)[0]
@@ -152,7 +153,7 @@ class SerialUplinkConverter(Converter):
         """(converted or None, [(key, why it failed)])."""
         cached = self._plans.get(id(config))
         if cached is None or cached[0] is not config:
-            cached = self._plans[id(config)] = (config, plan(config))
+            cached = self._plans[id(config)] = (config, plan(config), device_strategy(config))
         frame = data["frame"]
         failures = []  # type: List[Tuple[str, str]]
         telemetry, attributes = {}, {}  # type: Dict[str, Any], Dict[str, Any]
@@ -166,9 +167,11 @@ class SerialUplinkConverter(Converter):
         if not telemetry and not attributes:
             return None, failures
         ts = data.get("ts") or int(time.time() * 1000)
-        return ({"deviceName": config["name"], "deviceType": config.get("type", "default"),
-                 "telemetry": [{"ts": ts, "values": telemetry}] if telemetry else [], "attributes": attributes},
-                failures)
+        converted = {"deviceName": config["name"], "deviceType": config.get("type", "default"),
+                     "telemetry": [{"ts": ts, "values": telemetry}] if telemetry else [], "attributes": attributes}
+        if cached[2] is not None:
+            converted["reportStrategy"] = cached[2]
+        return converted, failures
 
 
 def convert_sample(config, shown, sample):

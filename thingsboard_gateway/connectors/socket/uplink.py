@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Pattern, Tuple
 
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.connectors.converter import Converter
+from thingsboard_gateway.conversion.report import device_strategy
 from thingsboard_gateway.conversion.casting import CASTS, STRING_TYPES, CastError, device_text
 
 _SLICE = r"\[\s*(-?\d*)\s*(?::\s*(-?\d*)\s*)?\]"
@@ -93,7 +94,7 @@ class KeyPlan(object):
 class DeviceConverter(object):
     """One device's keys, compiled: convert(message bytes, ts ms) -> (data or None, failures)."""
 
-    __slots__ = ("name", "type", "encoding", "keys")
+    __slots__ = ("name", "type", "encoding", "keys", "strategy")
 
     def __init__(self, config):
         # type: (Dict[str, Any]) -> None
@@ -102,6 +103,7 @@ class DeviceConverter(object):
         self.encoding = config.get("encoding", "utf-8")
         self.keys = [KeyPlan(section, entry) for section in ("telemetry", "attributes")
                      for entry in config.get(section) or []]
+        self.strategy = device_strategy(config)
 
     def convert(self, message, ts):
         # type: (bytes, int) -> Tuple[Optional[Dict[str, Any]], List[Tuple[str, str]]]
@@ -119,9 +121,12 @@ class DeviceConverter(object):
                 failures.append((key.key, "cannot read %s: %s" % (key.type, e)))
         if not telemetry and not attributes:
             return None, failures
-        return ({"deviceName": self.name, "deviceType": self.type,
-                 "telemetry": [{"ts": ts or int(time.time() * 1000), "values": telemetry}] if telemetry else [],
-                 "attributes": attributes}, failures)
+        converted = {"deviceName": self.name, "deviceType": self.type,
+                     "telemetry": [{"ts": ts or int(time.time() * 1000), "values": telemetry}] if telemetry else [],
+                     "attributes": attributes}
+        if self.strategy is not None:
+            converted["reportStrategy"] = self.strategy
+        return converted, failures
 
 
 class SocketUplinkConverter(Converter):
