@@ -76,6 +76,17 @@ def _describe_connector(spec, warnings):
     return cls.describe_config(spec.config)
 
 
+def _describe_reporting(tb, rules):
+    # type: (Any, Any) -> str
+    strategy = tb["reportStrategy"]
+    text = str(strategy.get("type", "ON_RECEIVED")).upper()
+    if text not in ("ON_RECEIVED", "ON_CHANGE"):
+        text += " every %d ms" % strategy.get("reportPeriod", 10000)
+    if rules is None:
+        return text + ", no device filtering"
+    return text + ", device filtering: %d deny pattern(s)" % sum(len(p) for p in rules["deny"].values())
+
+
 def check(path):
     # type: (str) -> int
     """Validate the main file and every connector file; print a summary without secrets."""
@@ -88,6 +99,7 @@ def check(path):
              "  platform:   %s:%d (qos %d)" % (tb["host"], tb["port"], tb["qos"]),
              "  security:   %s" % tb["security"]["type"],
              "  storage:    %s" % config.storage["type"],
+             "  reporting:  %s" % _describe_reporting(tb, config.device_filter),
              "  connectors: %d" % len(config.connectors)]
     problems = 0
     for spec in config.connectors:

@@ -13,6 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 OURS = {"mqtt.json": "mqtt", "modbus.json": "modbus", "opcua.json": "opcua", "serial.json": "serial",
         "socket.json": "socket", "rest.json": "rest", "request.json": "request", "ble.json": "ble"}
 THEIRS = {"custom_serial.json": "serial", "socket.json": "socket", "rest.json": "rest", "request.json": "request",
+          "modbus.json": "modbus", "modbus_serial.json": "modbus",
           "ble.json": "ble"}
 EXPECTED_WARNINGS = {("theirs", "request.json"): ["processingFunction"]}
 

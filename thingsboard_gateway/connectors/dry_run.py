@@ -86,8 +86,14 @@ def convert_modbus_sample(config, shown, sample):
     from thingsboard_gateway.connectors.modbus.uplink import ModbusUplinkConverter
     config = ModbusConnector.load_config(config, shown)
     slaves = config["master"]["slaves"]
+    if isinstance(sample, dict) and isinstance(sample.get("served"), dict):
+        from thingsboard_gateway.connectors.modbus.served import dry_run as served_dry_run
+        if not config.get("slave"):
+            raise ConfigError("sample", "served", "%s has no `slave` section to serve" % shown)
+        return served_dry_run(config["slave"], sample["served"])
     if not isinstance(sample, dict) or not isinstance(sample.get("reads"), list):
-        raise ConfigError("sample", "reads", "expected a list of {functionCode, address, values}")
+        raise ConfigError("sample", "reads", "expected a list of {functionCode, address, values} (or {\"served\": "
+                                             "{\"writes\": {tag: value}}} for the `slave` section)")
     name = sample.get("deviceName") or (slaves[0]["deviceName"] if slaves else None)
     slave = next((s for s in slaves if s["deviceName"] == name), None)
     if slave is None:

@@ -57,28 +57,39 @@ SLAVE = Field("object", fields={
     "rpc": Field("list", item=TAG, default=list),
 })
 
-# The gateway as a Modbus slave (upstream's `slave` section): validated, not served yet.
-SERVER_VALUES = Field("object", extra=True, fields={
-    section: Field("object", extra=True, fields={kind: Field("list", item=TAG) for kind in
+# The gateway as a Modbus slave (upstream's `slave` section; served.py, server.py).
+SERVED_TAG = Field("object", fields=dict(TAG.fields, functionCode=Field("int", choices=READ_CODES + WRITE_CODES)))
+SERVER_VALUES = Field("object", default=dict, fields={
+    section: Field("object", default=dict, fields={kind: Field("list", item=SERVED_TAG, default=list) for kind in
                                                   ("attributes", "timeseries", "attributeUpdates", "rpc")})
     for section in ("holding_registers", "coils_initializer", "input_registers", "discrete_inputs")})
-SERVER = Field("object", extra=True, fields={
+SERVER = Field("object", fields={
     "type": Field("str", choices=["tcp", "udp", "serial"], default="tcp"),
-    "host": Field("str"),
-    "port": Field("any"),
-    "method": Field("str", choices=["socket", "rtu", "ascii", "tls"]),
-    "unitId": Field("int", min=0, max=255),
-    "deviceName": Field("str"),
-    "pollPeriod": Field("int", min=10),
-    "byteOrder": ORDER,
-    "wordOrder": ORDER,
+    "host": Field("str", default="0.0.0.0"),
+    "port": Field("any", required=True),
+    "method": Field("str", choices=["socket", "rtu", "ascii"]),
+    "baudrate": Field("int", min=1, default=19200),
+    "bytesize": Field("int", choices=[5, 6, 7, 8], default=8),
+    "parity": Field("str", choices=["N", "E", "O", "M", "S"], default="N"),
+    "stopbits": Field("number", choices=[1, 1.5, 2], default=1),
+    "unitId": Field("int", min=0, max=247, default=1),
+    "deviceName": Field("str", default="Modbus Slave"),
+    "deviceType": Field("str", default="default"),
+    "pollPeriod": Field("int", min=10, default=5000),
+    "sendDataToThingsBoard": Field("bool", default=False),
+    "byteOrder": Field("str", choices=["BIG", "LITTLE"], default="BIG"),
+    "wordOrder": Field("str", choices=["BIG", "LITTLE"], default="BIG"),
+    "identity": Field("object", default=dict, extra=True),
+    "connectionTimeoutSec": Field("number", min=1, default=300),  # ours: an idle master is cut after it
+    "maxConnections": Field("int", min=1, max=1000, default=256),  # ours
     "values": SERVER_VALUES,
 })
 
 CONNECTOR = Field("object", fields={
     "name": ACCEPTED_VALUE, "id": ACCEPTED_VALUE, "logLevel": ACCEPTED_VALUE, "configuration": ACCEPTED_VALUE,
     "enableRemoteLogging": ACCEPTED_VALUE, "configVersion": ACCEPTED_VALUE, "slave": SERVER,
-    "master": Field("object", required=True, fields={"slaves": Field("list", item=SLAVE, required=True)}),
+    "master": Field("object", default=lambda: {"slaves": []},
+                    fields={"slaves": Field("list", item=SLAVE, default=list)}),
 })
 
 
@@ -110,6 +121,34 @@ def load(config, file, warnings=None):
                 if tag["functionCode"] not in codes:
                     raise ConfigError(file, "%s.%s[%d].functionCode" % (where, section, j),
                                       "expected one of %s for %s, got %d" % (codes, section, tag["functionCode"]))
-    if config.get("slave") and warnings is not None:
-        warnings.append("%s: slave: serving as a Modbus slave is not supported yet (section ignored)" % file)
+    if config.get("slave"):
+        check_server(config["slave"], file)
+    elif not config["master"]["slaves"]:
+        raise ConfigError(file, "master.slaves", "nothing to do: no slave to poll and no `slave` section to serve")
     return config
+
+
+def check_server(server, file):
+    # type: (Dict[str, Any], str) -> None
+    """The `slave` section's cross-key rules; every entry's value fits its type."""
+    if server["type"] == "serial":
+        if not isinstance(server["port"], str):
+            raise ConfigError(file, "slave.port", "expected a serial device path like \"/dev/ttyUSB0\"")
+        server.setdefault("method", "rtu")
+    else:
+        if isinstance(server["port"], bool) or not isinstance(server["port"], int) or not 1 <= server["port"] <= 65535:
+            raise ConfigError(file, "slave.port", "expected an integer 1-65535, got %r" % (server["port"],))
+        server.setdefault("method", "socket")
+    from thingsboard_gateway.connectors.modbus.served import TABLES, encode, make_entry
+    for name, table in TABLES:
+        for kind, items in server["values"][name].items():
+            for j, item in enumerate(items):
+                where = "slave.values.%s.%s[%d]" % (name, kind, j)
+                if kind == "attributeUpdates" and item.get("functionCode") in READ_CODES:
+                    raise ConfigError(file, where + ".functionCode", "expected one of %s for attributeUpdates"
+                                      % WRITE_CODES)
+                if item.get("value") is not None:
+                    try:
+                        encode(make_entry(server, table, kind, item), item["value"])
+                    except ValueError as e:
+                        raise ConfigError(file, where + ".value", str(e))

@@ -9,10 +9,11 @@ from thingsboard_gateway.connectors.connector import Connector
 from thingsboard_gateway.connectors.modbus import config as modbus_config
 from thingsboard_gateway.connectors.modbus.downlink import READS, requests_for
 from thingsboard_gateway.connectors.modbus.plan import Read
+from thingsboard_gateway.connectors.modbus.server import ServerSession
 from thingsboard_gateway.connectors.modbus.uplink import ModbusUplinkConverter, tag_decoder
 from thingsboard_gateway.connectors.registry import load_converter
 from thingsboard_gateway.connectors.worker import DeviceSession, DeviceWorker, SessionLost
-from thingsboard_gateway.runtime.backoff import AttemptsBackoff
+from thingsboard_gateway.runtime.backoff import AttemptsBackoff, BackoffPolicy
 from thingsboard_gateway.runtime.failures import FailureLog
 
 log = logging.getLogger(__name__)
@@ -237,9 +238,15 @@ class ModbusConnector(Connector):
     @staticmethod
     def describe_config(config):
         slaves = config["master"]["slaves"]
-        return "%d slave(s): %s" % (len(slaves), ", ".join(
+        text = "%d slave(s): %s" % (len(slaves), ", ".join(
             "%s (%s, %d tags every %d ms)" % (s["deviceName"], s["type"], len(s["attributes"]) + len(s["timeseries"]),
                                              s["pollPeriod"]) for s in slaves))
+        server = config.get("slave")
+        if server:
+            text += "; serving as unit %d on %s %s (%s%s)" % (
+                server["unitId"], server["type"], server["port"], server["deviceName"],
+                ", reported every %d ms" % server["pollPeriod"] if server["sendDataToThingsBoard"] else "")
+        return text
 
     def __init__(self, gateway, config, connector_type):
         super(ModbusConnector, self).__init__(gateway, config, connector_type)
@@ -248,6 +255,7 @@ class ModbusConnector(Connector):
         self.failures = FailureLog(log)
         self.endpoints = []  # type: List[EndpointSession]
         self.pollers = {}  # type: Dict[str, SlavePoller]
+        self.server = None  # type: Optional[ServerSession]  the gateway as a Modbus slave
 
     def custom_converter(self, slave, *keys):
         # type: (Dict[str, Any], str) -> Any
@@ -270,19 +278,28 @@ class ModbusConnector(Connector):
             backoff = AttemptsBackoff(settings["connectAttemptCount"], settings["pollPeriod"] / 1000.0,
                                       settings["waitAfterFailedAttemptsMs"] / 1000.0)
             DeviceWorker(self, endpoint.key, endpoint, backoff, self.failures, self.clock).start()
+        if self._config.get("slave"):
+            self.server = ServerSession(self, self._config["slave"])
+            DeviceWorker(self, self.server.endpoint, self.server, BackoffPolicy(1.0, 30.0), self.failures,
+                         self.clock).start()
 
     def close(self):
         self.stop_event.set()
         for endpoint in self.endpoints:
             endpoint.worker.wake()
+        if self.server is not None:
+            self.server.worker.wake()
         self.join_threads(5.0)
 
     def is_connected(self):
-        return any(e.worker is not None and e.worker.connected for e in self.endpoints)
+        return any(e.worker is not None and e.worker.connected for e in self.endpoints) or (
+            self.server is not None and self.server.worker.connected)
 
     def statistics(self):
         values = {"polls": sum(p.polls for p in self.pollers.values()),
                   "slaves_online": sum(1 for p in self.pollers.values() if p.online)}
+        if self.server is not None:
+            values["served_requests"] = self.server.responder.requests
         for kind, count in self.failures.snapshot().items():
             values["failures_" + kind] = count
         return values
@@ -296,6 +313,10 @@ class ModbusConnector(Connector):
         def reply(result):
             self.gateway.send_rpc_reply(device, request_id, result)
 
+        if poller is None and self.server is not None and device == self.server.name:
+            server = self.server
+            server.worker.submit(lambda: server.rpc(method, params), reply)
+            return
         if poller is None:
             reply({"error": "unknown Modbus device %s" % device})
             return
@@ -320,6 +341,11 @@ class ModbusConnector(Connector):
     def on_attributes_update(self, content):
         device, data = content.get("device"), content.get("data") or {}
         poller = self.pollers.get(device)
+        if poller is None and self.server is not None and device == self.server.name:
+            server = self.server
+            for key, value in data.items():
+                server.worker.submit(lambda k=key, v=value: server.write_attribute(k, v))
+            return
         if poller is None:
             return
         for key, value in data.items():
