@@ -1,5 +1,6 @@
 """Helpers shared by the benchmarks: ports, CPU and memory of this process, and a
 stand-in for the gateway that counts what connectors send."""
+import itertools
 import os
 import resource
 import socket
@@ -77,6 +78,9 @@ class CountingGateway(object):
         pass
 
 
+_QUOTAS = itertools.count()
+
+
 class CpuQuota(object):
     """Confine processes to a share of one core (cgroup v2 or v1 cpu controller), as a
     slow board (a Raspberry Pi 3 is about a quarter of a core here). Needs root."""
@@ -84,7 +88,11 @@ class CpuQuota(object):
     def __init__(self, percent):
         self.path = None
         for root, v2 in (("/sys/fs/cgroup", True), ("/sys/fs/cgroup/cpu", False)):
-            path = os.path.join(root, "tbgw-bench-%d" % os.getpid())
+            # cgroup v1 mounts a tmpfs at /sys/fs/cgroup: a folder made there is no cgroup,
+            # and a "cpu.max" written there limits nothing. v2 has cgroup.controllers.
+            if v2 and not os.path.exists(os.path.join(root, "cgroup.controllers")):
+                continue
+            path = os.path.join(root, "tbgw-bench-%d-%d" % (os.getpid(), next(_QUOTAS)))
             try:
                 os.mkdir(path)
                 if v2:

@@ -1,6 +1,7 @@
 """GatewayService: builds the pipeline, runs the main thread, and is the `gateway` object
 connectors talk to (send_to_storage, send_rpc_reply, add_device, del_device,
 request_attributes)."""
+import gc
 import json
 import logging
 import os
@@ -324,6 +325,10 @@ class GatewayService(object):
     def run(self):
         """Start, supervise and report statistics until request_stop(); then shut down."""
         self.start()
+        # What start-up made (modules, configuration, connectors) lives as long as the
+        # process: keep it out of the collector's scans, which otherwise walk it again
+        # and again as devices' data churns through the young generations.
+        gc.freeze()
         systemd = SystemdNotifier()
         systemd.notify("READY=1\nSTATUS=running")
         jobs, actions = Schedule(), {}  # type: Schedule, Dict[Any, Callable[[], None]]
