@@ -197,7 +197,7 @@ def test_sigterm_with_an_unreachable_slave_exits_quickly(world):
     assert code == 0 and seconds < 10
 
 
-def test_upstream_example_loads_with_a_warning_for_the_slave_section():
+def test_our_example_with_a_slave_section_loads_and_bad_served_types_are_refused():
     import json as _json
     import os
     from thingsboard_gateway.connectors.modbus.connector import ModbusConnector
@@ -207,14 +207,17 @@ def test_upstream_example_loads_with_a_warning_for_the_slave_section():
     config["slave"] = {"type": "tcp", "host": "127.0.0.1", "port": 5026}
     warnings = []
     loaded = ModbusConnector.load_config(config, "modbus.json", warnings)
-    assert warnings == ["modbus.json: slave: serving as a Modbus slave is not supported yet (section ignored)"]
+    assert warnings == [] and loaded["slave"]["method"] == "socket" and loaded["slave"]["unitId"] == 1
     assert loaded["master"]["slaves"][0]["timeseries"][0]["functionCode"] == 3
-    config["slave"]["port"] = 5026
     config["slave"]["values"] = {"holding_registers": {"timeseries": [{"tag": "x", "type": "17int", "address": 1}]}}
     from thingsboard_gateway.config.errors import ConfigError
     with pytest.raises(ConfigError) as info:
         ModbusConnector.load_config(config, "modbus.json", [])
     assert str(info.value).startswith("modbus.json: slave.values.holding_registers.timeseries[0].type: expected one of")
+    config["slave"] = {"type": "tcp", "port": "5026"}
+    with pytest.raises(ConfigError) as info:
+        ModbusConnector.load_config(config, "modbus.json", [])
+    assert str(info.value) == "modbus.json: slave.port: expected an integer 1-65535, got '5026'"
 
 
 def test_send_data_only_on_change_hands_over_its_strategy(tmp_path):

@@ -212,3 +212,22 @@ def test_a_file_with_only_a_slave_section_passes_check(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "serving as unit 0 on tcp" in result.stdout and "warning" not in result.stdout
 
+
+
+def test_an_idle_master_is_cut_and_others_are_served(open_connector):
+    from tests.support.recorder import RecordingGateway
+    from thingsboard_gateway.connectors.modbus.connector import ModbusConnector
+    config = slave_only(connectionTimeoutSec=1)
+    port = config["slave"]["port"]
+    connector, gateway = open_connector(ModbusConnector, config, "modbus", RecordingGateway())
+    wait_until(lambda: connector.is_connected(), 10, "the slave to listen")
+    idle = socket.create_connection(("127.0.0.1", port), 5)
+    idle.settimeout(5)
+    master = ModbusTcpClient("127.0.0.1", port=port, timeout=3)
+    try:
+        assert master.read_holding_registers(2, 1, unit=1).registers == little("add_16bit_int", 12334)
+        assert idle.recv(10) == b""  # closed by the slave after a second of silence
+    finally:
+        idle.close()
+        master.close()
+    assert connector.statistics()["failures_server_idle"] >= 1  # (the master, silent meanwhile, too)

@@ -18,6 +18,7 @@ import logging
 import select
 import socket
 import socketserver
+import struct
 import threading
 import time
 from typing import Any, Dict, List, Optional, Set
@@ -200,12 +201,16 @@ class _Connection(socketserver.BaseRequestHandler):
     def handle(self):
         server = self.server
         sock = self.request
-        sock.settimeout(server.settings["connectionTimeoutSec"])
+        # The idle bound as the kernel's receive timeout, on a blocking socket: a Python
+        # timeout would add a poll() to every recv and send (a third more CPU per request).
+        idle = server.settings["connectionTimeoutSec"]
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                        struct.pack("ll", int(idle), int((idle - int(idle)) * 1e6)))
         framer = server.responder.framer(server.settings["method"])
         while True:
             try:
                 data = sock.recv(1024)
-            except socket.timeout:
+            except (socket.timeout, BlockingIOError):  # SO_RCVTIMEO ran out: EAGAIN
                 server.responder.failures.count("server_idle", "%s: master %s idle for %.0f s: disconnected" % (
                     server.responder.name, self.client_address[0], server.settings["connectionTimeoutSec"]))
                 return
