@@ -5,6 +5,7 @@ printed as one line (file: JSON path: what was expected) and exit with code 2.
 """
 import argparse
 import logging
+import os
 import signal
 import sys
 from typing import Any, List, Optional
@@ -162,7 +163,17 @@ def run(path):
     for warning in config.warnings:
         log.warning(warning)
     holder.append(service)
+    if hasattr(signal, "SIGHUP"):  # systemctl reload: check the connector files now
+        signal.signal(signal.SIGHUP, lambda signum, frame: service.request_reload())
     if requested:
         service.request_stop()
     service.run()
+    if service.restart_requested and not requested:
+        # A remote change of the main file: start again on it, in this process (systemd
+        # keeps the same main PID; the storage was flushed by the orderly shutdown).
+        logging.shutdown()
+        program = sys.argv[0]
+        if os.access(program, os.X_OK) and not program.endswith("__main__.py"):
+            os.execv(program, sys.argv)  # /usr/bin/thingsboard-gateway, a venv's script
+        os.execv(sys.executable, [sys.executable, "-m", "thingsboard_gateway"] + sys.argv[1:])
     return 0

@@ -111,7 +111,7 @@ def test_installed_package_runs_with_packaged_code_only(debs, root, broker, plat
     assert check.returncode == 0, check.stderr
     assert "storage:    file" in check.stdout
     assert oct(os.stat(os.path.join(root, "etc/thingsboard-gateway/config/tb_gateway.json")).st_mode & 0o777) == \
-        "0o640"
+        "0o660"  # the service writes it (remote configuration); others cannot read the token
     for folder in ("var/lib/thingsboard_gateway/data", "var/lib/thingsboard_gateway/extensions",
                    "var/log/thingsboard-gateway"):
         assert os.path.isdir(os.path.join(root, folder))

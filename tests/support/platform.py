@@ -20,6 +20,13 @@ class PlatformDouble(object):
                  session_limits=GENEROUS):
         self.port = port
         self.attributes = attributes or {}  # device -> {key: value} answered to requests
+        # The gateway device, as ThingsBoard keeps it: its shared attributes (answered to its
+        # requests on v1/devices/me/attributes/request/<n>, pushed with push_shared) and the
+        # client attributes it published. A plain broker echoes the gateway's own publishes
+        # back to it; ThingsBoard does not (the gateway must ignore its own echo).
+        self.own_shared = {}  # type: dict
+        self.own_client = {}  # type: dict
+        self._pushed = []  # payloads this double published on v1/devices/me/attributes
         self.session_limits = session_limits  # answered to getSessionLimits (None: no answer)
         self.messages = []  # (time, topic, parsed payload)
         self.cond = threading.Condition()
@@ -49,6 +56,14 @@ class PlatformDouble(object):
             body = msg.payload
         if msg.topic == "v1/gateway/attributes/request":
             self._answer_attributes(body)
+        if msg.topic.startswith("v1/devices/me/attributes/request/"):
+            self._answer_own_request(msg.topic.rsplit("/", 1)[1], body)
+        if msg.topic == "v1/devices/me/attributes" and isinstance(body, dict):
+            with self.cond:
+                if msg.payload in self._pushed:
+                    self._pushed.remove(msg.payload)
+                    return  # our own push, back from the broker
+                self.own_client.update(body)
         if msg.topic.startswith("v1/devices/me/rpc/request/") and isinstance(body, dict) \
                 and body.get("method") == "getSessionLimits" and self.session_limits is not None:
             self.client.publish("v1/devices/me/rpc/response/" + msg.topic.rsplit("/", 1)[1],
@@ -65,6 +80,39 @@ class PlatformDouble(object):
             answer = {"id": body["id"], "device": body["device"],
                       "values": {k: values[k] for k in body.get("keys", []) if k in values}}
         self.client.publish("v1/gateway/attributes/response", json.dumps(answer), qos=1)
+
+    def _answer_own_request(self, request_id, body):
+        keys = (body.get("sharedKeys") or "").split(",") if isinstance(body, dict) else []
+        with self.cond:
+            shared = {k: self.own_shared[k] for k in keys if k in self.own_shared}
+        answer = {"shared": shared} if shared else {}
+        self.client.publish("v1/devices/me/attributes/response/" + request_id, json.dumps(answer), qos=1)
+
+    def push_shared(self, values):
+        """What ThingsBoard does when its UI saves: keep and push shared attributes."""
+        payload = json.dumps(values).encode()
+        with self.cond:
+            self.own_shared.update(values)
+            self._pushed.append(payload)
+        self.client.publish("v1/devices/me/attributes", payload, qos=1)
+
+    def own_requests(self):
+        """The sharedKeys of every request the gateway made for its own attributes."""
+        return [body.get("sharedKeys") for _, t, body in list(self.messages)
+                if t.startswith("v1/devices/me/attributes/request/") and isinstance(body, dict)]
+
+    def latest_client(self, key):
+        with self.cond:
+            return self.own_client.get(key)
+
+    def logs(self, key="LOGS"):
+        """Remote log lines the gateway sent as telemetry, in order."""
+        out = []
+        for body in self.on("v1/devices/me/telemetry"):
+            for entry in body if isinstance(body, list) else []:
+                if isinstance(entry, dict) and key in entry.get("values", {}):
+                    out.append(entry["values"][key])
+        return out
 
     # -- queries ---------------------------------------------------------------------
     def on(self, topic):

@@ -74,9 +74,11 @@ THINGSBOARD = Field("object", required=True, fields={
     "deviceDpRateLimits": RATE,
     # Upstream keys accepted for compatibility; this gateway does not act on them (yet).
     "remoteShell": ACCEPTED,
-    "remoteConfiguration": ACCEPTED,
+    # Remote configuration (gateway/remote_config.py) and hot reload of connector files.
+    "remoteConfiguration": Field("bool", default=False),
+    "remoteConfigurationTrialSeconds": Field("number", min=1, default=60),  # ours
     "latencyDebugMode": ACCEPTED,
-    "checkConnectorsConfigurationInSeconds": ACCEPTED,
+    "checkConnectorsConfigurationInSeconds": Field("number", min=0, default=0),  # 0: only on SIGHUP
     "handleDeviceRenaming": ACCEPTED,
     # Report strategies (conversion/report.py) and device filtering (config/device_filter.py).
     "reportStrategy": Field("object", extra=True, default=lambda: {"type": "ON_RECEIVED"},

@@ -38,6 +38,8 @@ class Router(object):
         self._lock = threading.Lock()
         self._attribute_requests = {}  # type: Dict[int, Callable[[Dict[str, Any]], None]]
         self._platform_requests = {}  # type: Dict[str, Callable[[Any], None]]
+        # The gateway device's own shared attributes -> remote configuration (on paho's thread).
+        self.on_own_attributes = None  # type: Optional[Callable[[Dict[str, Any]], None]]
 
     def handle(self, topic, payload):
         # type: (str, bytes) -> None
@@ -57,9 +59,20 @@ class Router(object):
         elif topic.startswith(topics.ME_RPC_RESPONSE):
             self._platform_answer(topic[len(topics.ME_RPC_RESPONSE):], content)
         elif topic == topics.ME_ATTRIBUTES:
-            log.debug("Gateway attribute update ignored: %s", list(content) if isinstance(content, dict) else "")
+            self._own_attributes(content)
+        elif topic.startswith(topics.ME_ATTRIBUTES_RESPONSE):
+            self._own_attributes(content.get("shared") if isinstance(content, dict) else None)
         else:
             log.debug("No route for %s", topic)
+
+    def _own_attributes(self, content):
+        """The gateway device's shared attributes (pushed, or the answer to a request)."""
+        if not isinstance(content, dict) or self.on_own_attributes is None:
+            return
+        try:
+            self.on_own_attributes(content)
+        except Exception:
+            log.exception("Handling the gateway's shared attributes failed")
 
     # -- device RPC and attribute updates ---------------------------------------------
     def _device_rpc(self, content):

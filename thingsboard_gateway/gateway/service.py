@@ -19,6 +19,7 @@ from thingsboard_gateway.gateway.supervisor import Supervisor
 from thingsboard_gateway.gateway.systemd import SystemdNotifier
 from thingsboard_gateway.gateway.activity import DeviceActivity
 from thingsboard_gateway.gateway.data_policy import DataPolicy
+from thingsboard_gateway.gateway.management import Management
 from thingsboard_gateway.runtime.schedule import Schedule
 from thingsboard_gateway.gateway.validation import name_problem, normalize_record
 from thingsboard_gateway.platform import topics
@@ -80,6 +81,10 @@ class GatewayService(object):
         self._session_limits = None  # type: Optional[Dict[str, Any]]
         self.supervisor = Supervisor(config.connectors, self, config.supervision)
         self.policy = DataPolicy(config, on_new_period=self.supervisor.wake)
+        self.restart_requested = None  # type: Optional[str]  why the gateway stops to start again
+        self._reload_requested = threading.Event()
+        self.management = Management(self)
+        self.router.on_own_attributes = self.management.on_own_attributes
         self._put_timeout = config.storage.get("put_timeout_ms", 10000) / 1000.0
         self._stop = threading.Event()
         self._invalid_logged_at = -INVALID_LOG_INTERVAL
@@ -215,7 +220,32 @@ class GatewayService(object):
         return self.client.publish(topic, payload)
 
     def _on_platform_message(self, topic, payload):
+        self.stats.add("platform_messages_received", 1)
         self.router.handle(topic, payload)
+
+    def publish_own_attributes(self, values):
+        # type: (Dict[str, Any]) -> None
+        """Client attributes of the gateway device (when connected)."""
+        if self.client.is_connected():
+            self._publish(topics.ME_ATTRIBUTES, _dumps(values))
+
+    def request_own_attributes(self, request_id, keys):
+        # type: (int, List[str]) -> None
+        """Ask for the gateway device's shared attributes; the answer comes as an update."""
+        if self.client.is_connected():
+            self._publish(topics.ME_ATTRIBUTES_REQUEST + str(request_id), _dumps({"sharedKeys": ",".join(keys)}))
+
+    def request_restart(self, reason):
+        # type: (str) -> None
+        """Stop in order, then start again (the CLI re-executes the gateway)."""
+        log.info("Restarting: %s", reason)
+        self.restart_requested = reason
+        self.request_stop()
+
+    def request_reload(self):
+        """Check the connector files for changes now (SIGHUP; safe from signal handlers)."""
+        self._reload_requested.set()
+        self.supervisor.wake()
 
     def _on_platform_connected(self):
         timeout = self.config.thingsboard["sessionLimitsTimeoutMs"] / 1000.0
@@ -225,6 +255,7 @@ class GatewayService(object):
                                          self._on_session_limits)
         for device, _, device_type in self.registry.items():
             self._publish(topics.CONNECT, _dumps({"device": device, "type": device_type}))
+        self.management.on_connected()
 
     def _on_own_request_echoed(self, method):
         """A plain MQTT broker stands in for the platform: an answer to getSessionLimits
@@ -271,39 +302,11 @@ class GatewayService(object):
     # -- statistics ---------------------------------------------------------------------
     def statistics(self):
         # type: () -> Dict[str, Any]
-        counters = self.stats.snapshot()
-        values = dict(counters)  # every counter (values_rejected, storage_recovery_dropped, ...)
-        values.update({
-            "devices_connected": len(self.registry),
-            "messages_received": counters.get("messages_received", 0),
-            "messages_sent": counters.get("messages_sent", 0),
-            "events_queued": len(self.storage) + self.writer.queued(),
-            "events_dropped": counters.get("events_dropped", 0),
-            "events_invalid": counters.get("events_invalid", 0),
-            "platform_connected": self.client.is_connected(),
-            "values_held_back": self.policy.reports.suppressed,  # by report strategies
-        })  # type: Dict[str, Any]
-        for name, state in self.supervisor.states().items():
-            per = self.stats.connector_snapshot(name)
-            values[name + "_state"] = state["state"]
-            values[name + "_messages_received"] = per.get("messages_received", 0)
-            values[name + "_restarts"] = state["restarts"]
-            if state["last_error"]:
-                values[name + "_last_error"] = state["last_error"][:200]
-            connector = self.supervisor.by_name(name)
-            if connector is not None:
-                try:
-                    for key, count in connector.statistics().items():
-                        values["%s_%s" % (name, key)] = count
-                except Exception:
-                    log.exception("Connector %s failed to report statistics", name)
-        return values
+        """Every counter, flat (gateway_stats RPC, the statistics telemetry)."""
+        return self.management.gateway_statistics()
 
     def _report_statistics(self):
-        values = self.statistics()
-        log.info("Statistics: %s", ", ".join("%s=%s" % kv for kv in sorted(values.items())))
-        if self.client.is_connected():
-            self._publish(topics.ME_TELEMETRY, _dumps({"ts": int(time.time() * 1000), "values": values}))
+        self.management.report_statistics()
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self):
@@ -343,6 +346,9 @@ class GatewayService(object):
         if self.activity is not None:
             jobs.add("activity", self._activity_period, time.monotonic() + self._activity_period)
             actions["activity"] = self._check_activity
+        if self.management.reload_period > 0:
+            jobs.add("reload", self.management.reload_period, time.monotonic() + self.management.reload_period)
+            actions["reload"] = self.management.reload
         try:
             while not self._stop.is_set():
                 wait = self.supervisor.check()
@@ -351,7 +357,13 @@ class GatewayService(object):
                     actions[("report", period_ms)] = lambda period_ms=period_ms: self._report_period(period_ms)
                 for key in jobs.pop_due():
                     actions[key]()
+                if self._reload_requested.is_set():
+                    self._reload_requested.clear()
+                    self.management.reload()
                 due = jobs.next_due()
+                managed = self.management.tick()
+                if managed is not None:
+                    due = managed if due is None else min(due, managed)
                 if due is not None:
                     wait = min(wait, max(0.0, due - time.monotonic()))
                 self.supervisor.attention.wait(wait)  # a dead connector thread, or stop, cuts it short

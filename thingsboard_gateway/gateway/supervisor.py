@@ -75,9 +75,10 @@ class Supervisor(object):
         self._class_for = class_for
         self._max_failures = settings["maxFailures"]
         self._close_timeout = settings["closeTimeoutMs"] / 1000.0
+        self._backoff_settings = (settings["minDelay"] / 1000.0, settings["maxDelay"] / 1000.0)
         self.slots = [ConnectorSlot(spec, BackoffPolicy(settings["minDelay"] / 1000.0, settings["maxDelay"] / 1000.0,
                                                         2.0, 0.1, HEALTHY_AFTER, clock))
-                      for spec in specs]
+                      for spec in specs]  # type: List[ConnectorSlot]
         self._lock = threading.Lock()
         # Set when a connector's thread ends unexpectedly; the owner of the check loop
         # waits on it (wait_for_attention) so that the restart does not wait for the next check.
@@ -191,6 +192,44 @@ class Supervisor(object):
         deadline = self._clock() + timeout + 0.5
         for closer in closers:
             closer.join(max(0.0, deadline - self._clock()))
+
+    # -- changes of the configuration (main thread: remote configuration, hot reload) ------
+    def slot(self, name):
+        # type: (str) -> Optional[ConnectorSlot]
+        return next((slot for slot in self.slots if slot.spec.name == name), None)
+
+    def put(self, spec):
+        # type: (ConnectorSpec) -> None
+        """Run `spec`: a new connector is started; a running one with that name is closed
+        (within the close timeout) and started again on the new configuration."""
+        slot = self.slot(spec.name)
+        if slot is None:
+            slot = ConnectorSlot(spec, BackoffPolicy(self._backoff_settings[0], self._backoff_settings[1], 2.0, 0.1,
+                                                     HEALTHY_AFTER, self._clock))
+            self.slots.append(slot)
+        else:
+            self._close(slot)
+            slot.spec = spec
+        slot.failures = 0
+        self._start(slot)
+
+    def remove(self, name):
+        # type: (str) -> bool
+        """Close and forget the connector `name`; False when there is none."""
+        slot = self.slot(name)
+        if slot is None:
+            return False
+        self._close(slot)
+        self.slots.remove(slot)
+        log.info("Connector %s stopped and removed", name)
+        return True
+
+    def _close(self, slot):
+        # type: (ConnectorSlot) -> None
+        if slot.instance is not None:
+            close_within(slot.instance, self._close_timeout)
+            slot.instance = None
+        slot.state = STOPPED
 
     def states(self):
         # type: () -> Dict[str, Dict[str, Any]]

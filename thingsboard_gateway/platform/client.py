@@ -61,3 +61,42 @@ class PlatformClient(MqttConnection):
         # type: (str, Any, Optional[int], Any, bool) -> int
         return super(PlatformClient, self).publish(topic, payload, self._config["qos"] if qos is None else qos,
                                                    on_ack, retain)
+
+
+def try_platform(thingsboard, timeout):
+    # type: (Dict[str, Any], float) -> Optional[str]
+    """Connect once with a `thingsboard` section's host, port and security, beside the
+    running connection (another client id), and disconnect: None when the platform
+    accepted it within `timeout` s, else why not. Blocks up to `timeout`."""
+    import threading
+    security = dict(thingsboard["security"])
+    security["clientId"] = (security.get("clientId") or "tb-gateway") + "-trial-" + uuid.uuid4().hex[:6]
+    outcome = []  # type: list
+    done = threading.Event()
+    try:
+        client = platform_client(security)
+    except (OSError, ValueError) as e:  # a certificate that cannot be read
+        return "cannot set up the connection: %s" % e
+
+    def on_connect(client, userdata, flags, reason_code, properties):
+        outcome.append(None if not reason_code.is_failure else "connection refused: %s" % reason_code)
+        done.set()
+    def on_connect_fail(client, userdata):
+        outcome.append("cannot connect to %s:%s (refused or unreachable)" % (thingsboard["host"], thingsboard["port"]))
+        done.set()
+    client.on_connect = on_connect
+    client.on_connect_fail = on_connect_fail
+    try:
+        client.connect_async(thingsboard["host"], thingsboard["port"], thingsboard.get("keepalive", 60))
+        client.loop_start()
+        if not done.wait(timeout):
+            return "no connection to %s:%s within %.0f s" % (thingsboard["host"], thingsboard["port"], timeout)
+        return outcome[0]
+    except (OSError, ValueError) as e:
+        return "network error: %s" % e
+    finally:
+        try:
+            client.disconnect()
+        except Exception:  # nothing documented is raised; the trial must never fail its caller
+            log.debug("trial disconnect failed", exc_info=True)
+        client.loop_stop()

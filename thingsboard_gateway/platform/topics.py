@@ -11,8 +11,10 @@ RPC = "v1/gateway/rpc"
 # The gateway's own device.
 ME_TELEMETRY = "v1/devices/me/telemetry"
 ME_ATTRIBUTES = "v1/devices/me/attributes"
+ME_ATTRIBUTES_REQUEST = "v1/devices/me/attributes/request/"
+ME_ATTRIBUTES_RESPONSE = "v1/devices/me/attributes/response/"
 ME_RPC_REQUEST = "v1/devices/me/rpc/request/"
 ME_RPC_RESPONSE = "v1/devices/me/rpc/response/"
 
-SUBSCRIPTIONS = [ATTRIBUTES, ATTRIBUTES_RESPONSE, RPC, ME_ATTRIBUTES, ME_RPC_REQUEST + "+",
-                 ME_RPC_RESPONSE + "+"]
+SUBSCRIPTIONS = [ATTRIBUTES, ATTRIBUTES_RESPONSE, RPC, ME_ATTRIBUTES, ME_ATTRIBUTES_RESPONSE + "+",
+                 ME_RPC_REQUEST + "+", ME_RPC_RESPONSE + "+"]

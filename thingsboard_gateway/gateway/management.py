@@ -1,0 +1,165 @@
+"""Management: what ThingsBoard's gateway pages need of the gateway and what an operator
+does on the board, in one place beside GatewayService: remote configuration
+(remote_config.py), remote logs (remote_logs.py), statistics in upstream's shapes
+(machine_stats.py) and hot reload of connector files (checkConnectorsConfigurationInSeconds,
+SIGHUP). Everything here runs on the main thread but the hooks marked otherwise."""
+import json
+import logging
+import time
+from typing import Any, Dict, List, Optional
+
+from thingsboard_gateway.config.errors import ConfigError
+from thingsboard_gateway.config.store import canonical, read_json_or_none
+from thingsboard_gateway.gateway.machine_stats import MachineStats, service_stats
+from thingsboard_gateway.gateway.remote_config import RemoteConfiguration
+from thingsboard_gateway.gateway.remote_logs import LEVELS, RemoteLogs
+from thingsboard_gateway.platform import topics
+from thingsboard_gateway.platform.client import try_platform
+
+log = logging.getLogger(__name__)
+
+
+def _dumps(value):
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def remote_logging_connectors(config):
+    # type: (Any) -> Dict[str, Any]
+    """name -> (type, level) of the connectors whose files enable remote logging."""
+    out = {}
+    for spec in config.connectors:
+        content = spec.config if isinstance(spec.config, dict) else {}
+        if content.get("enableRemoteLogging"):
+            level = LEVELS.get(str(content.get("logLevel", "INFO")).upper()) or logging.INFO
+            out[spec.name] = (spec.type, level)
+    return out
+
+
+class Management(object):
+    """Built by GatewayService (`service`), which calls the hooks below."""
+
+    def __init__(self, service):
+        self.service = service
+        config = service.config
+        self.remote = RemoteConfiguration(service, trial=try_platform)
+        self.logs = RemoteLogs(self._send_logs, service.supervisor.wake, remote_logging_connectors(config))
+        self.remote.on_remote_level = self.logs.set_remote_level
+        self.remote.on_logs = self.logs.install
+        self.logs.install()
+        self.machine = MachineStats(config.storage.get("data_folder_path") or "./data/")
+        self.reload_period = float(config.thingsboard.get("checkConnectorsConfigurationInSeconds") or 0)
+        self._reload_refused = {}  # type: Dict[str, str]
+        self._logs_due = None  # type: Optional[float]
+        self._once_sent = False
+
+    # -- hooks ------------------------------------------------------------------------------
+    def on_connected(self):
+        """paho's thread, after each connect."""
+        self._once_sent = False
+        if self.remote.enabled:
+            self.remote.on_connected()
+
+    def on_own_attributes(self, content):
+        # type: (Dict[str, Any]) -> None
+        """paho's thread: the gateway device's shared attributes."""
+        self.remote.on_attributes(content)
+
+    def tick(self):
+        # type: () -> Optional[float]
+        """Main thread, every loop: queued remote changes, remote logs; returns the
+        monotonic time it wants to run again (None: when woken)."""
+        self.remote.process()
+        if self.logs.installed:
+            self._logs_due = self.logs.flush()
+        return self._logs_due
+
+    def gateway_statistics(self):
+        # type: () -> Dict[str, Any]
+        """Every counter of the gateway, its connectors and this module, flat."""
+        service = self.service
+        counters = service.stats.snapshot()
+        values = dict(counters)  # every counter (values_rejected, storage_recovery_dropped, ...)
+        values.update({
+            "devices_connected": len(service.registry),
+            "messages_received": counters.get("messages_received", 0),
+            "messages_sent": counters.get("messages_sent", 0),
+            "events_queued": len(service.storage) + service.writer.queued(),
+            "events_dropped": counters.get("events_dropped", 0),
+            "events_invalid": counters.get("events_invalid", 0),
+            "platform_connected": service.client.is_connected(),
+            "values_held_back": service.policy.reports.suppressed,  # by report strategies
+        })  # type: Dict[str, Any]
+        values.update(self.logs.statistics())
+        values.update({"remote_changes_applied": self.remote.applied, "remote_changes_rejected": self.remote.rejected})
+        for name, state in service.supervisor.states().items():
+            per = service.stats.connector_snapshot(name)
+            values[name + "_state"] = state["state"]
+            values[name + "_messages_received"] = per.get("messages_received", 0)
+            values[name + "_restarts"] = state["restarts"]
+            if state["last_error"]:
+                values[name + "_last_error"] = state["last_error"][:200]
+            connector = service.supervisor.by_name(name)
+            if connector is not None:
+                try:
+                    for key, count in connector.statistics().items():
+                        values["%s_%s" % (name, key)] = count
+                except Exception:
+                    log.exception("Connector %s failed to report statistics", name)
+        return values
+
+    def report_statistics(self):
+        """Each statistics period: our flat counters, then upstream's shapes (and the
+        attributes sent once per connection)."""
+        service = self.service
+        values = self.gateway_statistics()
+        log.info("Statistics: %s", ", ".join("%s=%s" % kv for kv in sorted(values.items())))
+        if not service.client.is_connected():
+            return
+        service._publish(topics.ME_TELEMETRY, _dumps({"ts": int(time.time() * 1000), "values": values}))
+        if not self._once_sent:
+            service.publish_own_attributes(self.machine.once())
+            self._once_sent = True
+        connectors = {}
+        for name, state in service.supervisor.states().items():
+            connectors[name] = {k[len(name) + 1:]: v for k, v in values.items() if k.startswith(name + "_")}
+            connectors[name]["state"] = state["state"]
+        service._publish(topics.ME_TELEMETRY, _dumps({"ts": int(time.time() * 1000), "values": {
+            "machineStats": self.machine.machine(),
+            "serviceStats": service_stats(service.stats.snapshot(), values.get("events_queued", 0)),
+            "connectorsStats": connectors}}))
+
+    def _send_logs(self, entries):
+        # type: (List[Dict[str, Any]]) -> None
+        if self.service.client.is_connected():
+            self.service._publish(topics.ME_TELEMETRY, _dumps(entries))
+
+    # -- hot reload -------------------------------------------------------------------------
+    def reload(self):
+        """A connector file edited on disk: validated and applied with the remote rules
+        (identical -> untouched; invalid -> the old one keeps running, one line why)."""
+        for spec in list(self.service.config.connectors):
+            content = read_json_or_none(spec.config_path)
+            key = canonical(content)
+            if key == self.remote.on_disk.get(spec.name):
+                continue
+            if not isinstance(content, dict):
+                self._refuse_reload(spec.name, "%s: cannot be read or is not a JSON object" % spec.file)
+                continue
+            value = {"type": spec.type, "configuration": spec.file, "configurationJson": content}
+            try:
+                new_spec, _ = self.remote.checked_local(spec, value)
+            except ConfigError as e:
+                self._refuse_reload(spec.name, str(e))
+                continue
+            self.remote.on_disk[spec.name] = key
+            self._reload_refused.pop(spec.name, None)
+            self.service.config.connectors = [s if s.name != spec.name else new_spec
+                                              for s in self.service.config.connectors]
+            log.info("Connector %s: %s changed on disk; restarting it on the new configuration", spec.name, spec.file)
+            self.service.supervisor.put(new_spec)
+
+    def _refuse_reload(self, name, reason):
+        if self._reload_refused.get(name) != reason:
+            log.warning("Connector %s keeps running on its old configuration: %s", name, reason)
+            self._reload_refused[name] = reason
+

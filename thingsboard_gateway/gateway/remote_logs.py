@@ -1,0 +1,133 @@
+"""Remote logs, as ThingsBoard's gateway pages show them: log lines sent as the gateway
+device's telemetry, `LOGS` for the gateway's own (at `RemoteLoggingLevel`: NONE, CRITICAL,
+ERROR, WARNING, INFO, DEBUG, TRACE) and `<connector>_LOGS` for a connector whose file says
+`"enableRemoteLogging": true` (at its `logLevel`).
+
+Bounded: at most RATE lines a second on average and BURST in any second (a token bucket);
+lines over that are dropped, counted and summarized in one line ("N log lines were not
+sent"). Logging never waits for it: `emit` appends to a bounded deque; the main thread
+sends. It never recurses: what is logged while sending is not sent, and the remote-log
+code logs nothing itself. It never delays device data: lines go out as the gateway
+device's own telemetry, beside the device data path."""
+import collections
+import logging
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+LEVELS = {"NONE": None, "CRITICAL": logging.CRITICAL, "ERROR": logging.ERROR, "WARNING": logging.WARNING,
+          "INFO": logging.INFO, "DEBUG": logging.DEBUG, "TRACE": logging.DEBUG}
+RATE = 10.0  # lines per second, on average
+BURST = 20  # lines in any second, and per telemetry message
+PENDING = 2 * BURST  # lines held while waiting for tokens; older ones are current enough
+
+
+class RemoteLogs(logging.Handler):
+    """Attach with `install()`; the owner calls `flush()` (main thread) when woken and at
+    the time it returns. `send(entries)` publishes [{"ts", "values": {key: line}}]."""
+
+    def __init__(self, send, wake, connectors=None, clock=time.monotonic, wall=time.time):
+        # type: (Callable[[List[Dict[str, Any]]], None], Callable[[], None], Optional[Dict[str, Tuple[str, int]]], Callable[[], float], Callable[[], float]) -> None
+        logging.Handler.__init__(self, logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(asctime)s - |%(levelname)s| - [%(name)s] - %(message)s"))
+        self._send = send
+        self._wake = wake
+        self._clock = clock
+        self._wall = wall
+        # connector type -> [(connector name, level)] of connectors whose lines are sent
+        self._connectors = {}  # type: Dict[str, List[Tuple[str, int]]]
+        for name, (kind, level) in (connectors or {}).items():
+            self._connectors.setdefault(kind, []).append((name, level))
+        self.level_of_core = None  # type: Optional[int]  (RemoteLoggingLevel; None = NONE)
+        self._pending = collections.deque()  # type: collections.deque
+        self._tokens = float(BURST)
+        self._filled_at = clock()
+        self._sending = threading.local()
+        self.dropped = 0
+        self.sent = 0
+        self._summarized = 0
+        self.installed = False
+
+    # -- configuration (main thread) --------------------------------------------------------
+    def set_remote_level(self, name):
+        # type: (Any) -> None
+        level = LEVELS.get(str(name).upper(), "unknown") if name is not None else None
+        if level == "unknown":
+            return
+        self.level_of_core = level
+        self.install()
+
+    def install(self):
+        """Attach to the gateway's loggers when something is to be sent; detach when not
+        (no cost at all then). Called again after logging is reconfigured."""
+        wanted = self.level_of_core is not None or bool(self._connectors)
+        for name in ("thingsboard_gateway", "extensions"):
+            logger = logging.getLogger(name)
+            if wanted and self not in logger.handlers:
+                logger.addHandler(self)
+            elif not wanted and self in logger.handlers:
+                logger.removeHandler(self)
+        self.installed = wanted
+
+    # -- any thread -------------------------------------------------------------------------
+    def emit(self, record):
+        if getattr(self._sending, "active", False):
+            return  # logged while sending logs: never sent (no recursion)
+        key = self._key(record)
+        if key is None:
+            return
+        if len(self._pending) >= PENDING:
+            self.dropped += 1
+            return
+        try:
+            line = self.format(record)
+        except Exception:  # a bad %-format in someone's log call: not our line to send
+            return
+        first = not self._pending
+        self._pending.append((int(record.created * 1000), key, line))
+        if first:
+            self._wake()
+
+    def _key(self, record):
+        # type: (logging.LogRecord) -> Optional[str]
+        name = record.name
+        if name.startswith("thingsboard_gateway.connectors."):
+            kind = name.split(".")[2]
+            for connector, level in self._connectors.get(kind, ()):
+                if record.levelno >= level:
+                    return connector + "_LOGS"
+        core = self.level_of_core
+        return "LOGS" if core is not None and record.levelno >= core else None
+
+    # -- main thread ------------------------------------------------------------------------
+    def flush(self):
+        # type: () -> Optional[float]
+        """Send what the tokens allow; the monotonic time to call again, or None."""
+        now = self._clock()
+        self._tokens = min(float(BURST), self._tokens + (now - self._filled_at) * RATE)
+        self._filled_at = now
+        entries = []
+        while self._pending and self._tokens >= 1 and len(entries) < BURST:
+            ts, key, line = self._pending.popleft()
+            entries.append({"ts": ts, "values": {key: line}})
+            self._tokens -= 1
+        unsent = self.dropped - self._summarized
+        if unsent and self._tokens >= 1 and len(entries) < BURST:
+            entries.append({"ts": int(self._wall() * 1000),
+                            "values": {"LOGS": "%d log lines were not sent (over %d a second)" % (unsent, RATE)}})
+            self._summarized += unsent
+            self._tokens -= 1
+        if entries:
+            self._sending.active = True
+            try:
+                self._send(entries)
+                self.sent += len(entries)
+            finally:
+                self._sending.active = False
+        if self._pending or self.dropped > self._summarized:
+            return now + max(0.0, 1.0 - self._tokens) / RATE
+        return None
+
+    def statistics(self):
+        # type: () -> Dict[str, int]
+        return {"remote_log_lines_sent": self.sent, "remote_log_lines_dropped": self.dropped}
