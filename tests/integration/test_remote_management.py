@@ -245,3 +245,37 @@ def test_connector_files_edited_on_disk_are_applied_on_sighup_or_by_the_check_pe
     code, _ = gateway.terminate()
     assert code == 0 and "Traceback" not in gateway.output()
 
+
+
+def test_logs_and_storage_sections_and_a_connectors_own_remote_logs(managed, platform, gateways):
+    log_file = "remote-applied.log"
+    logs = {"version": 1, "disable_existing_loggers": False,
+            "formatters": {"plain": {"format": "%(levelname)s %(name)s %(message)s"}},
+            "handlers": {"file": {"class": "logging.FileHandler", "formatter": "plain", "filename": "LOGFILE"}},
+            "root": {"level": "INFO", "handlers": ["file"]}}
+    gateway, folder, port = managed()
+    wait_until(lambda: platform.latest_client("logs_configuration"), 20, "the report")
+    logs["handlers"]["file"]["filename"] = os.path.join(folder, log_file)
+    platform.push_shared({"logs_configuration": dict(logs, ts=1)})
+    wait_until(lambda: os.path.exists(os.path.join(folder, "logs.json")), 10, "logs.json")
+    wait_until(lambda: platform.latest_client("logs_configuration") == dict(logs, ts=1), 10, "the echo")
+    platform.push_shared({"logs_configuration": {"version": 1, "handlers": {"x": {"class": "no.such.Handler"}},
+                                                 "ts": 2}})
+    errors = wait_until(lambda: platform.latest_client("remoteConfigurationErrors"), 10, "the rejection")
+    assert "invalid logging configuration" in errors["logs_configuration"]
+    with open(os.path.join(folder, "logs.json")) as f:
+        assert json.load(f) == logs  # the good one stays
+    # The socket connector's own lines as Line_LOGS, when its file enables remote logging.
+    value = connector_value("Line", port, configuration="socket.json", enableRemoteLogging=True, logLevel="DEBUG")
+    platform.push_shared({"Line": value})
+    wait_until(lambda: "Connector Line (socket) started" in open(os.path.join(folder, log_file)).read(), 20,
+               "the connector restarted, logged to the new file")
+    send_line(port, "not a number")  # the connector's warning, sent as Line_LOGS
+    wait_until(lambda: platform.logs("Line_LOGS"), 20, "the connector's remote log line")
+    # A storage change: written, then the gateway starts again on it.
+    storage = dict(main_file(folder)["storage"], type="file", data_folder_path=os.path.join(folder, "filedata"))
+    platform.push_shared({"storage_configuration": storage})
+    wait_until(lambda: os.path.isdir(os.path.join(folder, "filedata")), 30, "the file storage after the restart")
+    assert main_file(folder)["storage"]["type"] == "file"
+    code, _ = gateway.terminate()
+    assert code == 0

@@ -45,6 +45,7 @@ class Management(object):
         self.logs = RemoteLogs(self._send_logs, service.supervisor.wake, remote_logging_connectors(config))
         self.remote.on_remote_level = self.logs.set_remote_level
         self.remote.on_logs = self.logs.install
+        self.remote.on_connectors = self._connectors_changed
         self.logs.install()
         self.machine = MachineStats(config.storage.get("data_folder_path") or "./data/")
         self.reload_period = float(config.thingsboard.get("checkConnectorsConfigurationInSeconds") or 0)
@@ -70,7 +71,7 @@ class Management(object):
         monotonic time it wants to run again (None: when woken)."""
         self.remote.process()
         if self.logs.installed:
-            self._logs_due = self.logs.flush()
+            self._logs_due = self.logs.send_pending()
         return self._logs_due
 
     def gateway_statistics(self):
@@ -133,6 +134,9 @@ class Management(object):
         if self.service.client.is_connected():
             self.service._publish(topics.ME_TELEMETRY, _dumps(entries))
 
+    def _connectors_changed(self):
+        self.logs.set_connectors(remote_logging_connectors(self.service.config))
+
     # -- hot reload -------------------------------------------------------------------------
     def reload(self):
         """A connector file edited on disk: validated and applied with the remote rules
@@ -157,6 +161,7 @@ class Management(object):
                                               for s in self.service.config.connectors]
             log.info("Connector %s: %s changed on disk; restarting it on the new configuration", spec.name, spec.file)
             self.service.supervisor.put(new_spec)
+            self._connectors_changed()
 
     def _refuse_reload(self, name, reason):
         if self._reload_refused.get(name) != reason:

@@ -60,6 +60,7 @@ class RemoteConfiguration(object):
         self.rejected = 0
         self.on_logs = None  # type: Optional[Callable[[], None]]  called after logging was reconfigured
         self.on_remote_level = None  # type: Optional[Callable[[Any], None]]
+        self.on_connectors = None  # type: Optional[Callable[[], None]]  after connectors changed
         # name -> canonical content of its file as last loaded or written (hot reload's baseline)
         self.on_disk = {spec.name: canonical(read_json_or_none(spec.config_path))
                         for spec in self.config.connectors}  # type: Dict[str, str]
@@ -185,6 +186,8 @@ class RemoteConfiguration(object):
     def _applied(self, name, echo):
         # type: (str, Dict[str, Any]) -> None
         self.applied += 1
+        if self.on_connectors is not None:
+            self.on_connectors()
         log.info("Remote configuration of %s applied", name)
         if self._errors.pop(name, None) is not None:
             echo = dict(echo, **{ERRORS_KEY: dict(self._errors)})

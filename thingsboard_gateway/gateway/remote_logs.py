@@ -23,8 +23,8 @@ PENDING = 2 * BURST  # lines held while waiting for tokens; older ones are curre
 
 
 class RemoteLogs(logging.Handler):
-    """Attach with `install()`; the owner calls `flush()` (main thread) when woken and at
-    the time it returns. `send(entries)` publishes [{"ts", "values": {key: line}}]."""
+    """Attach with `install()`; the owner calls `send_pending()` (main thread) when woken
+    and at the time it returns (not `flush()`: logging calls that at exit). `send(entries)` publishes [{"ts", "values": {key: line}}]."""
 
     def __init__(self, send, wake, connectors=None, clock=time.monotonic, wall=time.time):
         # type: (Callable[[List[Dict[str, Any]]], None], Callable[[], None], Optional[Dict[str, Tuple[str, int]]], Callable[[], float], Callable[[], float]) -> None
@@ -34,10 +34,9 @@ class RemoteLogs(logging.Handler):
         self._wake = wake
         self._clock = clock
         self._wall = wall
+        self.installed = False
         # connector type -> [(connector name, level)] of connectors whose lines are sent
         self._connectors = {}  # type: Dict[str, List[Tuple[str, int]]]
-        for name, (kind, level) in (connectors or {}).items():
-            self._connectors.setdefault(kind, []).append((name, level))
         self.level_of_core = None  # type: Optional[int]  (RemoteLoggingLevel; None = NONE)
         self._pending = collections.deque()  # type: collections.deque
         self._tokens = float(BURST)
@@ -46,7 +45,7 @@ class RemoteLogs(logging.Handler):
         self.dropped = 0
         self.sent = 0
         self._summarized = 0
-        self.installed = False
+        self.set_connectors(connectors or {})
 
     # -- configuration (main thread) --------------------------------------------------------
     def set_remote_level(self, name):
@@ -56,6 +55,16 @@ class RemoteLogs(logging.Handler):
             return
         self.level_of_core = level
         self.install()
+
+    def set_connectors(self, connectors):
+        # type: (Dict[str, Tuple[str, int]]) -> None
+        """name -> (type, level) of the connectors whose lines are sent as <name>_LOGS."""
+        by_type = {}  # type: Dict[str, List[Tuple[str, int]]]
+        for name, (kind, level) in connectors.items():
+            by_type.setdefault(kind, []).append((name, level))
+        self._connectors = by_type
+        if self.installed or by_type:
+            self.install()
 
     def install(self):
         """Attach to the gateway's loggers when something is to be sent; detach when not
@@ -100,7 +109,7 @@ class RemoteLogs(logging.Handler):
         return "LOGS" if core is not None and record.levelno >= core else None
 
     # -- main thread ------------------------------------------------------------------------
-    def flush(self):
+    def send_pending(self):
         # type: () -> Optional[float]
         """Send what the tokens allow; the monotonic time to call again, or None."""
         now = self._clock()
