@@ -119,3 +119,23 @@ class CpuQuota(object):
             os.rmdir(self.path)
         except OSError:
             pass
+
+
+def process_cpu(pid):
+    # type: (int) -> float
+    """CPU seconds (user + system) another process used so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / float(os.sysconf("SC_CLK_TCK"))
+
+
+def stop_process(process, timeout=15.0):
+    """SIGTERM, then SIGKILL if it did not end within `timeout` s."""
+    import signal
+    import subprocess
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

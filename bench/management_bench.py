@@ -12,14 +12,13 @@ log lines and telemetry messages the platform got in the following 10 s.
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, free_port, python_version, wait_port  # noqa: E402
+from common import ROOT, free_port, python_version, stop_process, wait_port  # noqa: E402
 
 sys.path.insert(0, ROOT)
 from tests.support.broker import Mosquitto  # noqa: E402
@@ -93,12 +92,7 @@ def run(python, remote, args, folder, broker):
                            "flood_log_messages_in_10s": len(messages)})
         return result
     finally:
-        gateway.send_signal(signal.SIGTERM)
-        try:
-            gateway.wait(15)
-        except subprocess.TimeoutExpired:
-            gateway.kill()
-            gateway.wait()
+        stop_process(gateway)
         platform.close()
 
 

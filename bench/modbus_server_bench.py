@@ -15,7 +15,6 @@ requests.
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, CpuQuota, free_port, python_version, wait_port  # noqa: E402
+from common import ROOT, CpuQuota, free_port, process_cpu, python_version, stop_process, wait_port  # noqa: E402
 
 sys.path.insert(0, ROOT)
 from tests.support.broker import Mosquitto  # noqa: E402
@@ -40,10 +39,6 @@ StartTcpServer(ModbusServerContext(slaves=store, single=True), address=("127.0.0
 """ % REGISTERS
 
 
-def process_cpu(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / float(os.sysconf("SC_CLK_TCK"))
 
 
 def masters(port, count, seconds):
@@ -101,12 +96,7 @@ def measure(command, port, args, env=None):
         requests = masters(port, args.masters, args.seconds)
         cpu = process_cpu(server.pid) - cpu0
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server)
         if quota:
             quota.close()
     return {"requests_per_s": round(requests / args.seconds, 1),

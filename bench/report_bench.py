@@ -13,7 +13,6 @@ second reaching the platform, and the gateway's CPU seconds per 1,000 polled val
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, free_port, python_version, wait_port  # noqa: E402
+from common import ROOT, free_port, process_cpu, python_version, stop_process, wait_port  # noqa: E402
 
 sys.path.insert(0, ROOT)
 from tests.support.broker import Mosquitto  # noqa: E402
@@ -80,11 +79,6 @@ class Counter(object):
         self.client.disconnect()
 
 
-def process_cpu(pid):
-    """CPU seconds (user + system) of a process so far."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / float(os.sysconf("SC_CLK_TCK"))
 
 
 def run(python, strategy, args, folder, broker_port, modbus_port):
@@ -114,12 +108,7 @@ def run(python, strategy, args, folder, broker_port, modbus_port):
         values1, messages1 = counter.read()
         cpu1, elapsed = process_cpu(gateway.pid), time.monotonic() - start
     finally:
-        gateway.send_signal(signal.SIGTERM)
-        try:
-            gateway.wait(15)
-        except subprocess.TimeoutExpired:
-            gateway.kill()
-            gateway.wait()
+        stop_process(gateway)
         counter.close()
     polled = elapsed * 1000.0 / args.period_ms * args.registers  # at the configured cadence
     return {"python": python_version(python), "strategy": strategy, "seconds": round(elapsed, 1),

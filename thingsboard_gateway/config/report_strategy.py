@@ -4,6 +4,7 @@ file. Pure."""
 from typing import Any, List, NamedTuple, Optional, Tuple
 
 from thingsboard_gateway.config.errors import ConfigError
+from thingsboard_gateway.config.schema import walk
 
 ON_RECEIVED, ON_CHANGE = "ON_RECEIVED", "ON_CHANGE"
 ON_REPORT_PERIOD, ON_CHANGE_OR_REPORT_PERIOD = "ON_REPORT_PERIOD", "ON_CHANGE_OR_REPORT_PERIOD"
@@ -39,21 +40,10 @@ def parse_strategy(value, file="", path="reportStrategy"):
     return Strategy(kind, value.get("reportPeriod", DEFAULT_PERIOD_MS))
 
 
-def find_strategies(config, path=""):
-    # type: (Any, str) -> List[Tuple[str, Any]]
+def find_strategies(config):
+    # type: (Any) -> List[Tuple[str, Any]]
     """(JSON path, value) of every `reportStrategy` anywhere in a connector file."""
-    found = []  # type: List[Tuple[str, Any]]
-    if isinstance(config, dict):
-        for key, value in config.items():
-            here = "%s.%s" % (path, key) if path else key
-            if key == "reportStrategy":
-                found.append((here, value))
-            else:
-                found.extend(find_strategies(value, here))
-    elif isinstance(config, list):
-        for i, value in enumerate(config):
-            found.extend(find_strategies(value, "%s[%d]" % (path, i)))
-    return found
+    return [(path, value) for path, key, value in walk(config) if key == "reportStrategy"]
 
 
 def check_strategies(config, file):

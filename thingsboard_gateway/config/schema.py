@@ -5,7 +5,7 @@ value with defaults filled in, raises `ConfigError` naming the file, the JSON pa
 what was expected, and collects unknown keys as warnings. Pure: no I/O.
 """
 import json
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from thingsboard_gateway.config.errors import ConfigError
 
@@ -134,6 +134,21 @@ def _validate_object(value, field, file, path, warnings):
             if key not in field.fields and key not in EVERYWHERE:
                 warnings.append("%s: %s: unknown key (ignored)" % (file, join(path, key)))
     return result
+
+
+def walk(value, path=""):
+    # type: (Any, str) -> Iterator[Tuple[str, str, Any]]
+    """(JSON path, key, value) of every member of every object inside `value`."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = "%s.%s" % (path, key) if path else key
+            yield here, key, item
+            for found in walk(item, here):
+                yield found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            for found in walk(item, "%s[%d]" % (path, i)):
+                yield found
 
 
 def check_unique(items, key, file, path):

@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.config.loader import ConnectorSpec
 from thingsboard_gateway.config.report_strategy import check_strategies
+from thingsboard_gateway.config.schema import walk
 from thingsboard_gateway.config.store import read_json_or_none
 from thingsboard_gateway.connectors.registry import BUILTIN, connector_class
 
@@ -20,21 +21,10 @@ FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]*\.json$")
 RESERVED_FILES = ("tb_gateway.json", "logs.json", "statistics.json")
 
 
-def code_references(value, path=""):
-    # type: (Any, str) -> List[Tuple[str, str]]
+def code_references(value):
+    # type: (Any) -> List[Tuple[str, str]]
     """(JSON path, class name) of every custom class a connector file names."""
-    found = []  # type: List[Tuple[str, str]]
-    if isinstance(value, dict):
-        for key, item in value.items():
-            here = "%s.%s" % (path, key) if path else key
-            if key in CODE_KEYS and isinstance(item, str):
-                found.append((here, item))
-            else:
-                found.extend(code_references(item, here))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            found.extend(code_references(item, "%s[%d]" % (path, i)))
-    return found
+    return [(path, item) for path, key, item in walk(value) if key in CODE_KEYS and isinstance(item, str)]
 
 
 def without_ts(value):
