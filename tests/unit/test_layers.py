@@ -59,3 +59,17 @@ def test_no_module_is_over_400_lines():
     long = ["%s: %d" % (os.path.relpath(p, PACKAGE), n) for p in modules()
             for n in [sum(1 for _ in open(p, encoding="utf-8"))] if n > MAX_LINES]
     assert not long, long
+
+
+def test_uplink_and_downlink_modules_do_not_import_their_config_module():
+    """Converters are pure and below their connector's config: the dry-run adapters live in
+    sample.py (this is what kept config <-> uplink circles out)."""
+    wrong = []
+    for path in modules():
+        parts = os.path.relpath(path, PACKAGE).split(os.sep)
+        if len(parts) == 3 and parts[0] == "connectors" and parts[2] in ("uplink.py", "downlink.py"):
+            tree = ast.parse(open(path, encoding="utf-8").read(), path)
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom) and node.module == "thingsboard_gateway.connectors.%s.config" % parts[1]:
+                    wrong.append("%s:%d" % (os.path.relpath(path, PACKAGE), node.lineno))
+    assert not wrong, wrong

@@ -132,11 +132,11 @@ def convert_opcua_sample(config, shown, sample):
 SAMPLE_CONVERTERS = {
     "modbus": "thingsboard_gateway.connectors.dry_run:convert_modbus_sample",
     "opcua": "thingsboard_gateway.connectors.dry_run:convert_opcua_sample",
-    "serial": "thingsboard_gateway.connectors.serial.uplink:convert_sample",
-    "socket": "thingsboard_gateway.connectors.socket.uplink:convert_sample",
-    "rest": "thingsboard_gateway.connectors.rest.uplink:convert_sample",
-    "request": "thingsboard_gateway.connectors.request.uplink:convert_sample",
-    "ble": "thingsboard_gateway.connectors.ble.uplink:convert_sample",
+    "serial": "thingsboard_gateway.connectors.serial.sample:convert_sample",
+    "socket": "thingsboard_gateway.connectors.socket.sample:convert_sample",
+    "rest": "thingsboard_gateway.connectors.rest.sample:convert_sample",
+    "request": "thingsboard_gateway.connectors.request.sample:convert_sample",
+    "ble": "thingsboard_gateway.connectors.ble.sample:convert_sample",
 }
 
 
