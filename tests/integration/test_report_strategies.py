@@ -118,7 +118,9 @@ def test_pushed_data_on_change_and_device_filtering_from_the_first_message(tmp_p
         connectors=[{"name": "MQTT", "type": "mqtt", "configuration": "mqtt.json"}],
         thingsboard={"deviceFiltering": {"enable": True, "filterFile": "list.json"}})
     gateway = gateways(path)
-    wait_until(lambda: "Connector MQTT (mqtt) started" in gateway.output(), 20, "the connector")
+    # The connector subscribes after it connects: a probe that arrives says it is listening.
+    wait_until(lambda: publish(broker.port, [("plant/Probe/data", {"state": "P", "seq": -1})])
+               or platform.latest("Probe"), 20, "the connector's subscription")
     states = ["A", "A", "B", "B", "A"]
     messages = []
     for seq, state in enumerate(states):
@@ -129,9 +131,9 @@ def test_pushed_data_on_change_and_device_filtering_from_the_first_message(tmp_p
     wait_until(lambda: len(values_of(platform, "Line 1", "seq")) == len(states), 15, "every seq of Line 1")
     assert [v for _, v in values_of(platform, "Line 1", "state")] == ["A", "B", "A"]
     announced = [body.get("device") for body in platform.on("v1/gateway/connect")]
-    assert announced == ["Line 1"]
+    assert announced == ["Probe", "Line 1"]
     sent_to = {device for device, _, _ in platform.telemetry()}
-    assert sent_to == {"Line 1"}
+    assert sent_to == {"Probe", "Line 1"}
     out = gateway.output()
     assert out.count("Device Test 7 of connector MQTT is denied") == 1
     assert out.count("Device Lab 12 of connector MQTT is denied") == 1
