@@ -164,3 +164,16 @@ def test_upstream_logs_json_is_accepted(tmp_path):
                 handler.close()
             logger.propagate = True
             logger.setLevel(logging.NOTSET)
+
+
+def test_without_logs_json_protocol_libraries_stay_at_warning(tmp_path):
+    from thingsboard_gateway.config.logs import THIRD_PARTY, setup_logging
+    import logging
+    try:
+        setup_logging(str(tmp_path))
+        assert not logging.getLogger("opcua.uaprotocol").isEnabledFor(logging.INFO)
+        assert logging.getLogger("opcua.uaprotocol").isEnabledFor(logging.WARNING)
+        assert logging.getLogger("thingsboard_gateway.connectors.opcua").isEnabledFor(logging.INFO)
+    finally:
+        for name in THIRD_PARTY:
+            logging.getLogger(name).setLevel(logging.NOTSET)

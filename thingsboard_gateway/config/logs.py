@@ -29,6 +29,10 @@ CATEGORIES = [
 ]
 
 DEFAULT_FORMAT = "%(asctime)s %(levelname)s [%(threadName)s] %(name)s: %(message)s"
+# Protocol libraries log every request at INFO (python-opcua: 2-3 lines per request, tens
+# of thousands at start-up with a big address space): without a logs.json they are kept
+# at WARNING; a logs.json that names them decides for itself.
+THIRD_PARTY = ("opcua", "pymodbus", "paho", "bluepy", "serial")
 
 
 class TimedRotatingLogHandler(logging.handlers.TimedRotatingFileHandler):
@@ -100,6 +104,8 @@ def setup_logging(config_folder, level=None):
         handler.setFormatter(logging.Formatter(DEFAULT_FORMAT))
         root.addHandler(handler)
         root.setLevel(logging.INFO)
+        for name in THIRD_PARTY:
+            logging.getLogger(name).setLevel(logging.WARNING)
         used = "console (no logs.json)"
     if level is not None:
         logging.getLogger("thingsboard_gateway").setLevel(level)
