@@ -134,3 +134,23 @@ def test_upstream_file_unchanged_end_to_end(tmp_path, broker, platform, gateways
     assert client.recv(100) == "red".encode("utf-16")
     assert "Traceback" not in gateway.output()
     client.close()
+
+
+def test_closing_while_connections_arrive_ends_no_thread_with_an_error(monkeypatch):
+    """close() cuts connections whose threads may not have begun yet: they end quietly."""
+    import threading
+    from thingsboard_gateway.connectors.socket.connector import SocketConnector
+    errors = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args.exc_value))
+    for _ in range(100):
+        port = free_port()
+        connector = SocketConnector(RecordingGateway(), {"name": "S", "socket": {"type": "TCP", "address": "127.0.0.1",
+                                                                                 "port": port},
+                                                         "devices": [device("Any", "*:*")]}, "socket")
+        connector.open()
+        wait_until(lambda: connector.is_connected(), 5, "listening")
+        clients = [socket.create_connection(("127.0.0.1", port), 2) for _ in range(5)]
+        connector.close()
+        for client in clients:
+            client.close()
+    assert errors == []

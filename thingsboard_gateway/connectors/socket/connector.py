@@ -147,11 +147,14 @@ class SocketConnector(Connector):
         # type: (Peer) -> None
         settings = self.settings
         sock = peer.sock
-        sock.settimeout(POLL)
         framer = Framer(settings["delimiter"].encode("utf-8"), None, settings["maxMessageSize"]) \
             if settings.get("delimiter") else None
         last = time.monotonic()
         try:
+            try:
+                sock.settimeout(POLL)
+            except OSError:
+                return  # close() cut this connection before its thread began
             while not self.stop_event.is_set():
                 try:
                     data = sock.recv(settings["bufferSize"])
