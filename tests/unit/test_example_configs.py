@@ -61,3 +61,21 @@ def test_a_bad_response_value_expression_is_refused_at_load():
     with pytest.raises(ConfigError) as info:
         RequestConnector.load_config(config, "request.json", [])
     assert str(info.value).startswith("request.json: serverSideRpc[0].responseValueExpression: unclosed ${")
+
+
+def test_check_shows_the_report_strategies_a_converter_hands_over(tmp_path, capsys):
+    """A device's reportStrategy travels with its converted data; the dry run prints what
+    it sets (it used to end in a TypeError traceback)."""
+    from thingsboard_gateway.connectors.dry_run import dry_run
+    config = tmp_path / "serial.json"
+    config.write_text(json.dumps({"devices": [{"name": "M", "port": "/dev/ttyUSB0",
+                                               "reportStrategy": {"type": "on_change"},
+                                               "telemetry": [{"key": "t", "type": "float", "untilDelimiter": ";",
+                                                              "reportStrategy": {"type": "ON_REPORT_PERIOD",
+                                                                                 "reportPeriod": 5000}}]}]}))
+    sample = tmp_path / "frame.json"
+    sample.write_text(json.dumps({"frame": "1.5;", "ts": 1}))
+    assert dry_run(str(config), None, str(sample)) == 0
+    printed = json.loads(capsys.readouterr().out.split("converted:", 1)[1])
+    assert printed["reportStrategy"] == {"device": {"type": "ON_CHANGE", "reportPeriod": 10000},
+                                         "keys": {"t": {"type": "ON_REPORT_PERIOD", "reportPeriod": 5000}}}

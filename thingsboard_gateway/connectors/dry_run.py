@@ -18,8 +18,20 @@ from typing import Any, List, Optional, Tuple
 
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.config.loader import read_json
+from thingsboard_gateway.conversion.report import DeviceStrategy
 
 EXIT_OK, EXIT_MISSING, EXIT_BAD = 0, 1, 2
+
+
+def _shown(value):
+    # type: (Any) -> str
+    """Converted data as printed: JSON, with the report strategies a converter hands over
+    (conversion/report.DeviceStrategy) as what they set."""
+    def plain(item):
+        if isinstance(item, DeviceStrategy):
+            return item.as_json()
+        raise TypeError("%s is not JSON" % type(item).__name__)
+    return json.dumps(value, indent=2, default=plain)
 
 
 def _mqtt(config, shown, topic, payload):
@@ -39,7 +51,7 @@ def _mqtt(config, shown, topic, payload):
         return EXIT_MISSING
     print("mapping[%d] topicFilter %s, converter %s" % (index, mapping.topic_filter, mapping.kind))
     if mapping.kind == "custom":
-        print(json.dumps(mapping.converter.convert(topic, payload), indent=2))
+        print(_shown(mapping.converter.convert(topic, payload)))
         return EXIT_OK
     data = payload  # type: Any
     if mapping.kind == "json":
@@ -57,7 +69,7 @@ def _mqtt(config, shown, topic, payload):
         shown_value = "NOT FOUND: %s" % problem if problem else json.dumps(value)
         print("  %-*s  %-30s -> %s" % (width, label, expression, shown_value))
     print("\nconverted:")
-    print(json.dumps(converted, indent=2))
+    print(_shown(converted))
     missing = [f for f in failures]
     if missing:
         print("\n%d key(s) found nothing or could not be cast:" % len(missing))
@@ -70,7 +82,7 @@ def _mqtt(config, shown, topic, payload):
 def _print_result(converted, failures):
     # type: (Any, List[Any]) -> int
     print("converted:")
-    print(json.dumps(converted, indent=2))
+    print(_shown(converted))
     if failures:
         print("\n%d key(s) found nothing or could not be decoded:" % len(failures))
         for key, reason in failures:
