@@ -2,7 +2,6 @@
 (gateway/device_filter.py) and report strategies (conversion/report_filter.py), built
 from the configuration, for every connector, applied by GatewayService.send_to_storage
 before anything is stored or announced."""
-import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.config.report_strategy import parse_strategy
@@ -41,11 +40,10 @@ class DataPolicy(object):
             if isinstance(spec.config, dict) and spec.config.get("reportStrategy") is not None:
                 strategy = parse_strategy(spec.config["reportStrategy"], spec.file)
                 connectors.update({alias: strategy for alias, name in aliases.items() if name == spec.name})
-        self._on_new_period = on_new_period
+        wake = on_new_period or (lambda: None)
         self.reports = ReportFilter(parse_strategy(config.thingsboard["reportStrategy"]), connectors,
-                                    on_new_period=self._period_added)
-        self._scheduled = set()  # type: set
-        self._lock = threading.Lock()
+                                    on_new_period=lambda period_ms: wake())
+        self._scheduled = set()  # type: set  periods with a job (main thread only)
 
     def denied(self, connector, device):
         # type: (str, Any) -> bool
@@ -65,17 +63,11 @@ class DataPolicy(object):
             return reports.apply(connector, device, device_type, telemetry, attributes, strategy)
         return report
 
-    def _period_added(self, period_ms):
-        # type: (int) -> None
-        if self._on_new_period is not None:
-            self._on_new_period()
-
     def unscheduled(self):
         # type: () -> List[int]
-        """Report periods in use that have no job yet (each returned once)."""
-        with self._lock:
-            new = [p for p in self.reports.periods() if p not in self._scheduled]
-            self._scheduled.update(new)
+        """Report periods in use that have no job yet (each returned once; main thread)."""
+        new = [p for p in self.reports.periods() if p not in self._scheduled]
+        self._scheduled.update(new)
         return new
 
     def due(self, period_ms):

@@ -23,7 +23,6 @@ class DeviceFilter(object):
         self._aliases = dict(aliases or {})
         self._decided = {}  # type: Dict[Tuple[str, str], bool]
         self._lock = threading.Lock()
-        self.denied_messages = 0
 
     def denied(self, connector, device):
         # type: (str, str) -> bool

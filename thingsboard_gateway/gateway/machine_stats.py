@@ -39,7 +39,7 @@ def _system_cpu():
 
 
 def _process_cpu():
-    # type: () -> Optional[float]
+    # type: () -> float
     """CPU seconds this process used."""
     times = os.times()
     return times[0] + times[1]
@@ -99,7 +99,7 @@ class MachineStats(object):
         self._last_system = system
         cpu, now = _process_cpu(), self._clock()
         last_cpu, last_now = self._last_process
-        if cpu is not None and last_cpu is not None and now > last_now:
+        if now > last_now:
             out["gwProcessCpuUsage"] = round(100.0 * (cpu - last_cpu) / (now - last_now)
                                              / (os.cpu_count() or 1), 2)
         self._last_process = (cpu, now)

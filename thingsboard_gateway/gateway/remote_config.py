@@ -140,6 +140,10 @@ class RemoteConfiguration(object):
                    if not (k in self._published and canonical(v) == self._published[k])}  # not our own echo
         if not changes:
             return
+        if "RemoteLoggingLevel" in changes and self.on_remote_level is not None:
+            self.on_remote_level(changes["RemoteLoggingLevel"])  # remote logs are not configuration
+            if self.enabled:
+                self._publish({"RemoteLoggingLevel": changes["RemoteLoggingLevel"]})
         if not self.enabled:
             handled = [k for k in changes if k in SECTIONS or k in ("active_connectors", "deleted")
                        or (isinstance(changes[k], dict) and "configurationJson" in changes[k])]
@@ -151,12 +155,7 @@ class RemoteConfiguration(object):
                 for key in handled:
                     self._errors[key] = reason
                 self._publish({ERRORS_KEY: dict(self._errors)})
-            if "RemoteLoggingLevel" in changes and self.on_remote_level is not None:
-                self.on_remote_level(changes["RemoteLoggingLevel"])  # remote logs are not configuration
             return
-        if "RemoteLoggingLevel" in changes and self.on_remote_level is not None:
-            self.on_remote_level(changes["RemoteLoggingLevel"])
-            self._publish({"RemoteLoggingLevel": changes["RemoteLoggingLevel"]})
         if "logs_configuration" in changes:
             self._apply_logs(changes["logs_configuration"])
         for name, value in changes.items():
@@ -203,9 +202,9 @@ class RemoteConfiguration(object):
             self._reject(name, str(e))
             return
         if spec is not None and spec.type == new_spec.type and spec.file == new_spec.file \
-                and canonical(read_json_or_none(spec.config_path)) == canonical(content) \
+                and self.on_disk.get(name) == canonical(content) \
                 and self.service.supervisor.slot(name) is not None:
-            return  # identical: the running connector is not touched
+            return  # identical to what it runs on: the running connector is not touched
         try:
             write_json(new_spec.config_path, content)
             self._edit_connectors(lambda entries: self._put_entry(entries, new_spec))

@@ -75,14 +75,17 @@ class Supervisor(object):
         self._class_for = class_for
         self._max_failures = settings["maxFailures"]
         self._close_timeout = settings["closeTimeoutMs"] / 1000.0
-        self._backoff_settings = (settings["minDelay"] / 1000.0, settings["maxDelay"] / 1000.0)
-        self.slots = [ConnectorSlot(spec, BackoffPolicy(settings["minDelay"] / 1000.0, settings["maxDelay"] / 1000.0,
-                                                        2.0, 0.1, HEALTHY_AFTER, clock))
-                      for spec in specs]  # type: List[ConnectorSlot]
+        self._delays = (settings["minDelay"] / 1000.0, settings["maxDelay"] / 1000.0)
+        self.slots = [ConnectorSlot(spec, self._backoff()) for spec in specs]  # type: List[ConnectorSlot]
         self._lock = threading.Lock()
         # Set when a connector's thread ends unexpectedly; the owner of the check loop
         # waits on it (wait_for_attention) so that the restart does not wait for the next check.
         self.attention = threading.Event()
+
+    def _backoff(self):
+        # type: () -> BackoffPolicy
+        """A connector's restart delays: minDelay doubling to maxDelay, forgotten after HEALTHY_AFTER."""
+        return BackoffPolicy(self._delays[0], self._delays[1], 2.0, 0.1, HEALTHY_AFTER, self._clock)
 
     def wake(self):
         """Ask for a check now (any thread)."""
@@ -204,8 +207,7 @@ class Supervisor(object):
         (within the close timeout) and started again on the new configuration."""
         slot = self.slot(spec.name)
         if slot is None:
-            slot = ConnectorSlot(spec, BackoffPolicy(self._backoff_settings[0], self._backoff_settings[1], 2.0, 0.1,
-                                                     HEALTHY_AFTER, self._clock))
+            slot = ConnectorSlot(spec, self._backoff())
             self.slots.append(slot)
         else:
             self._close(slot)
