@@ -73,14 +73,15 @@ class BleUplinkConverter(Converter):
         return self.convert_detailed(config, data)[0]
 
     def _plan(self, config):
-        # type: (Dict[str, Any]) -> List[Tuple[bool, str, str, List[Part], Any]]
+        # type: (Dict[str, Any]) -> Tuple[List[Tuple[bool, str, str, List[Part], Any]], Any]
+        """(the device's compiled keys, its report strategies or None), made at its first values."""
         cached = self._plans.get(id(config))
         if cached is None or cached[0] is not config:
             keys = [(section == "telemetry", entry["key"], entry["characteristicUUID"],
                      parse_expression(entry.get("valueExpression", "[:]")), entry.get("type"))
                     for section in ("telemetry", "attributes") for entry in config.get(section) or []]
             cached = self._plans[id(config)] = (config, keys, device_strategy(config))
-        return cached[1]
+        return cached[1], cached[2]
 
     def convert_detailed(self, config, data):
         # type: (Dict[str, Any], Dict[str, Any]) -> Tuple[Optional[Dict[str, Any]], List[Tuple[str, str]]]
@@ -91,7 +92,8 @@ class BleUplinkConverter(Converter):
         """convert_detailed without the wrapping dict (the connector's path); ts 0: now."""
         failures = []  # type: List[Tuple[str, str]]
         telemetry, attributes = {}, {}  # type: Dict[str, Any], Dict[str, Any]
-        for is_telemetry, key, uuid, parts, type_name in self._plan(config):
+        keys, strategy = self._plan(config)
+        for is_telemetry, key, uuid, parts, type_name in keys:
             raw = values.get(uuid)
             if raw is None:
                 continue
@@ -113,7 +115,6 @@ class BleUplinkConverter(Converter):
         converted = {"deviceName": config["name"], "deviceType": config.get("deviceType", "default"),
                      "telemetry": [{"ts": ts or int(time.time() * 1000), "values": telemetry}] if telemetry else [],
                      "attributes": attributes}
-        strategy = self._plans[id(config)][2]
         if strategy is not None:
             converted["reportStrategy"] = strategy
         return converted, failures
