@@ -113,13 +113,21 @@ def dry_run(slave, sample):
             continue
         start, values = image[entry.table]
         values[entry.address - start:entry.address - start + len(encoded)] = encoded
-    report = {"attributes": {}, "timeseries": {}}  # type: Dict[str, Dict[str, Any]]
-    for entry in served:
-        if entry.section in report:
-            start, values = image[entry.table]
-            report[entry.section][entry.tag] = decode(entry, values[entry.address - start:])
+    def read(entry):
+        start, values = image[entry.table]
+        return decode(entry, values[entry.address - start:])
     registers = {table: {"start": start, "values": values} for table, (start, values) in sorted(image.items()) if values}
-    converted = {"deviceName": slave["deviceName"], "deviceType": slave["deviceType"],
-                 "telemetry": [{"ts": sample.get("ts", 0), "values": report["timeseries"]}] if report["timeseries"]
-                 else [], "attributes": report["attributes"]}
-    return {"registers": registers, "report": converted}, failures
+    return {"registers": registers, "report": report(slave, served, read, sample.get("ts", 0))}, failures
+
+
+def report(slave, served, read, ts):
+    # type: (Dict[str, Any], List[Entry], Any, int) -> Dict[str, Any]
+    """What the gateway sends of the served block: the `attributes` and `timeseries`
+    entries, each read with `read(entry)`, as `deviceName`'s data at `ts` (ms)."""
+    values = {"attributes": {}, "timeseries": {}}  # type: Dict[str, Dict[str, Any]]
+    for entry in served:
+        if entry.section in values:
+            values[entry.section][entry.tag] = read(entry)
+    return {"deviceName": slave["deviceName"], "deviceType": slave["deviceType"],
+            "telemetry": [{"ts": ts, "values": values["timeseries"]}] if values["timeseries"] else [],
+            "attributes": values["attributes"]}

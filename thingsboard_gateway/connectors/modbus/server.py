@@ -283,13 +283,7 @@ class ServerSession(DeviceSession):
         self.worker.schedule.remove("report")
 
     def run_job(self, key):
-        values = {"attributes": {}, "timeseries": {}}  # type: Dict[str, Dict[str, Any]]
-        for entry in self.reported:
-            values[entry.section][entry.tag] = self.image.read(entry)
-        data = {"deviceName": self.name, "deviceType": self.slave["deviceType"],
-                "attributes": values["attributes"],
-                "telemetry": [{"ts": int(time.time() * 1000), "values": values["timeseries"]}]
-                if values["timeseries"] else []}
+        data = served.report(self.slave, self.reported, self.image.read, int(time.time() * 1000))
         self.connector.gateway.send_to_storage(self.connector.name, self.connector.id, data)
 
     # -- platform requests (on the worker's thread) ---------------------------------------
