@@ -21,10 +21,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, CountingGateway, cpu, python_version, rss_mb  # noqa: E402
+from common import CountingGateway, ROOT, cpu, interpreters, python_version, rss_mb  # noqa: E402
 
 FAKE = os.path.join(ROOT, "tests", "support", "fake_bluepy")
-PYTHON37 = os.path.join(ROOT, ".venv37", "bin", "python")
 NOTIFY, READ = "226caa55-6476-4566-7562-66734470666d", "00002a19-0000-1000-8000-00805f9b34fb"
 
 
@@ -119,7 +118,7 @@ def main():
         which, mode = args.subject.split(":")
         print(json.dumps((run_connector if which == "connector" else run_floor)(args, mode)))
         return
-    pythons = args.python or [sys.executable] + ([PYTHON37] if os.path.exists(PYTHON37) else [])
+    pythons = interpreters(args.python)
     env = dict(os.environ, PYTHONPATH=FAKE + os.pathsep + ROOT)
     for python in pythons:
         version = python_version(python)

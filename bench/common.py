@@ -7,6 +7,7 @@ import socket
 import sys
 import threading
 import time
+from typing import Any, List
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -30,6 +31,16 @@ def wait_port(port, timeout=30.0):
         except OSError:
             time.sleep(0.1)
     return False
+
+
+PYTHON37 = os.path.join(ROOT, ".venv37", "bin", "python")
+
+
+def interpreters(chosen=None):
+    # type: (Any) -> List[str]
+    """The interpreters a benchmark runs on: those chosen with --python, else this one and
+    Python 3.7 (.venv37, which `make test` builds) when present."""
+    return list(chosen) if chosen else [sys.executable] + ([PYTHON37] if os.path.exists(PYTHON37) else [])
 
 
 def python_version(python):

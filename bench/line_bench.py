@@ -22,9 +22,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, CountingGateway, CpuQuota, cpu, free_port, python_version, rss_mb  # noqa: E402
+from common import CountingGateway, CpuQuota, ROOT, cpu, free_port, interpreters, python_version, rss_mb  # noqa: E402
 
-PYTHON37 = os.path.join(ROOT, ".venv37", "bin", "python")
 QUIET = 3.0  # seconds without a message that end a run
 
 
@@ -181,7 +180,7 @@ def main():
         return
     if args.kind == "serial" and shutil.which("socat") is None:
         sys.exit("socat is needed for the serial benchmark")
-    pythons = args.python or [sys.executable] + ([PYTHON37] if os.path.exists(PYTHON37) else [])
+    pythons = interpreters(args.python)
     quota = CpuQuota(args.cpu_quota) if args.cpu_quota else None
     try:
         for python in pythons:

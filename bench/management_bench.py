@@ -18,13 +18,12 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, free_port, python_version, stop_process, wait_port  # noqa: E402
+from common import ROOT, free_port, interpreters, python_version, stop_process, wait_port  # noqa: E402
 
 sys.path.insert(0, ROOT)
 from tests.support.broker import Mosquitto  # noqa: E402
 from tests.support.platform import PlatformDouble  # noqa: E402
 
-PYTHON37 = os.path.join(ROOT, ".venv37", "bin", "python")
 
 
 def process_figures(pid):
@@ -101,7 +100,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--python", action="append")
     args = ap.parse_args()
-    pythons = args.python or [sys.executable] + ([PYTHON37] if os.path.exists(PYTHON37) else [])
+    pythons = interpreters(args.python)
     folder = tempfile.mkdtemp(prefix="management-bench-")
     broker = Mosquitto(folder, "platform").start()
     try:

@@ -22,12 +22,11 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, CpuQuota, free_port, process_cpu, python_version, stop_process, wait_port  # noqa: E402
+from common import CpuQuota, ROOT, free_port, interpreters, process_cpu, python_version, stop_process, wait_port  # noqa: E402
 
 sys.path.insert(0, ROOT)
 from tests.support.broker import Mosquitto  # noqa: E402
 
-PYTHON37 = os.path.join(ROOT, ".venv37", "bin", "python")
 REGISTERS = 40
 
 FLOOR = """
@@ -110,7 +109,7 @@ def main():
     ap.add_argument("--cpu-quota", type=int, default=25, metavar="PERCENT", help="0: unconfined")
     ap.add_argument("--python", action="append", help="interpreter under test (repeatable)")
     args = ap.parse_args()
-    pythons = args.python or [sys.executable] + ([PYTHON37] if os.path.exists(PYTHON37) else [])
+    pythons = interpreters(args.python)
     folder = tempfile.mkdtemp(prefix="modbus-server-bench-")
     broker = Mosquitto(folder, "platform").start()
     try:

@@ -24,8 +24,8 @@ import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PYTHON37 = os.path.join(ROOT, ".venv37", "bin", "python")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import ROOT, interpreters  # noqa: E402
 GOOD_P50_MS = 1000.0
 
 
@@ -141,7 +141,7 @@ def main():
     if not os.path.exists(known.bench):
         raise SystemExit("relay_bench: no relay benchmark at %s" % known.bench)
     known.cpu_quota = next((extra[i + 1] for i, a in enumerate(extra) if a == "--cpu-quota"), None)
-    pythons = [os.path.abspath(p) for p in known.python or [sys.executable] + ([PYTHON37] if os.path.exists(PYTHON37) else [])]
+    pythons = [os.path.abspath(p) for p in interpreters(known.python)]
     summaries = [sweep(p, known, extra) if known.sweep else single(p, known, extra) for p in pythons]
     for summary in summaries:
         print(json.dumps(summary), flush=True)

@@ -20,12 +20,11 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, free_port, process_cpu, python_version, stop_process, wait_port  # noqa: E402
+from common import ROOT, free_port, interpreters, process_cpu, python_version, stop_process, wait_port  # noqa: E402
 
 sys.path.insert(0, ROOT)
 from tests.support.broker import Mosquitto  # noqa: E402
 
-PYTHON37 = os.path.join(ROOT, ".venv37", "bin", "python")
 
 # The Modbus server, with a thread that changes `change` % of the registers every period.
 SERVER = """
@@ -127,7 +126,7 @@ def main():
     ap.add_argument("--warmup", type=float, default=3.0)
     ap.add_argument("--python", action="append", help="interpreter under test (repeatable)")
     args = ap.parse_args()
-    pythons = args.python or [sys.executable] + ([PYTHON37] if os.path.exists(PYTHON37) else [])
+    pythons = interpreters(args.python)
     folder = tempfile.mkdtemp(prefix="report-bench-")
     broker = Mosquitto(folder, "platform").start()
     modbus_port = free_port()

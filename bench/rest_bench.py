@@ -19,12 +19,11 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, CpuQuota, free_port, python_version, wait_port  # noqa: E402
+from common import CpuQuota, ROOT, free_port, interpreters, python_version, wait_port  # noqa: E402
 from tests.support.broker import Mosquitto  # noqa: E402
 from tests.support.gateway import write_config  # noqa: E402
 from tests.support.platform import PlatformDouble  # noqa: E402
 
-PYTHON37 = os.path.join(ROOT, ".venv37", "bin", "python")
 
 
 def proc_cpu_rss(pid):
@@ -118,7 +117,7 @@ def main():
     ap.add_argument("--cpu-quota", type=int, default=0, metavar="PERCENT")
     ap.add_argument("--python", action="append")
     args = ap.parse_args()
-    pythons = args.python or [sys.executable] + ([PYTHON37] if os.path.exists(PYTHON37) else [])
+    pythons = interpreters(args.python)
     quota = CpuQuota(args.cpu_quota) if args.cpu_quota else None
     try:
         for python in pythons:

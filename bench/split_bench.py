@@ -12,8 +12,8 @@ import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PYTHON37 = os.path.join(ROOT, ".venv37", "bin", "python")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import ROOT, interpreters  # noqa: E402
 
 MEASURE = """
 import json, sys, time
@@ -45,7 +45,7 @@ def main():
                     help="bytes; small enough that every size is split (the OPC-UA run used 52428)")
     ap.add_argument("--python", action="append")
     args = ap.parse_args()
-    pythons = args.python or [sys.executable] + ([PYTHON37] if os.path.exists(PYTHON37) else [])
+    pythons = interpreters(args.python)
     for python in pythons:
         result = subprocess.run([python, "-c", MEASURE, str(args.max_payload)], stdout=subprocess.PIPE,
                                 universal_newlines=True)
