@@ -154,3 +154,66 @@ def test_closing_while_connections_arrive_ends_no_thread_with_an_error(monkeypat
         for client in clients:
             client.close()
     assert errors == []
+
+
+def _wait_connectable(port, timeout=20.0, bind=None):
+    deadline = time.monotonic() + timeout
+    while True:
+        client = socket.socket()
+        if bind is not None:
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            client.bind(bind)
+        try:
+            client.connect(("127.0.0.1", port))
+            return client
+        except OSError:
+            client.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)  # the gateway is still starting
+
+
+def test_a_device_that_stops_reading_stalls_nothing_else(tmp_path, relay_peers, gateways):
+    """A TCP device whose window is full gets a large RPC; ThingsBoard's next messages (an
+    RPC to another device) and the MQTT connector's data flow on while it stays unanswered;
+    when the device goes away its RPC gets an error reply (nothing is left unanswered)."""
+    port, stuck_port, good_port = free_port(), free_port(), free_port()
+    socket_file = {"name": "TCP", "socket": {"type": "TCP", "address": "127.0.0.1", "port": port},
+                   "devices": [device("Stuck", "127.0.0.1:%d" % stuck_port), device("Good", "127.0.0.1:%d" % good_port)]}
+    mqtt_file = {"broker": {"name": "Devices", "host": "127.0.0.1", "port": relay_peers.devices_broker.port,
+                            "clientId": "gw-stall", "security": {"type": "anonymous"}},
+                 "mapping": [{"topicFilter": "sensor/+/data", "converter": {
+                     "type": "json", "deviceNameJsonExpression": "${name}",
+                     "timeseries": [{"type": "integer", "key": "n", "value": "${n}"}]}}]}
+    path = write_config(str(tmp_path), relay_peers.platform_broker.port,
+                        files={"socket.json": socket_file, "mqtt.json": mqtt_file},
+                        connectors=[{"name": "TCP", "type": "socket", "configuration": "socket.json"},
+                                    {"name": "MQTT", "type": "mqtt", "configuration": "mqtt.json"}])
+    platform, devices = relay_peers.platform, relay_peers.devices
+    gateway = gateways(path)
+    stuck = _wait_connectable(port, bind=("127.0.0.1", stuck_port))
+    good = _wait_connectable(port, bind=("127.0.0.1", good_port))
+    good.settimeout(10)
+    stuck.sendall(b"11.0 stuck")
+    good.sendall(b"12.0 good")
+    platform.wait_for(lambda m: platform.latest("Stuck").get("temp") == 11.0 and platform.latest("Good").get("temp"))
+    devices.publish("sensor/M1/data", {"name": "M1", "n": 1})
+    platform.wait_for(lambda m: platform.latest("M1").get("n") == 1)
+
+    def replies(request_id):
+        return [b for _, t, b in platform.messages if t == "v1/gateway/rpc" and b.get("id") == request_id]
+
+    big = platform.device_rpc("Stuck", "set", "x" * (8 << 20))  # far more than the device's window takes
+    platform.shared_attributes("Stuck", {"sharedName": "refused: the first write still waits"})
+    quick = platform.device_rpc("Good", "set", "hello")
+    assert good.recv(100) == b"hello"
+    platform.wait_topic("v1/gateway/rpc", lambda b: b.get("id") == quick and b["data"] == {"success": True})
+    devices.publish("sensor/M1/data", {"name": "M1", "n": 2})
+    platform.wait_for(lambda m: platform.latest("M1").get("n") == 2)
+    assert replies(big) == []  # still waiting for the device to read, and blocking nobody
+    stuck.close()
+    answer = platform.wait_for(lambda m: replies(big))
+    assert "error" in answer[0]["data"], answer
+    good.close()
+    assert "Traceback" not in gateway.output()

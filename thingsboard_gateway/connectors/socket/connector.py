@@ -1,25 +1,39 @@
 """SocketConnector: a TCP or UDP listener (upstream socket.json). A thread for the
 listener and one per TCP connection, at most maxConnections of them; a connection silent
 for idleTimeoutSec is closed; a message is at most maxMessageSize bytes. Attribute updates
-and RPCs go back to the device's connection (or datagram address)."""
+and RPCs go back to the device's connection (or datagram address).
+
+Nothing here blocks the thread that asks for a write (the platform connection's): a write
+to a connection goes out at once as far as the socket takes it, the rest waits in that
+connection's outbox (at most OUTBOX bytes) for its own thread; a device that stops reading
+fills only its own outbox. A write to a concrete address with no connection open is dialed
+on the connector's own worker thread.
+"""
+import collections
 import logging
 import select
 import socket
 import threading
-import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.connectors.connector import Connector
+from thingsboard_gateway.connectors.worker import DeviceSession, DeviceWorker
 from thingsboard_gateway.connectors.serial.uplink import Framer
 from thingsboard_gateway.connectors.socket import config as socket_config
 from thingsboard_gateway.connectors.socket.uplink import AttributeRequest, DeviceConverter, address_pattern
 from thingsboard_gateway.conversion.expression import as_text
+from thingsboard_gateway.runtime.backoff import BackoffPolicy
+from thingsboard_gateway.runtime.counters import Counters
 from thingsboard_gateway.runtime.failures import FailureLog
 
 log = logging.getLogger(__name__)
 
 POLL = 0.5  # seconds a blocked accept/recv waits before looking at the stop event
 DRAIN = 256  # datagrams taken per wake-up at most (then the stop event is looked at)
+OUTBOX = 65536  # bytes waiting for a connection whose device does not read, at most
+DIAL_TIMEOUT = 5.0  # seconds to connect to a device's concrete address
+
+Done = Callable[[Optional[str]], None]  # called with None once sent, else with the reason
 
 
 class Peer(object):
@@ -30,7 +44,68 @@ class Peer(object):
         self.sock = sock
         self.address = address
         self.device = device
-        self.send_lock = threading.Lock()
+        self.lock = threading.Lock()
+        self.outbox = collections.deque()  # type: Deque[List[Any]]  [bytes left, done]
+        self.queued = 0
+        self.closed = False
+
+    def put(self, data, done):
+        # type: (bytes, Done) -> Optional[str]
+        """Queue `data` and send what the socket takes now; the reason when refused."""
+        with self.lock:
+            if self.closed:
+                return "the connection is closed"
+            if self.queued and self.queued + len(data) > OUTBOX:
+                return "the device is not reading: %d bytes wait already" % self.queued
+            self.outbox.append([memoryview(data), done])
+            self.queued += len(data)
+            sent = self._send_queued()
+        _finish(sent, None)
+        return None
+
+    def flush(self):
+        """On the connection's thread, when its socket takes data again."""
+        with self.lock:
+            sent = self._send_queued()
+        _finish(sent, None)
+
+    def close(self, reason):
+        # type: (str) -> None
+        """Fail whatever still waits (the connection ended)."""
+        with self.lock:
+            self.closed = True
+            left = [item[1] for item in self.outbox]
+            self.outbox.clear()
+            self.queued = 0
+        _finish(left, reason)
+
+    def _send_queued(self):
+        # type: () -> List[Done]
+        sent = []  # type: List[Done]
+        while self.outbox:
+            item = self.outbox[0]
+            try:
+                n = self.sock.send(item[0])
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                break  # the connection's thread sees the error on its next receive and closes
+            self.queued -= n
+            if n < len(item[0]):
+                item[0] = item[0][n:]
+                break
+            self.outbox.popleft()
+            sent.append(item[1])
+        return sent
+
+
+def _finish(callbacks, reason):
+    # type: (List[Done], Optional[str]) -> None
+    for done in callbacks:
+        try:
+            done(reason)
+        except Exception:  # a reply that fails must not end the thread that sent
+            log.exception("socket: a write's callback failed")
 
 
 class SocketConnector(Connector):
@@ -58,12 +133,13 @@ class SocketConnector(Connector):
                          for d in devices}
         self.converters = {d["deviceName"]: DeviceConverter(d) for d in devices}
         self.failures = FailureLog(log)
-        self.counts = {"messages": 0, "connections": 0, "connections_refused": 0, "connections_idle_closed": 0}
+        self.counts = Counters("messages", "connections", "connections_refused", "connections_idle_closed")
         self._lock = threading.Lock()
         self._peers = {}  # type: Dict[Tuple[str, int], Peer]
         self._last_peer = {}  # type: Dict[str, Peer]  device name -> where it last spoke from
         self._connection_threads = []  # type: List[threading.Thread]
         self._listener = None  # type: Optional[socket.socket]
+        self._dialer = None  # type: Optional[DeviceWorker]
 
     # -- lifecycle ---------------------------------------------------------------------------
     def open(self):
@@ -82,6 +158,10 @@ class SocketConnector(Connector):
         listener.settimeout(POLL)
         self._listener = listener
         self.start_thread(self._serve_udp if udp else self._serve_tcp, "%s-%d" % (s["type"].lower(), s["port"]))
+        if not udp:
+            self._dialer = DeviceWorker(self, "dial", DeviceSession(), BackoffPolicy(1.0, 30.0), self.failures,
+                                        self.clock)
+            self._dialer.start()
 
     def close(self):
         self.stop_event.set()
@@ -89,6 +169,8 @@ class SocketConnector(Connector):
             peers = list(self._peers.values())
         for peer in peers:
             self._shutdown(peer)
+        if self._dialer is not None:
+            self._dialer.wake()
         self.join_threads(5.0)
         for thread in self._connection_threads:
             thread.join(5.0)
@@ -101,7 +183,7 @@ class SocketConnector(Connector):
         return self._listener is not None and self.is_alive()
 
     def statistics(self):
-        values = dict(self.counts)
+        values = self.counts.snapshot()
         with self._lock:
             values["connections_open"] = len(self._peers)
         for kind, count in self.failures.snapshot().items():
@@ -131,17 +213,33 @@ class SocketConnector(Connector):
                 if peer is not None:
                     self._peers[peer.address] = peer
             if peer is None:
-                self.counts["connections_refused"] += 1
+                self.counts.add("connections_refused")
                 self.count("connections_full", "refused %s:%d: %d connections open already"
                            % (address[0], address[1], self.settings["maxConnections"]))
                 sock.close()
                 continue
-            self.counts["connections"] += 1
+            self.counts.add("connections")
             self._connection_threads = [t for t in self._connection_threads if t.is_alive()]
-            thread = threading.Thread(target=self._serve_connection, args=(peer,),
+            thread = threading.Thread(target=self._connection, args=(peer,),
                                       name="connector:%s-tcp-%s:%d" % (self.name, address[0], address[1]))
             self._connection_threads.append(thread)
             thread.start()
+
+    def _connection(self, peer):
+        # type: (Peer) -> None
+        """A connection's thread: whatever goes wrong ends this connection only."""
+        reason = "the connection closed before the data was sent"
+        try:
+            self._serve_connection(peer)
+        except Exception as e:  # a bug must not print a traceback nor end more than this one
+            reason = "%s: %s" % (type(e).__name__, e)
+            self.count("connection", "%s:%d: %s" % (peer.address[0], peer.address[1], reason))
+            log.debug("%s: connection %s failed", self.name, peer.address, exc_info=True)
+        finally:
+            with self._lock:
+                self._peers.pop(peer.address, None)
+            peer.close(reason)
+            self._shutdown(peer)
 
     def _serve_connection(self, peer):
         # type: (Peer) -> None
@@ -149,40 +247,43 @@ class SocketConnector(Connector):
         sock = peer.sock
         framer = Framer(settings["delimiter"].encode("utf-8"), None, settings["maxMessageSize"]) \
             if settings.get("delimiter") else None
-        last = time.monotonic()
+        last = self.clock()
         try:
+            sock.setblocking(False)
+        except OSError:
+            return  # close() cut this connection before its thread began
+        while not self.stop_event.is_set():
             try:
-                sock.settimeout(POLL)
+                readable, writable, _ = select.select([sock], [sock] if peer.outbox else [], [], POLL)
+            except (OSError, ValueError):
+                return  # shut down by close()
+            if writable:
+                peer.flush()
+            if not readable:
+                if self.clock() - last > settings["idleTimeoutSec"]:
+                    self.counts.add("connections_idle_closed")
+                    log.debug("%s: closing %s:%d, silent for %s s", self.name, peer.address[0],
+                              peer.address[1], settings["idleTimeoutSec"])
+                    return
+                continue
+            try:
+                data = sock.recv(settings["bufferSize"])
+            except (BlockingIOError, InterruptedError):
+                continue
             except OSError:
-                return  # close() cut this connection before its thread began
-            while not self.stop_event.is_set():
-                try:
-                    data = sock.recv(settings["bufferSize"])
-                except socket.timeout:
-                    if time.monotonic() - last > settings["idleTimeoutSec"]:
-                        self.counts["connections_idle_closed"] += 1
-                        log.debug("%s: closing %s:%d, silent for %s s", self.name, peer.address[0],
-                                  peer.address[1], settings["idleTimeoutSec"])
-                        return
-                    continue
-                except OSError:
-                    return  # reset by the peer, or shut down by close()
-                if not data:
-                    return  # the peer closed (or half-closed) its side
-                last = time.monotonic()
-                if framer is None:
-                    self.handle(peer, data)
-                    continue
-                overlong = framer.overlong
-                for message in framer.feed(data):
-                    self.handle(peer, message)
-                if framer.overlong != overlong:
-                    self.count("overlong", "a message from %s:%d longer than %d bytes was skipped"
-                               % (peer.address[0], peer.address[1], settings["maxMessageSize"]))
-        finally:
-            with self._lock:
-                self._peers.pop(peer.address, None)
-            self._shutdown(peer)
+                return  # reset by the peer, or shut down by close()
+            if not data:
+                return  # the peer closed (or half-closed) its side
+            last = self.clock()
+            if framer is None:
+                self.handle(peer, data)
+                continue
+            overlong = framer.overlong
+            for message in framer.feed(data):
+                self.handle(peer, message)
+            if framer.overlong != overlong:
+                self.count("overlong", "a message from %s:%d longer than %d bytes was skipped"
+                           % (peer.address[0], peer.address[1], settings["maxMessageSize"]))
 
     @staticmethod
     def _shutdown(peer):
@@ -232,7 +333,7 @@ class SocketConnector(Connector):
     def handle(self, peer, data):
         # type: (Peer, bytes) -> None
         """One message from a peer: an attribute request, or data to convert and store."""
-        self.counts["messages"] += 1
+        self.counts.add("messages")
         device = peer.device
         if device is None:
             self.count("unknown_peer", "no device matches %s:%d; message dropped" % peer.address, data)
@@ -255,51 +356,80 @@ class SocketConnector(Connector):
         def answer(response):
             value = response.get("value") if "value" in response else (response.get("values") or {}).get(name)
             try:
-                self._send(peer, as_text(value).encode(device["encoding"]))
-            except (OSError, UnicodeError) as e:
-                self.count("write:" + device["deviceName"], "attribute %s for %s not sent: %s"
-                           % (name, device["deviceName"], e))
+                data = as_text(value).encode(device["encoding"])
+            except UnicodeError as e:
+                self._write_failed(device["deviceName"], "attribute " + name, str(e))
+                return
+            self._to_peer(peer, data, lambda error: self._write_failed(device["deviceName"], "attribute " + name,
+                                                                       error))
         self.gateway.add_device(device["deviceName"], device["deviceType"], self)
         self.gateway.request_attributes(device["deviceName"], [name], answer, shared)
 
-    def _send(self, peer, data):
-        # type: (Peer, bytes) -> None
-        with peer.send_lock:
-            if peer.sock is None:
-                self._listener.sendto(data, peer.address)
-            else:
-                peer.sock.sendall(data)
+    def _write_failed(self, device, what, error):
+        # type: (str, str, Optional[str]) -> None
+        if error is not None:
+            self.count("write:" + device, "%s for %s not sent: %s" % (what, device, error))
 
-    def send_to_device(self, name, data):
-        # type: (str, bytes) -> None
-        """To the connection the device last spoke on, else to its configured concrete address."""
+    def _to_peer(self, peer, data, done):
+        # type: (Peer, bytes, Done) -> None
+        if peer.sock is not None:
+            refused = peer.put(data, done)
+            if refused is not None:
+                done(refused)
+            return
+        try:
+            self._listener.sendto(data, peer.address)  # non-blocking: a full buffer is an error
+        except (OSError, AttributeError) as e:  # AttributeError: closed meanwhile
+            done("%s: %s" % (type(e).__name__, e))
+            return
+        done(None)
+
+    def send_to_device(self, name, data, done):
+        # type: (str, bytes, Done) -> None
+        """To the connection the device last spoke on, else to its configured concrete
+        address; never blocks. done(None) once sent, done(reason) when it was not."""
         peer = self._last_peer.get(name)
         if peer is not None and (peer.sock is None or peer.address in self._peers):
-            self._send(peer, data)
+            self._to_peer(peer, data, done)
             return
         address = self.by_name[name].get("address") or ""
         host, _, port = address.rpartition(":")
         if "*" in address or not port.isdigit():
-            raise ValueError("%s has no open connection and no concrete address to send to" % name)
-        if self.settings["type"] == "UDP":
-            self._listener.sendto(data, (host, int(port)))
+            done("%s has no open connection and no concrete address to send to" % name)
             return
-        with socket.create_connection((host, int(port)), timeout=5) as sock:
+        if self.settings["type"] == "UDP":
+            self._to_peer(Peer(None, (host, int(port)), self.by_name[name]), data, done)
+            return
+        dialer = self._dialer
+        if dialer is None:
+            done("the connector is closed")
+            return
+        dialer.submit(lambda: self._dial(host, int(port), data),
+                      lambda result: done(result.get("error") if isinstance(result, dict) else None))
+
+    @staticmethod
+    def _dial(host, port, data):
+        # type: (str, int, bytes) -> None
+        """On the dialer's thread: one connection for one write."""
+        with socket.create_connection((host, port), timeout=DIAL_TIMEOUT) as sock:
             sock.sendall(data)
 
-    # -- platform requests -------------------------------------------------------------------
+    # -- platform requests (the platform connection's thread: nothing here blocks) -----------
     def on_attributes_update(self, content):
         device = self.by_name.get(content.get("device"))
         if device is None:
             return
+        name = device["deviceName"]
         for key, value in (content.get("data") or {}).items():
             for entry in device["attributeUpdates"]:
                 if entry["attributeOnThingsBoard"] == key:
                     try:
-                        self.send_to_device(device["deviceName"], as_text(value).encode(entry["encoding"]))
-                    except (OSError, ValueError) as e:
-                        self.count("write:" + device["deviceName"], "attribute %s for %s not sent: %s"
-                                   % (key, device["deviceName"], e))
+                        data = as_text(value).encode(entry["encoding"])
+                    except UnicodeError as e:
+                        self._write_failed(name, "attribute " + key, str(e))
+                        continue
+                    self.send_to_device(name, data, lambda error, key=key: self._write_failed(name, "attribute " + key,
+                                                                                              error))
 
     def server_side_rpc_handler(self, content):
         name, method, params, reply = self.rpc_request(content)
@@ -309,9 +439,14 @@ class SocketConnector(Connector):
             reply({"error": "no serverSideRpc entry for method %s on %s" % (method, name)})
             return
         try:
-            self.send_to_device(name, as_text(params if params is not None else "").encode(entry["encoding"]))
-            result = {"success": True}  # type: Dict[str, Any]
-        except (OSError, ValueError) as e:
-            result = {"error": "%s: %s" % (type(e).__name__, e) if isinstance(e, OSError) else str(e)}
-        if entry["withResponse"] or "error" in result:
-            reply(result)
+            data = as_text(params if params is not None else "").encode(entry["encoding"])
+        except UnicodeError as e:
+            reply({"error": str(e)})
+            return
+
+        def done(error):
+            if error is not None:
+                reply({"error": error})
+            elif entry["withResponse"]:
+                reply({"success": True})
+        self.send_to_device(name, data, done)
