@@ -47,7 +47,7 @@ class OpcUaConnector(Connector):
         self._server = self.opcua_config["server"]
         self.failures = FailureLog(log)
         self.devices = {}  # type: Dict[str, Device]  replaced as a whole by each scan
-        self.counts = {"polls": 0, "values": 0, "subscription_values": 0}
+        self.counts = {"polls": 0, "poll_overruns": 0, "values": 0, "subscription_values": 0}
         self._worker = None  # type: Any
 
     def converter_for(self, mapping):

@@ -1,9 +1,16 @@
 """One OPC-UA server session on a DeviceWorker: connect, browse the address space for the
-mapped devices, read them by polling (one Read request per device per period) or
-data-change subscriptions, call methods and write nodes. Every method runs on the
-worker's thread, which owns the python-opcua client; subscription callbacks arrive on
-python-opcua's own thread and only queue values for the `flush` job."""
-import calendar
+mapped devices, read them by polling or data-change subscriptions, call methods and write
+nodes. Every method runs on the worker's thread, which owns the python-opcua client;
+subscription callbacks arrive on python-opcua's own thread and only queue values for the
+`flush` job.
+
+Built for thousands of nodes per device (upstream ships 9,070 in one mapping): a scan
+browses each parent node once (BATCH references per Browse, the rest by BrowseNext) and
+resolves every path from those answers, instead of a Browse and a Read per node; polls
+and subscriptions go BATCH nodes per request; a device keeps only its value nodes' ids
+and its keys (no Node objects, no copies of path strings).
+"""
+import datetime
 import logging
 import re
 import threading
@@ -21,6 +28,11 @@ log = logging.getLogger(__name__)
 MAX_BROWSE_DEPTH = 8
 LIVENESS_PERIOD = 1.0  # while subscribed: read the server's CurrentTime to notice a dead session
 LOOKUP = re.compile(r"^\$\{(.*)\}$")
+TEMPLATE = re.compile(r"\$\{([^}]*)\}")
+BATCH = 500  # nodes per Read or CreateMonitoredItems request, references per Browse
+EPOCH = datetime.datetime(1970, 1, 1)
+MS = datetime.timedelta(milliseconds=1)
+OBJECT_CLASS = 1  # NodeClass.Object: the only nodes a device pattern descends through
 
 
 def _inner(expression):
@@ -30,15 +42,19 @@ def _inner(expression):
 
 
 class Device(object):
-    """A matched device node and its resolved value nodes."""
+    """A matched device node and its resolved value nodes: keys[i] = (section, key) is
+    read from node_ids[i]."""
 
-    def __init__(self, mapping, node, path):
+    __slots__ = ("mapping", "node_id", "path", "name", "type", "keys", "node_ids", "subscription", "strategy")
+
+    def __init__(self, mapping, node_id, path):
         self.mapping = mapping
-        self.node = node
+        self.node_id = node_id
         self.path = path
         self.name = None  # type: Optional[str]
         self.type = "default"
-        self.values = []  # type: List[Tuple[str, str, Any]]  (section, key, node)
+        self.keys = []  # type: List[Tuple[str, str]]
+        self.node_ids = []  # type: List[Any]
         self.subscription = None  # type: Any
         self.strategy = device_strategy(mapping)  # the mapping's report strategies, or None
 
@@ -55,8 +71,10 @@ class OpcUaSession(DeviceSession):
         self._config = connector.opcua_config
         self._server = self._config["server"]
         self._counts = connector.counts
+        self._stop = connector.stop_event
         self._client = None  # type: Any
         self._subscribed = False
+        self._children = {}  # type: Dict[Any, Dict[str, Tuple[Any, int]]]  during a scan: parent -> children
         self._notified = []  # type: List[Tuple[Device, Tuple[str, str, Any, Optional[int]]]]
         self._notified_lock = threading.Lock()
 
@@ -115,7 +133,6 @@ class OpcUaSession(DeviceSession):
         self._client = client
         log.info("OPC-UA connector %s connected to %s", self.name, server["url"])
 
-
     def disconnect(self):
         client, self._client = self._client, None
         for device in self.devices.values():
@@ -131,21 +148,59 @@ class OpcUaSession(DeviceSession):
         except Exception:  # the server may be gone already
             log.debug("OPC-UA disconnect failed", exc_info=True)
 
+    def _stopping(self):
+        # type: () -> bool
+        """Long work (a scan, a poll of thousands of nodes) ends early when the connector closes."""
+        return self._stop.is_set()
+
     # -- the address space ---------------------------------------------------------------
+    def children(self, parent):
+        # type: (Any) -> Dict[str, Tuple[Any, int]]
+        """browse name -> (node id, node class) of a node's hierarchical children: one
+        Browse of BATCH references, BrowseNext for the rest; remembered during a scan."""
+        known = self._children.get(parent)
+        if known is not None:
+            return known
+        from opcua import ua
+        description = ua.BrowseDescription()
+        description.NodeId = parent
+        description.BrowseDirection = ua.BrowseDirection.Forward
+        description.ReferenceTypeId = ua.NodeId(ua.ObjectIds.HierarchicalReferences)
+        description.IncludeSubtypes = True
+        description.NodeClassMask = 0
+        description.ResultMask = 12  # NodeClass and BrowseName: all we read
+        params = ua.BrowseParameters()
+        params.NodesToBrowse.append(description)
+        params.RequestedMaxReferencesPerNode = BATCH
+        uaclient = self._client.uaclient
+        result = uaclient.browse(params)[0]
+        found = {}  # type: Dict[str, Tuple[Any, int]]
+        while True:
+            for reference in result.References:
+                found.setdefault(reference.BrowseName.Name, (reference.NodeId, int(reference.NodeClass)))
+            if not result.ContinuationPoint:
+                break
+            more = ua.BrowseNextParameters()
+            more.ContinuationPoints = [result.ContinuationPoint]
+            more.ReleaseContinuationPoints = False
+            result = uaclient.browse_next(more)[0]
+        self._children[parent] = found
+        return found
+
     def _browse(self):
-        """(path, node) of every node under Objects, paths like Root.Objects.MyObject."""
+        """(path, node id) of every Object under Objects, paths like Root.Objects.MyObject:
+        a Browse per Object, never one per variable."""
         out = []
-        objects = self._client.get_objects_node()
+        objects = self._client.get_objects_node().nodeid
         stack = [(objects, "Root.Objects", 0)]
         while stack:
-            node, path, depth = stack.pop()
-            out.append((path, node))
-            if depth >= MAX_BROWSE_DEPTH:
+            node_id, path, depth = stack.pop()
+            out.append((path, node_id))
+            if depth >= MAX_BROWSE_DEPTH or self._stopping():
                 continue
-            for child in node.get_children(refs=33):  # HierarchicalReferences
-                name = child.get_browse_name().Name
-                if path == "Root.Objects" and name == "Server":
-                    continue  # the server's own diagnostics
+            for name, (child, node_class) in self.children(node_id).items():
+                if node_class != OBJECT_CLASS or (depth == 0 and name == "Server"):
+                    continue  # values are not devices; the server's own diagnostics are not
                 stack.append((child, path + "." + name, depth + 1))
         return out
 
@@ -153,24 +208,31 @@ class OpcUaSession(DeviceSession):
         """Find the devices of every mapping (again: nodes may come and go)."""
         found = {}  # type: Dict[str, Device]
         browsed = None
-        for index, mapping in enumerate(self._config["mapping"]):
-            pattern = mapping["deviceNodePattern"]
-            if mapping["deviceNodeSource"] == "identifier":
-                node = self._client.get_node(pattern)
-                try:
-                    candidates = [(pattern, node)] if node.get_browse_name() else []
-                except Exception:
-                    candidates = []
-            else:
-                browsed = browsed if browsed is not None else self._browse()
-                candidates = [(path, node) for path, node in browsed if mapping["compiled_pattern"].fullmatch(path)]
-            if not candidates:
-                self.failures.count("pattern:%d" % index, "OPC-UA connector %s: deviceNodePattern %r matches no node"
-                                    % (self.name, pattern))
-            for path, node in candidates:
-                device = self._resolve(Device(mapping, node, path))
-                if device is not None:
-                    found[device.name] = device
+        self._children = {}
+        try:
+            for index, mapping in enumerate(self._config["mapping"]):
+                pattern = mapping["deviceNodePattern"]
+                if mapping["deviceNodeSource"] == "identifier":
+                    node = self._client.get_node(pattern)
+                    try:
+                        candidates = [(pattern, node.nodeid)] if node.get_browse_name() else []
+                    except Exception:
+                        candidates = []
+                else:
+                    browsed = browsed if browsed is not None else self._browse()
+                    candidates = [(path, node_id) for path, node_id in browsed
+                                  if mapping["compiled_pattern"].fullmatch(path)]
+                if not candidates:
+                    self.failures.count("pattern:%d" % index, "OPC-UA connector %s: deviceNodePattern %r matches "
+                                        "no node" % (self.name, pattern))
+                for path, node_id in candidates:
+                    if self._stopping():
+                        return
+                    device = self._resolve(Device(mapping, node_id, path))
+                    if device is not None:
+                        found[device.name] = device
+        finally:
+            self._children = {}  # the browse answers are not kept: thousands of names
         previous, self.connector.devices = self.devices, found  # before announcing: RPCs may follow at once
         for name in set(previous) - set(found):
             self.worker.set_online(name, previous[name].type, False)
@@ -179,21 +241,27 @@ class OpcUaSession(DeviceSession):
         if self._server["enableSubscriptions"]:
             self._subscribe()
 
-    def node_for(self, device, expression):
-        """A value node by relative path (`${Temperature}`, `${Sub.Value}`), absolute
-        browse path (`Root\\.Objects\\.Obj\\.Var`) or node id (`ns=2;i=5`)."""
+    def node_id_for(self, device, expression):
+        """A node's id by relative path (`${Temperature}`, `${Sub.Value}`), absolute
+        browse path (`Root\\.Objects\\.Obj\\.Var`) or node id (`ns=2;i=5`); None if none."""
         target = _inner(expression)
         if opcua_config.NODE_ID.match(target):
-            return self._client.get_node(target)
+            return self._client.get_node(target).nodeid
         steps = [s for s in re.split(r"\\?\.", target) if s]
-        node = device.node
+        node_id = device.node_id
         if steps[:2] == ["Root", "Objects"]:
-            node, steps = self._client.get_objects_node(), steps[2:]
+            node_id, steps = self._client.get_objects_node().nodeid, steps[2:]
         for step in steps:
-            node = next((c for c in node.get_children() if c.get_browse_name().Name == step), None)
-            if node is None:
+            child = self.children(node_id).get(step)
+            if child is None:
                 return None
-        return node
+            node_id = child[0]
+        return node_id
+
+    def node_for(self, device, expression):
+        """The python-opcua Node of node_id_for (for reads, writes and calls), or None."""
+        node_id = self.node_id_for(device, expression)
+        return None if node_id is None else self._client.get_node(node_id)
 
     def _resolve(self, device):
         # type: (Device) -> Optional[Device]
@@ -210,31 +278,79 @@ class OpcUaSession(DeviceSession):
                                            info.get("deviceProfileExpression") or "default") or "default")
         for section in ("attributes", "timeseries"):
             for entry in mapping[section]:
-                node = self.node_for(device, entry["value"])
-                if node is None:
+                node_id = self.node_id_for(device, entry["value"])
+                if node_id is None:
                     self.failures.count("node:%s:%s" % (device.name, entry["key"]),
                                         "OPC-UA connector %s: %s %s: %s found no node under %s"
                                         % (self.name, device.name, entry["key"], entry["value"], device.path))
                     continue
-                device.values.append((section, entry["key"], node))
+                device.keys.append((section, entry["key"]))
+                device.node_ids.append(node_id)
         return device
 
     def _expression(self, device, source, expression):
+        """A name or profile: constant text, `${path}` (the node's value), or text with
+        `${path}`s in it (upstream's "Device ${Root\\.Objects\\.Device1\\.serialNumber}")."""
         if expression is None:
             return None
         if source == "constant" or "${" not in str(expression):
             return expression
-        node = self.node_for(device, expression)
-        return node.get_value() if node is not None else None
+        if LOOKUP.match(expression.strip()):
+            node = self.node_for(device, expression)
+            return node.get_value() if node is not None else None
+        missing = []
+
+        def value(match):
+            node = self.node_for(device, match.group(1))
+            if node is None:
+                missing.append(match.group(1))
+                return ""
+            return str(plain(node.get_value()))
+        text = TEMPLATE.sub(value, expression)
+        return None if missing else text
 
     # -- reading --------------------------------------------------------------------------
+    def read(self, node_ids):
+        """Current values of `node_ids`, BATCH per Read request, without timestamps
+        (polled values carry the gateway's time); a value with a bad status is None."""
+        from opcua import ua
+        values = []  # type: List[Any]
+        for start in range(0, len(node_ids), BATCH):
+            params = ua.ReadParameters()
+            params.TimestampsToReturn = ua.TimestampsToReturn.Neither
+            for node_id in node_ids[start:start + BATCH]:
+                item = ua.ReadValueId()
+                item.NodeId = node_id
+                item.AttributeId = ua.AttributeIds.Value
+                params.NodesToRead.append(item)
+            values.extend(r.Value.Value if r.StatusCode.is_good() else None
+                          for r in self._client.uaclient.read(params))
+            if self._stopping():
+                break
+        return values
+
     def _poll(self):
+        """Every device's values, BATCH nodes per Read and one record per batch. A poll
+        that takes longer than its period is counted (the worker starts the next one late,
+        never piles them up)."""
+        began = time.monotonic()
         self._counts["polls"] += 1
+        nodes = 0
         for device in list(self.devices.values()):
-            if not device.values:
-                continue
-            values = self._client.get_values([node for _, _, node in device.values])  # one Read request
-            self._send(device, [(s, k, v) for (s, k, _), v in zip(device.values, values)], None)
+            keys, node_ids = device.keys, device.node_ids
+            for start in range(0, len(node_ids), BATCH):
+                if self._stopping():
+                    return
+                values = self.read(node_ids[start:start + BATCH])
+                self._send(device, [(s, k, v) for (s, k), v in zip(keys[start:start + BATCH], values)
+                                    if v is not None], None)
+            nodes += len(node_ids)
+        took, period = time.monotonic() - began, self._server["pollPeriodInMillis"] / 1000.0
+        if took > period:
+            self._counts["poll_overruns"] += 1
+            self.failures.count("poll_overrun", "OPC-UA connector %s: a poll of %d nodes took %.1f s, longer than "
+                                "pollPeriodInMillis (%d ms); the next one starts late"
+                                % (self.name, nodes, took, self._server["pollPeriodInMillis"]))
 
     def _send(self, device, items, ts):
         """items: (section, key, value) read at `ts` (ms; None = now)."""
@@ -242,6 +358,8 @@ class OpcUaSession(DeviceSession):
 
     def _send_stamped(self, device, items):
         """items: (section, key, value, ts) -> one record: telemetry grouped by ts."""
+        if not items:
+            return
         self._counts["values"] += len(items)
         data = {"deviceName": device.name, "deviceType": device.type, "values": items, "ts": int(time.time() * 1000)}
         converter = self.connector.converter_for(device.mapping)
@@ -268,13 +386,19 @@ class OpcUaSession(DeviceSession):
             self._send_stamped(device, items)
 
     def _subscribe(self):
+        from opcua import Node
         try:
             period = self._server["subCheckPeriodInMillis"]
+            server = self._client.uaclient
             for device in self.devices.values():
-                if device.values and device.subscription is None:
+                if device.node_ids and device.subscription is None:
                     handler = DataChange(self, device)  # one per device: a node may serve several
                     device.subscription = self._client.create_subscription(period, handler)
-                    device.subscription.subscribe_data_change([n for _, _, n in device.values])
+                    for start in range(0, len(device.node_ids), BATCH):
+                        if self._stopping():
+                            return
+                        device.subscription.subscribe_data_change([Node(server, n) for n in
+                                                                   device.node_ids[start:start + BATCH]])
             self._subscribed = True
         except Exception as e:  # e.g. BadTooManySubscriptions: polling works everywhere
             self.failures.count("subscription", "OPC-UA connector %s: subscriptions refused (%s); polling instead"
@@ -302,7 +426,7 @@ class OpcUaSession(DeviceSession):
             return {"error": "device %s has no method %s" % (device.name, method)}
         arguments = [ua.Variant(value, getattr(ua.VariantType, kind)) if kind else value
                      for value, kind in method_arguments(entry, params)]
-        result = device.node.call_method(method_node, *arguments)
+        result = self._client.get_node(device.node_id).call_method(method_node, *arguments)
         return {"result": plain(result)}
 
     def write(self, node, value):
@@ -318,25 +442,30 @@ class DataChange(object):
     def __init__(self, session, device):
         self.session = session
         self.device = device
-        self.targets = {}  # type: Dict[str, List[Tuple[str, str]]]  node id -> (section, key)
-        for section, key, node in device.values:
-            self.targets.setdefault(node.nodeid.to_string(), []).append((section, key))
+        self.targets = {}  # type: Dict[Any, Any]  node id -> (section, key), or a list of them
+        for key, node_id in zip(device.keys, device.node_ids):
+            known = self.targets.get(node_id)
+            self.targets[node_id] = key if known is None else (known + [key] if isinstance(known, list)
+                                                                 else [known, key])
 
     def datachange_notification(self, node, value, data):
-        targets = self.targets.get(node.nodeid.to_string())
-        if not targets:
+        targets = self.targets.get(node.nodeid)
+        if targets is None:
             return
         ts = None
         try:
             stamp = data.monitored_item.Value.SourceTimestamp
             if stamp is not None:
-                ts = int(calendar.timegm(stamp.timetuple()) * 1000 + stamp.microsecond // 1000)
-        except AttributeError:
+                ts = (stamp.replace(tzinfo=None) - EPOCH) // MS
+        except (AttributeError, TypeError):
             pass
         session = self.session
         with session._notified_lock:  # the worker's flush job sends them, batched
             session._counts["subscription_values"] += 1
-            session._notified.extend((self.device, (section, key, value, ts)) for section, key in targets)
+            if isinstance(targets, list):
+                session._notified.extend((self.device, (section, key, value, ts)) for section, key in targets)
+            else:
+                session._notified.append((self.device, (targets[0], targets[1], value, ts)))
 
     def event_notification(self, event):
         pass
