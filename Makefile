@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GATEWAY37_TESTS := $(addprefix tests/integration/,test_mqtt_connector.py test_mqtt_kill.py test_gateway_kill.py \
 	test_modbus_connector.py test_opcua_connector.py test_gateway_platform.py test_outage.py test_supervision.py \
 	test_security.py test_dry_run.py test_storage_cli.py test_report_strategies.py \
-	test_modbus_server.py test_remote_management.py)
+	test_modbus_server.py test_remote_management.py test_opcua_scale.py)
 # Of the serial, socket, REST, request and BLE files, the tests that run a gateway process
 # (the others run the connector inside the test's own interpreter).
 GATEWAY37_CONNECTOR_TESTS := $(addprefix tests/integration/,test_serial_connector.py test_socket_connector.py \
@@ -32,7 +32,7 @@ test37:
 		echo "== the gateway on $$(.venv37/bin/python --version) with only its runtime dependencies"; \
 		TB_GW_TEST_GATEWAY=$(CURDIR)/.venv37/bin/thingsboard-gateway $(PY) -m pytest -q $(GATEWAY37_TESTS) && \
 		TB_GW_TEST_GATEWAY=$(CURDIR)/.venv37/bin/thingsboard-gateway $(PY) -m pytest -q \
-			-k "end_to_end or missing_bluepy" $(GATEWAY37_CONNECTOR_TESTS); \
+			-k "end_to_end or missing_bluepy or stops_reading" $(GATEWAY37_CONNECTOR_TESTS); \
 	else echo "python 3.7: no .venv37 (no interpreter found): the gateway-on-3.7 run is skipped"; fi
 
 # Everything but the tests marked slow (outages, kills, the .deb): for the edit-test loop.

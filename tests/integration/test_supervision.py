@@ -5,16 +5,10 @@ from thingsboard_gateway.config.loader import ConnectorSpec
 from thingsboard_gateway.connectors.registry import connector_class
 from thingsboard_gateway.gateway.supervisor import DISABLED, RESTARTING, RUNNING, Supervisor
 from tests.support.gateway import ROOT, GatewayProcess, run_cli, simulator_entry, write_config
+from tests.support.clock import Clock
 
 EXTENSIONS = os.path.join(ROOT, "tests", "extensions")
 SETTINGS = {"maxFailures": 3, "minDelay": 1000, "maxDelay": 60000, "closeTimeoutMs": 1000}
-
-
-class Clock(object):
-    now = 100.0
-
-    def __call__(self):
-        return self.now
 
 
 def classes(type_name, class_name):
@@ -24,7 +18,7 @@ def classes(type_name, class_name):
 def test_connector_raising_in_open_is_restarted_then_disabled(tmp_path):
     counter = str(tmp_path / "opens")
     spec = ConnectorSpec("Bad", "failing", "FailingConnector", "bad.json", {"counter": counter})
-    clock = Clock()
+    clock = Clock(100.0)
     supervisor = Supervisor([spec], gateway=None, settings=SETTINGS, clock=clock, class_for=classes)
     supervisor.start_all()
     slot = supervisor.slots[0]
@@ -48,7 +42,7 @@ def test_connector_raising_in_open_is_restarted_then_disabled(tmp_path):
 
 def test_connector_whose_thread_dies_is_restarted():
     spec = ConnectorSpec("Dying", "failing", "DyingConnector", "d.json", {})
-    clock = Clock()
+    clock = Clock(100.0)
     supervisor = Supervisor([spec], gateway=None, settings=SETTINGS, clock=clock, class_for=classes)
     supervisor.start_all()
     slot = supervisor.slots[0]
@@ -124,7 +118,7 @@ def test_custom_extension_from_extensions_dir(tmp_path, broker, platform):
 
 def test_a_class_that_is_no_connector_is_disabled_with_its_reason():
     spec = ConnectorSpec("Odd", "odd", "NotAConnector", "o.json", {})
-    supervisor = Supervisor([spec], gateway=None, settings=SETTINGS, clock=Clock(), class_for=lambda t, c: dict)
+    supervisor = Supervisor([spec], gateway=None, settings=SETTINGS, clock=Clock(100.0), class_for=lambda t, c: dict)
     supervisor.start_all()
     state = supervisor.states()["Odd"]
     assert state["state"] == "disabled" and "NotAConnector is not a subclass" in state["last_error"]

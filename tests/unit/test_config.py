@@ -177,3 +177,41 @@ def test_without_logs_json_protocol_libraries_stay_at_warning(tmp_path):
     finally:
         for name in THIRD_PARTY:
             logging.getLogger(name).setLevel(logging.NOTSET)
+
+
+def test_opcua_pre_35_entries_are_converted_and_short_periods_raised():
+    from thingsboard_gateway.connectors.opcua import config as opcua_config
+    old = {"server": {"url": "localhost:4840/freeopcua/server/", "scanPeriodInMillis": 5,
+                      "subCheckPeriodInMillis": 1,
+                      "mapping": [{"deviceNodePattern": "Root\\.Objects\\.Device1", "deviceNamePattern": "Device A",
+                                   "deviceTypePattern": "T ${Type}",
+                                   "timeseries": [{"key": "t", "path": "${ns=2;i=5}"}],
+                                   "rpc_methods": [{"method": "m", "arguments": [2, 1.5, "x", True]}],
+                                   "attributes_updates": [{"attributeOnThingsBoard": "a",
+                                                           "attributeOnDevice": "Root\\.Objects\\.Device1\\.A"}]}]}}
+    warnings = []
+    config = opcua_config.load(old, "old.json", warnings)
+    server, mapping = config["server"], config["mapping"][0]
+    assert server["url"] == "opc.tcp://localhost:4840/freeopcua/server/"
+    assert server["enableSubscriptions"] is True  # upstream's old default: disableSubscriptions false
+    assert (server["pollPeriodInMillis"], server["subCheckPeriodInMillis"], server["scanPeriodInMillis"]) == \
+        (100, 10, 3600000)
+    assert mapping["deviceInfo"] == {"deviceNameExpression": "Device A", "deviceNameExpressionSource": "constant",
+                                     "deviceProfileExpression": "T ${Type}", "deviceProfileExpressionSource": "path"}
+    assert mapping["timeseries"] == [{"key": "t", "type": "identifier", "value": "${ns=2;i=5}"}]
+    assert mapping["rpc_methods"][0]["arguments"] == [
+        {"type": "integer", "value": 2}, {"type": "double", "value": 1.5}, {"type": "string", "value": "x"},
+        {"type": "boolean", "value": True}]
+    assert mapping["attributes_updates"] == [{"key": "a", "type": "path", "value": "Root\\.Objects\\.Device1\\.A"}]
+    assert len([w for w in warnings if "pre-3.5" in w]) == 1
+    assert len([w for w in warnings if "is below" in w]) == 2
+    assert "mapping" in old["server"]  # the caller's file is not changed
+
+
+def test_an_opcua_file_in_the_current_shape_is_not_converted():
+    from thingsboard_gateway.connectors.opcua import config as opcua_config
+    warnings = []
+    opcua_config.load({"server": {"url": "opc.tcp://h:4840"}, "mapping": [{"deviceNodePattern": "Root\\.Objects\\.D",
+                                                                          "timeseries": [{"key": "k", "value": "${K}"}]}]},
+                      "new.json", warnings)
+    assert warnings == []

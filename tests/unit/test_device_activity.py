@@ -1,16 +1,10 @@
 """Device activity bookkeeping (upstream's checkingDeviceActivity) on a driven clock."""
 from thingsboard_gateway.gateway.activity import DeviceActivity
-
-
-class Clock(object):
-    now = 1000.0
-
-    def __call__(self):
-        return self.now
+from tests.support.clock import Clock
 
 
 def test_a_silent_device_expires_once_and_its_next_data_reconnects_it():
-    clock = Clock()
+    clock = Clock(1000.0)
     activity = DeviceActivity(60, clock)
     assert activity.seen("A") is False
     assert activity.seen("B") is False
@@ -28,7 +22,7 @@ def test_a_silent_device_expires_once_and_its_next_data_reconnects_it():
 
 
 def test_a_removed_device_is_no_longer_watched():
-    clock = Clock()
+    clock = Clock(1000.0)
     activity = DeviceActivity(10, clock)
     activity.seen("A")
     activity.forget("A")

@@ -1,13 +1,7 @@
 """A two-way RPC the device never answers gets an error reply once its responseTimeout
 passes on the connector's clock (driven here, no broker, no sleeping)."""
 from thingsboard_gateway.connectors.mqtt.connector import MqttConnector
-
-
-class Clock(object):
-    now = 50.0
-
-    def __call__(self):
-        return self.now
+from tests.support.clock import Clock
 
 
 class Connection(object):
@@ -43,7 +37,7 @@ CONFIG = {"name": "MQTT", "broker": {"host": "127.0.0.1", "port": 1883},
 def make():
     gateway = Gateway()
     connector = MqttConnector(gateway, dict(CONFIG), "mqtt")
-    connector.clock = Clock()
+    connector.clock = Clock(50.0)
     connector._connection = Connection()
     return connector, gateway
 

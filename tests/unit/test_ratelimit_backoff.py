@@ -7,14 +7,7 @@ from hypothesis import strategies as st
 
 from thingsboard_gateway.runtime.backoff import BackoffPolicy
 from thingsboard_gateway.platform.ratelimit import RateLimit, parse_rate_limits
-
-
-class FakeClock(object):
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
+from tests.support.clock import Clock
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -35,7 +28,7 @@ def test_parse_rate_limits_rejects(text):
 
 
 def test_rate_limit_all_windows_hold():
-    clock = FakeClock()
+    clock = Clock(1000.0)
     limit = RateLimit(parse_rate_limits("2:1,3:10"), clock)
     assert limit.try_take() and limit.try_take()
     assert not limit.try_take()
@@ -50,7 +43,7 @@ def test_rate_limit_all_windows_hold():
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(st.floats(0, 0.7), st.integers(1, 6)), min_size=1, max_size=60))
 def test_no_window_is_ever_exceeded(steps):
-    clock = FakeClock()
+    clock = Clock(1000.0)
     limit = RateLimit([(10, 1.0), (25, 5.0)], clock)
     taken = []
     for gap, n in steps:
@@ -65,14 +58,14 @@ def test_no_window_is_ever_exceeded(steps):
 
 
 def test_debt_from_forced_takes_delays_the_next():
-    clock = FakeClock()
+    clock = Clock(1000.0)
     limit = RateLimit([(2, 1.0)], clock)
     limit.take(3)
     assert limit.time_until(1) == pytest.approx(1.05)
 
 
 def test_backoff_doubles_with_jitter_up_to_cap():
-    policy = BackoffPolicy(1.0, 60.0, 2.0, 0.2, 300.0, FakeClock(), random.Random(1))
+    policy = BackoffPolicy(1.0, 60.0, 2.0, 0.2, 300.0, Clock(1000.0), random.Random(1))
     nominal = [1, 2, 4, 8, 16, 32, 60, 60, 60]
     for expected in nominal:
         delay = policy.next_delay()
@@ -80,7 +73,7 @@ def test_backoff_doubles_with_jitter_up_to_cap():
 
 
 def test_backoff_resets_only_after_a_long_connection():
-    clock = FakeClock()
+    clock = Clock(1000.0)
     policy = BackoffPolicy(1.0, 60.0, 2.0, 0.0, 300.0, clock)
     assert [policy.next_delay() for _ in range(3)] == [1.0, 2.0, 4.0]
     policy.connected()

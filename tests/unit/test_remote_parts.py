@@ -10,14 +10,7 @@ from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.config.store import BACKUPS, backups_of, write_json
 from thingsboard_gateway.gateway.remote_checks import code_references
 from thingsboard_gateway.gateway.remote_logs import BURST, RemoteLogs
-
-
-class Clock(object):
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
+from tests.support.clock import Clock
 
 
 def logs_with(clock, sent):
@@ -27,7 +20,7 @@ def logs_with(clock, sent):
 
 
 def test_a_flood_is_paced_at_ten_a_second_and_summarized():
-    clock, sent = Clock(), []
+    clock, sent = Clock(1000.0), []
     handler = logs_with(clock, sent)
     log = logging.getLogger("thingsboard_gateway.test_flood")
     try:
@@ -49,7 +42,7 @@ def test_a_flood_is_paced_at_ten_a_second_and_summarized():
 
 
 def test_what_is_logged_while_sending_is_not_sent_and_none_detaches():
-    clock, sent = Clock(), []
+    clock, sent = Clock(1000.0), []
     log = logging.getLogger("thingsboard_gateway.test_recursion")
 
     def send(entries):

@@ -7,19 +7,12 @@ from thingsboard_gateway.runtime.backoff import AttemptsBackoff
 from thingsboard_gateway.runtime.failures import FailureLog
 from thingsboard_gateway.runtime.schedule import Schedule
 from tests.support.waiting import wait_until
-
-
-class Clock(object):
-    def __init__(self, now=100.0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
+from tests.support.clock import Clock
 
 
 # -- Schedule: the late-poll policy ---------------------------------------------------
 def test_jobs_run_when_due_in_due_order():
-    clock = Clock()
+    clock = Clock(100.0)
     schedule = Schedule(clock)
     schedule.add("slow", 5.0, first=101.0)
     schedule.add("fast", 1.0, first=100.5)
@@ -30,7 +23,7 @@ def test_jobs_run_when_due_in_due_order():
 
 
 def test_a_late_poll_runs_once_and_keeps_its_phase_when_less_than_a_period_late():
-    clock = Clock()
+    clock = Clock(100.0)
     schedule = Schedule(clock)
     schedule.add("poll", 1.0)
     assert schedule.pop_due() == ["poll"]
@@ -40,7 +33,7 @@ def test_a_late_poll_runs_once_and_keeps_its_phase_when_less_than_a_period_late(
 
 
 def test_polls_missed_during_a_long_stall_are_skipped_not_piled_up():
-    clock = Clock()
+    clock = Clock(100.0)
     schedule = Schedule(clock)
     schedule.add("poll", 1.0)
     schedule.pop_due()
@@ -51,7 +44,7 @@ def test_polls_missed_during_a_long_stall_are_skipped_not_piled_up():
 
 
 def test_postpone_sets_a_job_aside():
-    clock = Clock()
+    clock = Clock(100.0)
     schedule = Schedule(clock)
     schedule.add("slave", 0.2)
     schedule.postpone("slave", 130.0)

@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from thingsboard_gateway.connectors.opcua import config as opcua_config
+from thingsboard_gateway.connectors.opcua.address_space import BATCH, LOOKUP, AddressSpace
 from thingsboard_gateway.connectors.opcua.downlink import cast_for, method_arguments
 from thingsboard_gateway.connectors.opcua.uplink import plain
 from thingsboard_gateway.connectors.worker import DeviceSession, SessionLost
@@ -25,20 +25,10 @@ from thingsboard_gateway.conversion.report import device_strategy
 
 log = logging.getLogger(__name__)
 
-MAX_BROWSE_DEPTH = 8
 LIVENESS_PERIOD = 1.0  # while subscribed: read the server's CurrentTime to notice a dead session
-LOOKUP = re.compile(r"^\$\{(.*)\}$")
 TEMPLATE = re.compile(r"\$\{([^}]*)\}")
-BATCH = 500  # nodes per Read or CreateMonitoredItems request, references per Browse
 EPOCH = datetime.datetime(1970, 1, 1)
 MS = datetime.timedelta(milliseconds=1)
-OBJECT_CLASS = 1  # NodeClass.Object: the only nodes a device pattern descends through
-
-
-def _inner(expression):
-    # type: (str) -> str
-    match = LOOKUP.match(expression.strip())
-    return match.group(1).strip() if match else expression.strip()
 
 
 class Device(object):
@@ -74,7 +64,7 @@ class OpcUaSession(DeviceSession):
         self._stop = connector.stop_event
         self._client = None  # type: Any
         self._subscribed = False
-        self._children = {}  # type: Dict[Any, Dict[str, Tuple[Any, int]]]  during a scan: parent -> children
+        self._space = None  # type: Any  AddressSpace of the connected client
         self._notified = []  # type: List[Tuple[Device, Tuple[str, str, Any, Optional[int]]]]
         self._notified_lock = threading.Lock()
 
@@ -131,6 +121,7 @@ class OpcUaSession(DeviceSession):
             client.set_password(identity.get("password") or "")
         client.connect()
         self._client = client
+        self._space = AddressSpace(client, self._stopping)
         log.info("OPC-UA connector %s connected to %s", self.name, server["url"])
 
     def disconnect(self):
@@ -154,61 +145,14 @@ class OpcUaSession(DeviceSession):
         return self._stop.is_set()
 
     # -- the address space ---------------------------------------------------------------
-    def children(self, parent):
-        # type: (Any) -> Dict[str, Tuple[Any, int]]
-        """browse name -> (node id, node class) of a node's hierarchical children: one
-        Browse of BATCH references, BrowseNext for the rest; remembered during a scan."""
-        known = self._children.get(parent)
-        if known is not None:
-            return known
-        from opcua import ua
-        description = ua.BrowseDescription()
-        description.NodeId = parent
-        description.BrowseDirection = ua.BrowseDirection.Forward
-        description.ReferenceTypeId = ua.NodeId(ua.ObjectIds.HierarchicalReferences)
-        description.IncludeSubtypes = True
-        description.NodeClassMask = 0
-        description.ResultMask = 12  # NodeClass and BrowseName: all we read
-        params = ua.BrowseParameters()
-        params.NodesToBrowse.append(description)
-        params.RequestedMaxReferencesPerNode = BATCH
-        uaclient = self._client.uaclient
-        result = uaclient.browse(params)[0]
-        found = {}  # type: Dict[str, Tuple[Any, int]]
-        while True:
-            for reference in result.References:
-                found.setdefault(reference.BrowseName.Name, (reference.NodeId, int(reference.NodeClass)))
-            if not result.ContinuationPoint:
-                break
-            more = ua.BrowseNextParameters()
-            more.ContinuationPoints = [result.ContinuationPoint]
-            more.ReleaseContinuationPoints = False
-            result = uaclient.browse_next(more)[0]
-        self._children[parent] = found
-        return found
-
     def _browse(self):
-        """(path, node id) of every Object under Objects, paths like Root.Objects.MyObject:
-        a Browse per Object, never one per variable."""
-        out = []
-        objects = self._client.get_objects_node().nodeid
-        stack = [(objects, "Root.Objects", 0)]
-        while stack:
-            node_id, path, depth = stack.pop()
-            out.append((path, node_id))
-            if depth >= MAX_BROWSE_DEPTH or self._stopping():
-                continue
-            for name, (child, node_class) in self.children(node_id).items():
-                if node_class != OBJECT_CLASS or (depth == 0 and name == "Server"):
-                    continue  # values are not devices; the server's own diagnostics are not
-                stack.append((child, path + "." + name, depth + 1))
-        return out
+        return self._space.objects()
 
     def _scan(self):
         """Find the devices of every mapping (again: nodes may come and go)."""
         found = {}  # type: Dict[str, Device]
         browsed = None
-        self._children = {}
+        self._space.forget()
         try:
             for index, mapping in enumerate(self._config["mapping"]):
                 pattern = mapping["deviceNodePattern"]
@@ -232,7 +176,7 @@ class OpcUaSession(DeviceSession):
                     if device is not None:
                         found[device.name] = device
         finally:
-            self._children = {}  # the browse answers are not kept: thousands of names
+            self._space.forget()  # the browse answers are not kept: thousands of names
         previous, self.connector.devices = self.devices, found  # before announcing: RPCs may follow at once
         for name in set(previous) - set(found):
             self.worker.set_online(name, previous[name].type, False)
@@ -242,25 +186,11 @@ class OpcUaSession(DeviceSession):
             self._subscribe()
 
     def node_id_for(self, device, expression):
-        """A node's id by relative path (`${Temperature}`, `${Sub.Value}`), absolute
-        browse path (`Root\\.Objects\\.Obj\\.Var`) or node id (`ns=2;i=5`); None if none."""
-        target = _inner(expression)
-        if opcua_config.NODE_ID.match(target):
-            return self._client.get_node(target).nodeid
-        steps = [s for s in re.split(r"\\?\.", target) if s]
-        node_id = device.node_id
-        if steps[:2] == ["Root", "Objects"]:
-            node_id, steps = self._client.get_objects_node().nodeid, steps[2:]
-        for step in steps:
-            child = self.children(node_id).get(step)
-            if child is None:
-                return None
-            node_id = child[0]
-        return node_id
+        return self._space.node_id_for(device.node_id, expression)
 
     def node_for(self, device, expression):
-        """The python-opcua Node of node_id_for (for reads, writes and calls), or None."""
-        node_id = self.node_id_for(device, expression)
+        """The python-opcua Node of a value path or node id (for reads, writes and calls), or None."""
+        node_id = self._space.node_id_for(device.node_id, expression)
         return None if node_id is None else self._client.get_node(node_id)
 
     def _resolve(self, device):
@@ -310,30 +240,12 @@ class OpcUaSession(DeviceSession):
         return None if missing else text
 
     # -- reading --------------------------------------------------------------------------
-    def read(self, node_ids):
-        """Current values of `node_ids`, BATCH per Read request, without timestamps
-        (polled values carry the gateway's time); a value with a bad status is None."""
-        from opcua import ua
-        values = []  # type: List[Any]
-        for start in range(0, len(node_ids), BATCH):
-            params = ua.ReadParameters()
-            params.TimestampsToReturn = ua.TimestampsToReturn.Neither
-            for node_id in node_ids[start:start + BATCH]:
-                item = ua.ReadValueId()
-                item.NodeId = node_id
-                item.AttributeId = ua.AttributeIds.Value
-                params.NodesToRead.append(item)
-            values.extend(r.Value.Value if r.StatusCode.is_good() else None
-                          for r in self._client.uaclient.read(params))
-            if self._stopping():
-                break
-        return values
-
     def _poll(self):
         """Every device's values, BATCH nodes per Read and one record per batch. A poll
         that takes longer than its period is counted (the worker starts the next one late,
         never piles them up)."""
-        began = time.monotonic()
+        clock = self.worker.clock
+        began = clock()
         self._counts["polls"] += 1
         nodes = 0
         for device in list(self.devices.values()):
@@ -341,11 +253,11 @@ class OpcUaSession(DeviceSession):
             for start in range(0, len(node_ids), BATCH):
                 if self._stopping():
                     return
-                values = self.read(node_ids[start:start + BATCH])
+                values = self._space.read(node_ids[start:start + BATCH])
                 self._send(device, [(s, k, v) for (s, k), v in zip(keys[start:start + BATCH], values)
                                     if v is not None], None)
             nodes += len(node_ids)
-        took, period = time.monotonic() - began, self._server["pollPeriodInMillis"] / 1000.0
+        took, period = clock() - began, self._server["pollPeriodInMillis"] / 1000.0
         if took > period:
             self._counts["poll_overruns"] += 1
             self.failures.count("poll_overrun", "OPC-UA connector %s: a poll of %d nodes took %.1f s, longer than "

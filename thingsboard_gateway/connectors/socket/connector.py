@@ -9,17 +9,17 @@ connection's outbox (at most OUTBOX bytes) for its own thread; a device that sto
 fills only its own outbox. A write to a concrete address with no connection open is dialed
 on the connector's own worker thread.
 """
-import collections
 import logging
 import select
 import socket
 import threading
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.connectors.connector import Connector
 from thingsboard_gateway.connectors.worker import DeviceSession, DeviceWorker
 from thingsboard_gateway.connectors.serial.uplink import Framer
 from thingsboard_gateway.connectors.socket import config as socket_config
+from thingsboard_gateway.connectors.socket.peer import Done, Peer
 from thingsboard_gateway.connectors.socket.uplink import AttributeRequest, DeviceConverter, address_pattern
 from thingsboard_gateway.conversion.expression import as_text
 from thingsboard_gateway.runtime.backoff import BackoffPolicy
@@ -30,83 +30,7 @@ log = logging.getLogger(__name__)
 
 POLL = 0.5  # seconds a blocked accept/recv waits before looking at the stop event
 DRAIN = 256  # datagrams taken per wake-up at most (then the stop event is looked at)
-OUTBOX = 65536  # bytes waiting for a connection whose device does not read, at most
 DIAL_TIMEOUT = 5.0  # seconds to connect to a device's concrete address
-
-Done = Callable[[Optional[str]], None]  # called with None once sent, else with the reason
-
-
-class Peer(object):
-    """One TCP connection (or, for UDP, the last address a device sent from)."""
-
-    def __init__(self, sock, address, device):
-        # type: (Optional[socket.socket], Tuple[str, int], Dict[str, Any]) -> None
-        self.sock = sock
-        self.address = address
-        self.device = device
-        self.lock = threading.Lock()
-        self.outbox = collections.deque()  # type: Deque[List[Any]]  [bytes left, done]
-        self.queued = 0
-        self.closed = False
-
-    def put(self, data, done):
-        # type: (bytes, Done) -> Optional[str]
-        """Queue `data` and send what the socket takes now; the reason when refused."""
-        with self.lock:
-            if self.closed:
-                return "the connection is closed"
-            if self.queued and self.queued + len(data) > OUTBOX:
-                return "the device is not reading: %d bytes wait already" % self.queued
-            self.outbox.append([memoryview(data), done])
-            self.queued += len(data)
-            sent = self._send_queued()
-        _finish(sent, None)
-        return None
-
-    def flush(self):
-        """On the connection's thread, when its socket takes data again."""
-        with self.lock:
-            sent = self._send_queued()
-        _finish(sent, None)
-
-    def close(self, reason):
-        # type: (str) -> None
-        """Fail whatever still waits (the connection ended)."""
-        with self.lock:
-            self.closed = True
-            left = [item[1] for item in self.outbox]
-            self.outbox.clear()
-            self.queued = 0
-        _finish(left, reason)
-
-    def _send_queued(self):
-        # type: () -> List[Done]
-        sent = []  # type: List[Done]
-        while self.outbox:
-            item = self.outbox[0]
-            try:
-                n = self.sock.send(item[0])
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                break  # the connection's thread sees the error on its next receive and closes
-            self.queued -= n
-            if n < len(item[0]):
-                item[0] = item[0][n:]
-                break
-            self.outbox.popleft()
-            sent.append(item[1])
-        return sent
-
-
-def _finish(callbacks, reason):
-    # type: (List[Done], Optional[str]) -> None
-    for done in callbacks:
-        try:
-            done(reason)
-        except Exception:  # a reply that fails must not end the thread that sent
-            log.exception("socket: a write's callback failed")
-
 
 class SocketConnector(Connector):
     """Upstream-compatible socket connector (see README.md beside this file)."""
