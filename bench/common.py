@@ -40,7 +40,9 @@ def interpreters(chosen=None):
     # type: (Any) -> List[str]
     """The interpreters a benchmark runs on: those chosen with --python, else this one and
     Python 3.7 (.venv37, which `make test` builds) when present."""
-    return list(chosen) if chosen else [sys.executable] + ([PYTHON37] if os.path.exists(PYTHON37) else [])
+    if chosen:
+        return [os.path.abspath(p) for p in chosen]  # benchmarks run them from other folders
+    return [sys.executable] + ([PYTHON37] if os.path.exists(PYTHON37) else [])
 
 
 def python_version(python):
@@ -150,3 +152,21 @@ def stop_process(process, timeout=15.0):
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def write_gateway_config(folder, broker_port, connector_type, file_name, connector_file):
+    # type: (str, int, str, str, Any) -> str
+    """tb_gateway.json for a benchmark's gateway process: the local broker, memory storage,
+    no statistics, one connector (its file written beside it). Returns its path."""
+    import json
+    with open(os.path.join(folder, file_name), "w") as f:
+        json.dump(connector_file, f)
+    config = {"thingsboard": {"host": "127.0.0.1", "port": broker_port,
+                              "security": {"type": "accessToken", "accessToken": "BENCH"},
+                              "statistics": {"enable": False}, "sessionLimitsTimeoutMs": 0},
+              "storage": {"type": "memory", "max_records_count": 1000000},
+              "connectors": [{"name": connector_type, "type": connector_type, "configuration": file_name}]}
+    path = os.path.join(folder, "tb_gateway.json")
+    with open(path, "w") as f:
+        json.dump(config, f)
+    return path

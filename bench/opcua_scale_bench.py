@@ -34,7 +34,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (ROOT, CpuQuota, free_port, interpreters, process_cpu, python_version,  # noqa: E402
-                    wait_port)
+                    wait_port, write_gateway_config)
 
 sys.path.insert(0, ROOT)
 from tests.support.broker import Mosquitto  # noqa: E402
@@ -233,16 +233,8 @@ def run(python, mode, args, folder, url, broker_port, platform, server_log):
     if mode == "bare":
         command = [python, "-c", BARE, url, str(broker_port)]
     else:
-        with open(os.path.join(folder, "opcua.json"), "w") as f:
-            json.dump(old_shape_file(url, args.nodes, mode == "subscription"), f)
-        config = {"thingsboard": {"host": "127.0.0.1", "port": broker_port,
-                                  "security": {"type": "accessToken", "accessToken": "SCALE"},
-                                  "statistics": {"enable": False}, "sessionLimitsTimeoutMs": 0},
-                  "storage": {"type": "memory", "max_records_count": 1000000},
-                  "connectors": [{"name": "OPC-UA", "type": "opcua", "configuration": "opcua.json"}]}
-        path = os.path.join(folder, "tb_gateway.json")
-        with open(path, "w") as f:
-            json.dump(config, f)
+        path = write_gateway_config(folder, broker_port, "opcua", "opcua.json",
+                                    old_shape_file(url, args.nodes, mode == "subscription"))
         command = [python, "-m", "thingsboard_gateway", "--config", path]
     quota = CpuQuota(args.cpu_quota) if args.cpu_quota else None
     began = time.monotonic()
@@ -313,7 +305,7 @@ def main():
             raise SystemExit("the OPC-UA server did not start")
         platform = Platform(broker.port)
         url = "opc.tcp://127.0.0.1:%d/scale/" % port
-        for python in [os.path.abspath(p) for p in interpreters(args.python)]:
+        for python in interpreters(args.python):
             results = {}
             subprocess.run([python, "-c", "import opcua, paho.mqtt.client, thingsboard_gateway.cli"], env=environment(),
                            cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # compiled once

@@ -20,7 +20,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, free_port, interpreters, process_cpu, python_version, stop_process, wait_port  # noqa: E402
+from common import (ROOT, free_port, interpreters, process_cpu, python_version, stop_process,  # noqa: E402
+                    wait_port, write_gateway_config)
 
 sys.path.insert(0, ROOT)
 from tests.support.broker import Mosquitto  # noqa: E402
@@ -85,16 +86,8 @@ def run(python, strategy, args, folder, broker_port, modbus_port):
              "timeout": 1, "type": "tcp", "host": "127.0.0.1", "port": modbus_port,
              "timeseries": [{"tag": "r%d" % r, "type": "16int", "functionCode": 3, "address": r}
                             for r in range(args.registers)]}
-    with open(os.path.join(folder, "modbus.json"), "w") as f:
-        json.dump({"reportStrategy": {"type": strategy}, "master": {"slaves": [slave]}}, f)
-    config = {"thingsboard": {"host": "127.0.0.1", "port": broker_port,
-                              "security": {"type": "accessToken", "accessToken": "BENCH"},
-                              "statistics": {"enable": False}, "sessionLimitsTimeoutMs": 0},
-              "storage": {"type": "memory", "max_records_count": 1000000},
-              "connectors": [{"name": "Modbus", "type": "modbus", "configuration": "modbus.json"}]}
-    path = os.path.join(folder, "tb_gateway.json")
-    with open(path, "w") as f:
-        json.dump(config, f)
+    path = write_gateway_config(folder, broker_port, "modbus", "modbus.json",
+                                {"reportStrategy": {"type": strategy}, "master": {"slaves": [slave]}})
     counter = Counter(broker_port)
     env = dict(os.environ, PYTHONPATH=ROOT)
     gateway = subprocess.Popen([python, "-m", "thingsboard_gateway", "--config", path], env=env, cwd=folder,
