@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from thingsboard_gateway.config.errors import ConfigError
-from thingsboard_gateway.connectors.mqtt.uplink import BytesUplinkConverter, JsonUplinkConverter
+from thingsboard_gateway.connectors.mqtt.uplink import BytesUplinkConverter
+from thingsboard_gateway.conversion.mapped import JsonUplinkConverter
 from thingsboard_gateway.conversion.casting import TYPES
 from thingsboard_gateway.gateway.validation import MAX_NAME, name_problem, normalize_record
 

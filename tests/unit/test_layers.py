@@ -73,3 +73,25 @@ def test_uplink_and_downlink_modules_do_not_import_their_config_module():
                 if isinstance(node, ast.ImportFrom) and node.module == "thingsboard_gateway.connectors.%s.config" % parts[1]:
                     wrong.append("%s:%d" % (os.path.relpath(path, PACKAGE), node.lineno))
     assert not wrong, wrong
+
+
+def test_no_connector_folder_imports_another_connectors_folder():
+    """Shared pure pieces live in conversion/ (framing, the mapping converter, the Converter
+    base); http/ holds what REST and request share. A connector folder imports only its
+    own folder, http/, and the kit's modules (connectors/*.py)."""
+    connectors = os.path.join(PACKAGE, "connectors")
+    folders = set(name for name in os.listdir(connectors) if os.path.isdir(os.path.join(connectors, name))
+                  and not name.startswith("__"))
+    wrong = []
+    for path in modules():
+        parts = os.path.relpath(path, connectors).split(os.sep)
+        if len(parts) < 2 or parts[0] not in folders:
+            continue
+        tree = ast.parse(open(path, encoding="utf-8").read(), path)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(
+                    "thingsboard_gateway.connectors."):
+                target = node.module.split(".")[2]
+                if target in folders and target not in (parts[0], "http"):
+                    wrong.append("connectors/%s:%d imports connectors.%s" % ("/".join(parts), node.lineno, target))
+    assert wrong == []

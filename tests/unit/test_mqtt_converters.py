@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from thingsboard_gateway.config.errors import ConfigError
-from thingsboard_gateway.connectors.mqtt.uplink import BytesUplinkConverter, JsonUplinkConverter
+from thingsboard_gateway.connectors.mqtt.uplink import BytesUplinkConverter
+from thingsboard_gateway.conversion.mapped import JsonUplinkConverter
 
 CASES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "cases", "mqtt")
 

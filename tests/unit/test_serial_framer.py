@@ -1,7 +1,7 @@
 """The serial Framer: frames are cut right however the bytes arrive, and its buffer stays bounded."""
 from hypothesis import given, settings, strategies as st
 
-from thingsboard_gateway.connectors.serial.uplink import Framer
+from thingsboard_gateway.conversion.framing import Framer
 
 
 @given(st.lists(st.binary(max_size=30).filter(lambda b: b"\n" not in b), max_size=20),

@@ -1,21 +1,5 @@
-"""The public Converter base class: pure conversion between device data and ThingsBoard's.
+"""The public name of the Converter base class, where custom converters have always
+imported it from; it lives in conversion/converter.py with the other pure pieces."""
+from thingsboard_gateway.conversion.converter import Converter
 
-Uplink output format (the "converted data" handed to gateway.send_to_storage):
-  {"deviceName": str, "deviceType": str,
-   "telemetry": [{"ts": ms, "values": {key: value}}] or [{key: value}],
-   "attributes": {key: value}}
-"""
-from abc import ABC, abstractmethod
-from typing import Any
-
-
-class Converter(ABC):
-    """`convert(config, data)` with no I/O, so it can be tested with recorded samples."""
-
-    def __init__(self, config=None):
-        self.config = config or {}
-
-    @abstractmethod
-    def convert(self, config, data):
-        # type: (Any, Any) -> Any
-        """Return the converted data (or None when there is nothing to send)."""
+__all__ = ["Converter"]

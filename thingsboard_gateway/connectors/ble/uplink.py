@@ -8,7 +8,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from thingsboard_gateway.config.errors import ConfigError
-from thingsboard_gateway.connectors.converter import Converter
+from thingsboard_gateway.conversion.converter import Converter
 from thingsboard_gateway.conversion.report import device_strategy
 from thingsboard_gateway.conversion.casting import STRING_TYPES, CastError, cast, device_text
 

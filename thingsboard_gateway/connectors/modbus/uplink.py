@@ -3,7 +3,7 @@ data (pure: no I/O; the connector's poller does the reads)."""
 import struct
 from typing import Any, Dict, List, Optional, Tuple
 
-from thingsboard_gateway.connectors.converter import Converter
+from thingsboard_gateway.conversion.converter import Converter
 from thingsboard_gateway.connectors.modbus import codec
 from thingsboard_gateway.connectors.modbus.plan import Read, plan_reads
 from thingsboard_gateway.conversion.report import ON_CHANGE_OR_REPORT_PERIOD, Strategy, device_strategy

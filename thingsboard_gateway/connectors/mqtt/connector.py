@@ -20,7 +20,8 @@ from thingsboard_gateway.connectors.connector import Connector
 from thingsboard_gateway.connectors.mqtt import config as mqtt_config
 from thingsboard_gateway.connectors.mqtt.acks import AckSequencer, Acker
 from thingsboard_gateway.connectors.mqtt.requests import Requests, payload_of, render
-from thingsboard_gateway.connectors.mqtt.uplink import BytesUplinkConverter, JsonUplinkConverter
+from thingsboard_gateway.connectors.mqtt.uplink import BytesUplinkConverter
+from thingsboard_gateway.conversion.mapped import JsonUplinkConverter
 from thingsboard_gateway.conversion.report import with_entry_strategy
 from thingsboard_gateway.connectors.registry import load_converter
 from thingsboard_gateway.runtime.failures import FailureLog

@@ -9,7 +9,7 @@ import json
 from typing import Any, Dict, List, Optional, Pattern, Tuple
 
 from thingsboard_gateway.config.errors import ConfigError
-from thingsboard_gateway.connectors.mqtt.uplink import NameSource, device_sources
+from thingsboard_gateway.conversion.mapped import NameSource, device_sources
 from thingsboard_gateway.conversion.expression import Template, compile_regex, compile_template
 
 

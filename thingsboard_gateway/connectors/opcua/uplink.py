@@ -2,7 +2,7 @@
 (pure: the session reads the nodes or receives them from subscriptions)."""
 from typing import Any, Dict, List, Optional, Tuple
 
-from thingsboard_gateway.connectors.converter import Converter
+from thingsboard_gateway.conversion.converter import Converter
 
 Failure = Tuple[str, str]  # (key, reason)
 

@@ -3,7 +3,7 @@ from typing import Any, Dict, List, Optional
 
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.config.schema import ACCEPTED_VALUE, Field, validate
-from thingsboard_gateway.connectors.rest.config import OUTGOING
+from thingsboard_gateway.connectors.http.config import OUTGOING
 
 SECURITY = Field("object", default=dict, fields={
     "type": Field("str", choices=["anonymous", "basic", "cert"], default="anonymous"),

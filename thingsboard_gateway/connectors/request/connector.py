@@ -15,7 +15,7 @@ from thingsboard_gateway.connectors.http.outgoing import (OutgoingRequest, Sende
                                                           send_rpc, ssl_context)
 from thingsboard_gateway.connectors.request import config as request_config
 from thingsboard_gateway.connectors.request.uplink import items, unpack
-from thingsboard_gateway.connectors.rest.uplink import mapping_converter
+from thingsboard_gateway.connectors.http.uplink import mapping_converter
 from thingsboard_gateway.conversion.report import with_entry_strategy
 from thingsboard_gateway.connectors.worker import DeviceSession, DeviceWorker, SessionLost
 from thingsboard_gateway.conversion.expression import compile_template, render

@@ -13,7 +13,7 @@ def convert_sample(config, shown, sample):
     """For `check --sample` and the case folders: {"mapping": index (default 0),
     "response": JSON, "subResponses": [{name: JSON} per item], "ts": ms} -> (converted
     list, failures)."""
-    from thingsboard_gateway.connectors.rest.uplink import json_converter
+    from thingsboard_gateway.connectors.http.uplink import json_converter
     from thingsboard_gateway.conversion.expression import compile_template
     mappings = load(config, shown)["mapping"]
     if not isinstance(sample, dict) or "response" not in sample:

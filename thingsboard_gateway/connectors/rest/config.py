@@ -3,6 +3,7 @@ from typing import Any, Dict, List, Optional
 
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.config.schema import ACCEPTED_VALUE, Field, validate
+from thingsboard_gateway.connectors.http.config import OUTGOING
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -60,15 +61,6 @@ ATTRIBUTE_REQUEST = Field("object", fields={
     "timeout": Field("number", min=0.1, default=10),
     "deviceNameExpression": Field("str", required=True),
     "attributeNameExpression": Field("str", required=True),
-})
-
-OUTGOING = Field("object", extra=True, fields={
-    "HTTPMethod": Field("str"),
-    "requestUrlExpression": Field("str", required=True),
-    "valueExpression": Field("str"),
-    "timeout": Field("number", min=0.01),
-    "tries": Field("int", min=1),
-    "security": Field("object", extra=True, fields={"type": Field("str", choices=["anonymous", "basic", "cert"])}),
 })
 
 CONNECTOR = Field("object", fields={

@@ -14,7 +14,7 @@ from thingsboard_gateway.connectors.http.outgoing import (OutgoingRequest, Sende
                                                           send_rpc)
 from thingsboard_gateway.connectors.rest import config as rest_config
 from thingsboard_gateway.connectors.rest.server import Request, Response, RestServer
-from thingsboard_gateway.connectors.rest.uplink import mapping_converter
+from thingsboard_gateway.connectors.http.uplink import mapping_converter
 from thingsboard_gateway.conversion.report import with_entry_strategy
 from thingsboard_gateway.conversion.expression import compile_template, render
 from thingsboard_gateway.runtime.failures import FailureLog

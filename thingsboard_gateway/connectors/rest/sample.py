@@ -5,7 +5,7 @@ from typing import Any, List, Tuple
 
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.connectors.rest.config import load
-from thingsboard_gateway.connectors.rest.uplink import json_converter
+from thingsboard_gateway.connectors.http.uplink import json_converter
 
 
 def convert_sample(config, shown, sample):

@@ -12,7 +12,8 @@ from thingsboard_gateway.connectors.connector import Connector
 from thingsboard_gateway.connectors.registry import load_converter
 from thingsboard_gateway.connectors.serial import config as serial_config
 from thingsboard_gateway.connectors.serial.downlink import attribute_bytes, rpc_bytes
-from thingsboard_gateway.connectors.serial.uplink import Framer, SerialUplinkConverter, decode_value
+from thingsboard_gateway.connectors.serial.uplink import SerialUplinkConverter, decode_value
+from thingsboard_gateway.conversion.framing import Framer
 from thingsboard_gateway.connectors.worker import DeviceSession, DeviceWorker, SessionLost
 from thingsboard_gateway.conversion.casting import CastError
 from thingsboard_gateway.runtime.backoff import BackoffPolicy

@@ -17,11 +17,11 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.connectors.connector import Connector
 from thingsboard_gateway.connectors.worker import DeviceSession, DeviceWorker
-from thingsboard_gateway.connectors.serial.uplink import Framer
 from thingsboard_gateway.connectors.socket import config as socket_config
 from thingsboard_gateway.connectors.socket.peer import Done, Peer
 from thingsboard_gateway.connectors.socket.uplink import AttributeRequest, DeviceConverter, address_pattern
 from thingsboard_gateway.conversion.expression import as_text
+from thingsboard_gateway.conversion.framing import Framer
 from thingsboard_gateway.runtime.backoff import BackoffPolicy
 from thingsboard_gateway.runtime.counters import Counters
 from thingsboard_gateway.runtime.failures import FailureLog

@@ -12,7 +12,7 @@ import time
 from typing import Any, Dict, List, Optional, Pattern, Tuple
 
 from thingsboard_gateway.config.errors import ConfigError
-from thingsboard_gateway.connectors.converter import Converter
+from thingsboard_gateway.conversion.converter import Converter
 from thingsboard_gateway.conversion.report import device_strategy
 from thingsboard_gateway.conversion.casting import CASTS, STRING_TYPES, CastError, device_text
 

@@ -5,7 +5,7 @@ converter): `deviceInfo` with sources "request" or "constant", `attributes`,
 import copy
 from typing import Any, Dict, List, Tuple
 
-from thingsboard_gateway.connectors.mqtt.uplink import JsonUplinkConverter
+from thingsboard_gateway.conversion.mapped import JsonUplinkConverter
 
 
 def json_converter(converter, file, path):
