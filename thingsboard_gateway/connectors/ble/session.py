@@ -243,7 +243,7 @@ class AdapterSession(DeviceSession):
         if lost is not None:
             self._drop(device, lost)
             return
-        self.connector.reads += len(values)
+        self.connector.counts.add("reads", len(values))
         if values:
             self.connector.convert(device.config, values)
 
@@ -264,7 +264,7 @@ class AdapterSession(DeviceSession):
         """A notification arrived (bluepy calls the delegate inside waitForNotifications)."""
         uuid = device.handles.get(handle)
         if uuid is not None:
-            self.connector.notifications += 1
+            self.connector.counts.add("notifications")
             self.connector.convert(device.config, {uuid: data})
 
     # -- requests ------------------------------------------------------------------------------

@@ -2,19 +2,17 @@
 own period, so a host that is down never delays the others; RPCs and attribute writes
 run on the endpoint's thread too (the pymodbus client is not thread-safe)."""
 import logging
-import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from thingsboard_gateway.connectors.connector import Connector
+from thingsboard_gateway.connectors.kit import PollingConnector, now_ms
 from thingsboard_gateway.connectors.modbus import config as modbus_config
 from thingsboard_gateway.connectors.modbus.downlink import READS, requests_for
 from thingsboard_gateway.connectors.modbus.plan import Read
 from thingsboard_gateway.connectors.modbus.server import ServerSession
 from thingsboard_gateway.connectors.modbus.uplink import ModbusUplinkConverter, tag_decoder
 from thingsboard_gateway.connectors.registry import load_converter
-from thingsboard_gateway.connectors.worker import DeviceSession, DeviceWorker, SessionLost
-from thingsboard_gateway.runtime.backoff import AttemptsBackoff, BackoffPolicy
-from thingsboard_gateway.runtime.failures import FailureLog
+from thingsboard_gateway.connectors.worker import DeviceSession, SessionLost
+from thingsboard_gateway.runtime.backoff import AttemptsBackoff
 
 log = logging.getLogger(__name__)
 
@@ -178,17 +176,8 @@ class SlavePoller(object):
     def _send_custom(self, results):
         reads = [{"functionCode": read.function_code, "address": read.address, "values": data}
                  for read, data in zip(self.converter.reads, results) if data is not None]
-        try:
-            converted = self.custom_uplink.convert(self.slave, {"reads": reads, "ts": int(time.time() * 1000)})
-        except Exception as e:  # the extension's own failure: counted, the poller goes on
-            self.connector.failures.count("converter:" + self.name, "Modbus slave %s: custom converter failed: "
-                                                                    "%s: %s" % (self.name, type(e).__name__, e))
-            return
-        for data in converted if isinstance(converted, list) else [converted]:
-            if data:
-                if isinstance(data, dict) and self.converter.strategy is not None:
-                    data.setdefault("reportStrategy", self.converter.strategy)
-                self.connector.gateway.send_to_storage(self.connector.name, self.connector.id, data)
+        self.connector.emit(self.name, lambda: self.custom_uplink.convert(self.slave, {"reads": reads, "ts": now_ms()}),
+                            "decode", strategy=self.converter.strategy)
 
     def _silent(self):
         """No answer: after connectAttemptCount silent polls, set the slave aside for
@@ -202,7 +191,7 @@ class SlavePoller(object):
 
     def _send(self, values):
         attributes, telemetry = values["attributes"], values["timeseries"]
-        converted = self.converter.record(attributes, telemetry, int(time.time() * 1000))
+        converted = self.converter.record(attributes, telemetry, now_ms())
         if converted is not None:
             self.connector.gateway.send_to_storage(self.connector.name, self.connector.id, converted)
 
@@ -223,8 +212,10 @@ class SlavePoller(object):
         return result
 
 
-class ModbusConnector(Connector):
+class ModbusConnector(PollingConnector):
     """Upstream-compatible Modbus master (see README.md beside this file)."""
+
+    default_file = "modbus.json"
 
     @staticmethod
     def load_config(config, file, warnings=None):
@@ -250,9 +241,6 @@ class ModbusConnector(Connector):
 
     def __init__(self, gateway, config, connector_type):
         super(ModbusConnector, self).__init__(gateway, config, connector_type)
-        self._file = config.get("configuration", "modbus.json")
-        self._config = modbus_config.load(config, self._file)
-        self.failures = FailureLog(log)
         self.endpoints = []  # type: List[EndpointSession]
         self.pollers = {}  # type: Dict[str, SlavePoller]
         self.server = None  # type: Optional[ServerSession]  the gateway as a Modbus slave
@@ -263,63 +251,38 @@ class ModbusConnector(Connector):
         key = next((k for k in keys if slave.get(k)), None)
         if key is None:
             return None
-        index = self._config["master"]["slaves"].index(slave)
-        return load_converter(slave[key], "modbus", self._file, "master.slaves[%d].%s" % (index, key), slave)
+        index = self.settings["master"]["slaves"].index(slave)
+        return load_converter(slave[key], "modbus", self.file, "master.slaves[%d].%s" % (index, key), slave)
 
-    def open(self):
-        self.stop_event.clear()
+    def start(self):
         groups = {}  # type: Dict[str, List[Dict[str, Any]]]
-        for slave in self._config["master"]["slaves"]:
+        for slave in self.settings["master"]["slaves"]:
             groups.setdefault(endpoint_key(slave), []).append(slave)
         self.endpoints = [EndpointSession(self, key, slaves) for key, slaves in groups.items()]
         self.pollers = {p.name: p for e in self.endpoints for p in e.pollers}
         for endpoint in self.endpoints:
             settings = endpoint.settings
-            backoff = AttemptsBackoff(settings["connectAttemptCount"], settings["pollPeriod"] / 1000.0,
-                                      settings["waitAfterFailedAttemptsMs"] / 1000.0)
-            DeviceWorker(self, endpoint.key, endpoint, backoff, self.failures, self.clock).start()
-        if self._config.get("slave"):
-            self.server = ServerSession(self, self._config["slave"])
-            DeviceWorker(self, self.server.endpoint, self.server, BackoffPolicy(1.0, 30.0), self.failures,
-                         self.clock).start()
+            self.start_worker(endpoint.key, endpoint, AttemptsBackoff(
+                settings["connectAttemptCount"], settings["pollPeriod"] / 1000.0,
+                settings["waitAfterFailedAttemptsMs"] / 1000.0))
+        if self.settings.get("slave"):
+            self.server = ServerSession(self, self.settings["slave"])
+            self.start_worker(self.server.endpoint, self.server)
 
-    def close(self):
-        self.stop_event.set()
-        for endpoint in self.endpoints:
-            endpoint.worker.wake()
-        if self.server is not None:
-            self.server.worker.wake()
-        self.join_threads(5.0)
-
-    def is_connected(self):
-        return any(e.worker is not None and e.worker.connected for e in self.endpoints) or (
-            self.server is not None and self.server.worker.connected)
-
-    def statistics(self):
+    def gauges(self):
         values = {"polls": sum(p.polls for p in self.pollers.values()),
                   "slaves_online": sum(1 for p in self.pollers.values() if p.online)}
         if self.server is not None:
             values["served_requests"] = self.server.responder.requests
-        for kind, count in self.failures.snapshot().items():
-            values["failures_" + kind] = count
         return values
 
     # -- platform requests (run on the slave's endpoint thread) ---------------------------
-    def server_side_rpc_handler(self, content):
-        device, data = content.get("device"), content.get("data") or {}
-        request_id, method, params = data.get("id"), data.get("method"), data.get("params")
-        poller = self.pollers.get(device)
-
-        def reply(result):
-            self.gateway.send_rpc_reply(device, request_id, result)
-
-        if poller is None and self.server is not None and device == self.server.name:
-            server = self.server
-            server.worker.submit(lambda: server.rpc(method, params), reply)
-            return
+    def rpc_target(self, device, method, params):
+        poller, server = self.pollers.get(device), self.server
+        if poller is None and server is not None and device == server.name:
+            return server.worker, lambda: server.rpc(method, params)
         if poller is None:
-            reply({"error": "unknown Modbus device %s" % device})
-            return
+            return "unknown Modbus device %s" % device
         tag = next((t for t in poller.slave["rpc"] if t["tag"] == method), None)
         value = params
         if tag is None and isinstance(params, dict) and "functionCode" in params and "address" in params:
@@ -329,26 +292,18 @@ class ModbusConnector(Connector):
         elif isinstance(params, dict) and "value" in params:
             value = params["value"]
         if tag is None:
-            reply({"error": "no rpc entry for method %s on %s" % (method, device)})
-            return
+            return "no rpc entry for method %s on %s" % (method, device)
 
         def work():
             result = poller.execute(tag, value)
             return {"success": True} if tag["functionCode"] not in (1, 2, 3, 4) else {"value": result}
+        return poller.endpoint.worker, work
 
-        poller.endpoint.worker.submit(work, reply)
-
-    def on_attributes_update(self, content):
-        device, data = content.get("device"), content.get("data") or {}
-        poller = self.pollers.get(device)
-        if poller is None and self.server is not None and device == self.server.name:
-            server = self.server
-            for key, value in data.items():
-                server.worker.submit(lambda k=key, v=value: server.write_attribute(k, v))
-            return
-        if poller is None:
-            return
-        for key, value in data.items():
-            tag = next((t for t in poller.slave["attributeUpdates"] if t["tag"] == key), None)
-            if tag is not None:
-                poller.endpoint.worker.submit(lambda t=tag, v=value: poller.execute(t, v))
+    def attribute_target(self, device, key, value):
+        poller, server = self.pollers.get(device), self.server
+        if poller is None and server is not None and device == server.name:
+            return server.worker, lambda: server.write_attribute(key, value)
+        tag = None if poller is None else next((t for t in poller.slave["attributeUpdates"] if t["tag"] == key), None)
+        if tag is None:
+            return None
+        return poller.endpoint.worker, lambda: poller.execute(tag, value)

@@ -9,20 +9,20 @@ tasks.
 import logging
 from typing import Any, Dict
 
-from thingsboard_gateway.connectors.connector import Connector
+from thingsboard_gateway.connectors.kit import PollingConnector
 from thingsboard_gateway.connectors.opcua import config as opcua_config
 from thingsboard_gateway.connectors.opcua.session import Device, OpcUaSession
 from thingsboard_gateway.connectors.opcua.uplink import OpcUaUplinkConverter
 from thingsboard_gateway.connectors.registry import load_converter
-from thingsboard_gateway.connectors.worker import DeviceWorker
 from thingsboard_gateway.runtime.backoff import BackoffPolicy
-from thingsboard_gateway.runtime.failures import FailureLog
 
 log = logging.getLogger(__name__)
 
 
-class OpcUaConnector(Connector):
+class OpcUaConnector(PollingConnector):
     """Upstream-compatible OPC-UA connector (see README.md beside this file)."""
+
+    default_file = "opcua.json"
 
     @staticmethod
     def load_config(config, file, warnings=None):
@@ -39,15 +39,12 @@ class OpcUaConnector(Connector):
 
     def __init__(self, gateway, config, connector_type):
         super(OpcUaConnector, self).__init__(gateway, config, connector_type)
-        file = config.get("configuration", "opcua.json")
-        self.opcua_config = opcua_config.load(config, file)
-        self._converters = {id(m): load_converter(m["converter"], "opcua", file, "mapping[%d].converter" % i, m)
+        self._converters = {id(m): load_converter(m["converter"], "opcua", self.file, "mapping[%d].converter" % i, m)
                             if m.get("converter") else OpcUaUplinkConverter()
-                            for i, m in enumerate(self.opcua_config["mapping"])}
-        self._server = self.opcua_config["server"]
-        self.failures = FailureLog(log)
+                            for i, m in enumerate(self.settings["mapping"])}
+        self._server = self.settings["server"]
+        self.close_timeout = max(5.0, self._server["timeoutInMillis"] / 1000.0 + 2)
         self.devices = {}  # type: Dict[str, Device]  replaced as a whole by each scan
-        self.counts = {"polls": 0, "poll_overruns": 0, "values": 0, "subscription_values": 0}
         self._worker = None  # type: Any
 
     def converter_for(self, mapping):
@@ -55,58 +52,36 @@ class OpcUaConnector(Connector):
         """The uplink converter of a mapping entry: built-in, or its custom `converter`."""
         return self._converters[id(mapping)]
 
-    def open(self):
-        self.stop_event.clear()
+    def start(self):
         reconnect = self._server["reconnect"]
         backoff = BackoffPolicy(reconnect["minDelay"] / 1000.0, reconnect["maxDelay"] / 1000.0)
-        self._worker = DeviceWorker(self, self._server["url"], OpcUaSession(self), backoff, self.failures, self.clock)
-        self._worker.start()
+        self._worker = self.start_worker(self._server["url"], OpcUaSession(self), backoff)
 
-    def close(self):
-        self.stop_event.set()
-        if self._worker is not None:
-            self._worker.wake()
-        self.join_threads(max(5.0, self._server["timeoutInMillis"] / 1000.0 + 2))
-
-    def is_connected(self):
-        return self._worker is not None and self._worker.connected
-
-    def statistics(self):
-        values = dict(self.counts)
+    def gauges(self):
+        worker = self._worker
+        values = dict(worker.session.counts) if worker is not None else {}
         values["devices"] = len(self.devices)
-        values["reconnects"] = self._worker.reconnects if self._worker is not None else 0
-        for kind, count in self.failures.snapshot().items():
-            values["failures_" + kind] = count
+        values["reconnects"] = worker.reconnects if worker is not None else 0
         return values
 
-    # -- RPC and writes (queued to the worker's thread) -----------------------------------
-    def server_side_rpc_handler(self, content):
-        device_name, data = content.get("device"), content.get("data") or {}
-        request_id, method, params = data.get("id"), data.get("method"), data.get("params")
+    # -- RPC and writes (on the server's worker thread) -----------------------------------
+    def rpc_target(self, name, method, params):
+        device, worker = self.devices.get(name), self._worker
+        if device is None or worker is None:
+            return "unknown OPC-UA device %s" % name
+        return worker, lambda: worker.session.rpc(device, method, params)
 
-        def reply(result):
-            self.gateway.send_rpc_reply(device_name, request_id, result)
+    def attribute_target(self, name, key, value):
+        device, worker = self.devices.get(name), self._worker
+        entry = None if device is None else next((e for e in device.mapping["attributes_updates"]
+                                                   if e["key"] == key), None)
+        if entry is None or worker is None:
+            return None
+        session = worker.session
 
-        device = self.devices.get(device_name)
-        if device is None or self._worker is None:
-            reply({"error": "unknown OPC-UA device %s" % device_name})
-            return
-        self._worker.submit(lambda: self._worker.session.rpc(device, method, params), reply)
-
-    def on_attributes_update(self, content):
-        device = self.devices.get(content.get("device"))
-        if device is None or self._worker is None:
-            return
-        session = self._worker.session
-        for key, value in (content.get("data") or {}).items():
-            entry = next((e for e in device.mapping["attributes_updates"] if e["key"] == key), None)
-            if entry is None:
-                continue
-
-            def work(entry=entry, value=value):
-                node = session.node_for(device, entry["value"])
-                if node is None:
-                    raise ValueError("no node %s" % entry["value"])
-                session.write(node, value)
-            self._worker.submit(work)
-
+        def write():
+            node = session.node_for(device, entry["value"])
+            if node is None:
+                raise ValueError("no node %s" % entry["value"])
+            session.write(node, value)
+        return worker, write

@@ -14,12 +14,12 @@ import datetime
 import logging
 import re
 import threading
-import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.connectors.opcua.address_space import BATCH, LOOKUP, AddressSpace
 from thingsboard_gateway.connectors.opcua.downlink import cast_for, method_arguments
 from thingsboard_gateway.connectors.opcua.uplink import plain
+from thingsboard_gateway.connectors.kit import now_ms
 from thingsboard_gateway.connectors.worker import DeviceSession, SessionLost
 from thingsboard_gateway.conversion.report import device_strategy
 
@@ -58,9 +58,10 @@ class OpcUaSession(DeviceSession):
         self.name = connector.name
         self.gateway = connector.gateway
         self.failures = connector.failures
-        self._config = connector.opcua_config
+        self._config = connector.settings
         self._server = self._config["server"]
-        self._counts = connector.counts
+        # figures for statistics (the worker's thread; subscription_values under _notified_lock)
+        self.counts = {"polls": 0, "poll_overruns": 0, "values": 0, "subscription_values": 0}
         self._stop = connector.stop_event
         self._client = None  # type: Any
         self._subscribed = False
@@ -246,7 +247,7 @@ class OpcUaSession(DeviceSession):
         never piles them up)."""
         clock = self.worker.clock
         began = clock()
-        self._counts["polls"] += 1
+        self.counts["polls"] += 1
         nodes = 0
         for device in list(self.devices.values()):
             keys, node_ids = device.keys, device.node_ids
@@ -259,7 +260,7 @@ class OpcUaSession(DeviceSession):
             nodes += len(node_ids)
         took, period = clock() - began, self._server["pollPeriodInMillis"] / 1000.0
         if took > period:
-            self._counts["poll_overruns"] += 1
+            self.counts["poll_overruns"] += 1
             self.failures.count("poll_overrun", "OPC-UA connector %s: a poll of %d nodes took %.1f s, longer than "
                                 "pollPeriodInMillis (%d ms); the next one starts late"
                                 % (self.name, nodes, took, self._server["pollPeriodInMillis"]))
@@ -272,20 +273,11 @@ class OpcUaSession(DeviceSession):
         """items: (section, key, value, ts) -> one record: telemetry grouped by ts."""
         if not items:
             return
-        self._counts["values"] += len(items)
-        data = {"deviceName": device.name, "deviceType": device.type, "values": items, "ts": int(time.time() * 1000)}
+        self.counts["values"] += len(items)
+        data = {"deviceName": device.name, "deviceType": device.type, "values": items, "ts": now_ms()}
         converter = self.connector.converter_for(device.mapping)
-        try:
-            converted = converter.convert(device.mapping, data)
-        except Exception as e:  # a custom converter's own failure: counted, the session goes on
-            self.failures.count("converter:" + device.name, "OPC-UA connector %s: converter failed for %s: %s: %s"
-                                % (self.name, device.name, type(e).__name__, e))
-            return
-        for record in converted if isinstance(converted, list) else [converted]:
-            if record:
-                if device.strategy is not None and isinstance(record, dict):
-                    record.setdefault("reportStrategy", device.strategy)
-                self.gateway.send_to_storage(self.name, self.connector.id, record)
+        self.connector.emit(device.name, lambda: converter.convert(device.mapping, data), "value",
+                            strategy=device.strategy)
 
     def _flush_notifications(self):
         """Values that subscriptions delivered since the last flush, one record per device."""
@@ -373,7 +365,7 @@ class DataChange(object):
             pass
         session = self.session
         with session._notified_lock:  # the worker's flush job sends them, batched
-            session._counts["subscription_values"] += 1
+            session.counts["subscription_values"] += 1
             if isinstance(targets, list):
                 session._notified.extend((self.device, (section, key, value, ts)) for section, key in targets)
             else:

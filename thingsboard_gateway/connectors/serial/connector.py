@@ -5,19 +5,16 @@ reads. A port that vanishes (USB adapter unplugged) is reopened with backoff."""
 import logging
 import os
 import select
-import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from thingsboard_gateway.connectors.connector import Connector
+from thingsboard_gateway.connectors.kit import PollingConnector, now_ms
 from thingsboard_gateway.connectors.registry import load_converter
 from thingsboard_gateway.connectors.serial import config as serial_config
 from thingsboard_gateway.connectors.serial.downlink import attribute_bytes, rpc_bytes
 from thingsboard_gateway.connectors.serial.uplink import SerialUplinkConverter, decode_value
 from thingsboard_gateway.conversion.framing import Framer
-from thingsboard_gateway.connectors.worker import DeviceSession, DeviceWorker, SessionLost
+from thingsboard_gateway.connectors.worker import DeviceSession, SessionLost
 from thingsboard_gateway.conversion.casting import CastError
-from thingsboard_gateway.runtime.backoff import BackoffPolicy
-from thingsboard_gateway.runtime.failures import FailureLog
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +85,7 @@ class PortSession(DeviceSession):
             except Exception:
                 log.debug("closing %s failed", self.port, exc_info=True)
         if self.framer.take_rest():
-            self.connector.count("partial", self.port, "a partial frame was dropped when the port closed")
+            self.connector.note("partial", self.port, "a partial frame was dropped when the port closed")
         for device in self.devices:
             self.worker.set_online(device["name"], device["type"], False)
 
@@ -155,17 +152,17 @@ class PortSession(DeviceSession):
             self.deliver(self.framer.feed(data))
             if self.framer.overlong != overlong:
                 self.framer.overlong = 0
-                self.connector.count("overlong", self.port, "a frame longer than %d bytes was skipped"
+                self.connector.note("overlong", self.port, "a frame longer than %d bytes was skipped"
                                      % self.framer.max_length)
         elif self.framer.pending() and now - self.last_byte_at > self.settings["frameTimeoutMs"] / 1000.0:
-            self.connector.count("partial", self.port, "a partial frame was dropped (no end within %d ms)"
+            self.connector.note("partial", self.port, "a partial frame was dropped (no end within %d ms)"
                                  % self.settings["frameTimeoutMs"], self.framer.take_rest())
 
     def deliver(self, frames):
         # type: (List[bytes]) -> None
         if self.listener is None:
             if frames:
-                self.connector.count("unexpected", self.port, "%d frame(s) nobody asked for" % len(frames))
+                self.connector.note("unexpected", self.port, "%d frame(s) nobody asked for" % len(frames))
             return
         for frame in frames:
             if frame.strip():  # a blank line (or the "\n" after an answer cut at "\r") carries nothing
@@ -176,7 +173,7 @@ class PortSession(DeviceSession):
         self.write(device["requestString"].encode("utf-8"))
         frame = self.read_frame(_framer(device), device["frameTimeoutMs"] / 1000.0)
         if frame is None:
-            self.connector.count("timeout", device["name"], "no answer within %d ms" % device["frameTimeoutMs"])
+            self.connector.note("timeout", device["name"], "no answer within %d ms" % device["frameTimeoutMs"])
             return
         self.connector.convert(device, frame)
 
@@ -196,8 +193,10 @@ class PortSession(DeviceSession):
             return {"error": "response %r: %s" % (frame[:100], e)}
 
 
-class SerialConnector(Connector):
+class SerialConnector(PollingConnector):
     """Upstream-compatible serial connector (see README.md beside this file)."""
+
+    default_file = "custom_serial.json"
 
     @staticmethod
     def load_config(config, file, warnings=None):
@@ -214,60 +213,36 @@ class SerialConnector(Connector):
 
     def __init__(self, gateway, config, connector_type):
         super(SerialConnector, self).__init__(gateway, config, connector_type)
-        file = config.get("configuration", "custom_serial.json")
-        self._config = serial_config.load(config, file)
-        self.failures = FailureLog(log)
         self.converter = SerialUplinkConverter()
-        self.custom = custom_converters(self._config, file)
-        self.devices = {d["name"]: d for d in self._config["devices"]}
+        self.custom = custom_converters(self.settings, self.file)
+        self.devices = {d["name"]: d for d in self.settings["devices"]}
         self.sessions = []  # type: List[PortSession]
-        self.frames = 0
 
-    def open(self):
-        self.stop_event.clear()
+    def start(self):
         ports = {}  # type: Dict[str, List[Dict[str, Any]]]
-        for device in self._config["devices"]:
+        for device in self.settings["devices"]:
             ports.setdefault(device["port"], []).append(device)
         self.sessions = [PortSession(self, port, devices) for port, devices in ports.items()]
         for session in self.sessions:
-            DeviceWorker(self, session.port, session, BackoffPolicy(1.0, 30.0), self.failures, self.clock).start()
+            self.start_worker(session.port, session)
 
-    def close(self):
-        self.stop_event.set()
-        for session in self.sessions:
-            session.worker.wake()
-        self.join_threads(5.0)
+    def gauges(self):
+        return {"ports_open": sum(1 for worker in self.workers if worker.connected)}
 
-    def is_connected(self):
-        return any(s.worker.connected for s in self.sessions)
-
-    def statistics(self):
-        values = {"frames": self.frames, "ports_open": sum(1 for s in self.sessions if s.worker.connected)}
-        for kind, count in self.failures.snapshot().items():
-            values["failures_" + kind] = count
-        return values
-
-    def count(self, kind, where, message, sample=None):
+    def note(self, kind, where, message, sample=None):
         # type: (str, str, str, Any) -> None
-        self.failures.count("%s:%s" % (kind, where), "%s: %s: %s" % (self.name, where, message), sample)
+        self.count("%s:%s" % (kind, where), "%s: %s" % (where, message), sample)
 
     # -- on a port's thread ----------------------------------------------------------------
     def convert(self, device, frame):
         # type: (Dict[str, Any], bytes) -> None
-        self.frames += 1
+        self.counts.add("frames")
         custom = self.custom.get((device["name"], "converter")) if self.custom else None
-        try:
-            if custom is not None:
-                converted, failures = custom.convert(device, frame), []
-            else:
-                converted, failures = self.converter.convert_detailed(device, {"frame": frame, "ts": 0})
-        except Exception as e:  # a custom converter's own failure: this frame is lost, counted
-            self.count("converter", device["name"], "converter failed: %s: %s" % (type(e).__name__, e), frame)
-            return
-        if failures:
-            self.count("frame", device["name"], "; ".join("%s: %s" % f for f in failures), frame)
-        if converted:
-            self.gateway.send_to_storage(self.name, self.id, converted)
+        if custom is not None:
+            self.emit(device["name"], lambda: custom.convert(device, frame), "frame", frame)
+        else:
+            self.emit(device["name"], lambda: self.converter.convert_detailed(device, {"frame": frame, "ts": now_ms()}),
+                      "frame", frame)
 
     def downlink(self, device, request):
         # type: (Dict[str, Any], Dict[str, Any]) -> bytes
@@ -279,28 +254,28 @@ class SerialConnector(Connector):
             return rpc_bytes(request["entry"], device, request["method"], request["params"])
         return attribute_bytes(request["entry"], request["key"], request["value"])
 
-    # -- platform requests --------------------------------------------------------------------
+    # -- platform requests (on the device's port thread) --------------------------------------
     def _session(self, device):
         # type: (Dict[str, Any]) -> PortSession
         return next(s for s in self.sessions if s.port == device["port"])
 
-    def server_side_rpc_handler(self, content):
-        name, method, params, reply = self.rpc_request(content)
+    def rpc_target(self, name, method, params):
         device = self.devices.get(name)
         entry = None if device is None else next((e for e in device["serverSideRpc"] if e["method"] == method), None)
         if entry is None:
-            reply({"error": "no serverSideRpc entry for method %s on %s" % (method, name)})
-            return
+            return "no serverSideRpc entry for method %s on %s" % (method, name)
         session = self._session(device)
-        session.worker.submit(lambda: session.call(device, entry, method, params), reply)
+        return session.worker, lambda: session.call(device, entry, method, params)
 
-    def on_attributes_update(self, content):
-        device = self.devices.get(content.get("device"))
-        if device is None:
-            return
+    def attribute_target(self, name, key, value):
+        device = self.devices.get(name)
+        entries = [e for e in (device or {}).get("attributeUpdates", ())
+                   if key in (e.get("attributeOnPlatform"), e.get("attributeOnThingsBoard"))]
+        if not entries:
+            return None
         session = self._session(device)
-        for key, value in (content.get("data") or {}).items():
-            for entry in device["attributeUpdates"]:
-                if key in (entry.get("attributeOnPlatform"), entry.get("attributeOnThingsBoard")):
-                    request = {"key": key, "value": value, "entry": entry}
-                    session.worker.submit(lambda r=request: session.write(self.downlink(device, r)))
+
+        def write():
+            for entry in entries:
+                session.write(self.downlink(device, {"key": key, "value": value, "entry": entry}))
+        return session.worker, write
