@@ -7,18 +7,13 @@ sysfs.json:      {"devices": [{"name": "Pi CPU", "type": "board", "pollPeriod": 
                                            "scale": 0.001}]}]}
 RPC: "read" (params {"key": k}) answers the value read now.
 """
-import logging
 import os
-import time
 
 from thingsboard_gateway.config.errors import ConfigError
-from thingsboard_gateway.connectors.connector import Connector
 from thingsboard_gateway.connectors.converter import Converter
-from thingsboard_gateway.connectors.worker import DeviceSession, DeviceWorker, SessionLost
+from thingsboard_gateway.connectors.kit import PollingConnector, now_ms
+from thingsboard_gateway.connectors.worker import DeviceSession, SessionLost
 from thingsboard_gateway.runtime.backoff import BackoffPolicy
-from thingsboard_gateway.runtime.failures import FailureLog
-
-log = logging.getLogger("extensions.sysfs")
 
 
 class SysfsUplinkConverter(Converter):
@@ -61,13 +56,15 @@ class _Files(DeviceSession):
 
     def run_job(self, name):
         device = self.connector.devices[name]
-        converted = self.connector.converter.convert(device, {"texts": self.read(device),
-                                                              "ts": int(time.time() * 1000)})
-        self.connector.gateway.send_to_storage(self.connector.name, self.connector.id, converted)
+        texts = self.read(device)
+        self.connector.emit(name, lambda: self.connector.converter.convert(device, {"texts": texts, "ts": now_ms()}),
+                            "value")
 
 
-class SysfsConnector(Connector):
+class SysfsConnector(PollingConnector):
     """Polls the files named in its configuration; answers the RPC `read`."""
+
+    default_file = "sysfs.json"
 
     @staticmethod
     def load_config(config, file, warnings=None):
@@ -78,34 +75,19 @@ class SysfsConnector(Connector):
 
     def __init__(self, gateway, config, connector_type):
         super(SysfsConnector, self).__init__(gateway, config, connector_type)
-        config = self.load_config(config, config.get("configuration", "sysfs.json"))
-        self.devices = {d["name"]: d for d in config.get("devices") or []}
+        self.devices = {d["name"]: d for d in self.settings.get("devices") or []}
         self.converter = SysfsUplinkConverter()
-        self.worker = None
 
-    def open(self):
-        self.stop_event.clear()
-        self.worker = DeviceWorker(self, "files", _Files(self), BackoffPolicy(1.0, 60.0), FailureLog(log), self.clock)
-        self.worker.start()  # a thread named connector:<name>-files, watched by the supervisor
+    def start(self):  # a thread named connector:<name>-files, watched by the supervisor
+        self.start_worker("files", _Files(self), BackoffPolicy(1.0, 60.0))
 
-    def close(self):
-        self.stop_event.set()
-        if self.worker is not None:
-            self.worker.wake()
-        self.join_threads(5.0)
-
-    def server_side_rpc_handler(self, content):
-        device, data = self.devices.get(content.get("device")), content.get("data") or {}
-        params = data.get("params") if isinstance(data.get("params"), dict) else {}
-
-        def reply(result):
-            self.gateway.send_rpc_reply(content.get("device"), data.get("id"), result)
-
-        if device is None or data.get("method") != "read":
-            reply({"error": "unknown device or method"})
-            return
+    def rpc_target(self, name, method, params, request_id):
+        device, worker = self.devices.get(name), self.workers[0] if self.workers else None
+        if device is None or method != "read" or worker is None:
+            return "unknown device or method"
+        key = params.get("key") if isinstance(params, dict) else None
 
         def work():  # on the worker's thread, between polls
-            values = self.converter.convert(device, {"texts": self.worker.session.read(device), "ts": 0})
-            return {"value": values["telemetry"][0]["values"].get(params.get("key"))}
-        self.worker.submit(work, reply)
+            values = self.converter.convert(device, {"texts": worker.session.read(device), "ts": 0})
+            return {"value": values["telemetry"][0]["values"].get(key)}
+        return worker, work

@@ -23,7 +23,7 @@ def test_polls_converts_and_answers_rpc_and_waits_for_a_missing_file(tmp_path):
     connector = connector_for(tmp_path, gateway)
     connector.open()
     try:
-        wait_until(lambda: connector.worker.failures.snapshot().get("connect:files"), what="a failed connect")
+        wait_until(lambda: connector.statistics().get("failures_connect:files"), what="a failed connect")
         assert gateway.sent == [] and gateway.devices == []
         (tmp_path / "temp").write_text("48312\n")
         wait_until(lambda: gateway.sent, timeout=15, what="a reading after the file appeared")
@@ -45,3 +45,39 @@ def test_its_file_is_checked_by_its_own_load_config(tmp_path):
     with pytest.raises(ConfigError) as info:
         cls.load_config({"devices": [{"name": "x"}]}, "sysfs.json")
     assert str(info.value) == "sysfs.json: devices[0]: needs a name and values"
+
+
+def test_the_listening_example_converts_lines_and_writes_back_on_its_io_thread():
+    """extensions/linecounter: lines from two TCP devices become their telemetry; a bad
+    line is counted; the RPC `send` and the attribute `display` reach the device's
+    connection from the io thread, never the caller's."""
+    import socket
+    import threading
+    from tests.support.broker import free_port
+    cls = find_extension_class("LineCounterConnector", "linecounter", [os.path.join(ROOT, "extensions")])
+    port, gateway = free_port(), RecordingGateway()
+    connector = cls(gateway, {"name": "Lines", "port": port, "key": "n"}, "linecounter")
+    connector.open()
+    try:
+        a = socket.create_connection(("127.0.0.1", port), 5)
+        b = socket.create_connection(("127.0.0.1", port), 5)
+        a.settimeout(5)
+        a.sendall(b"Meter A 1\nMeter A 2\nnoname\n")
+        b.sendall(b"B 7.5\nB x\n")
+        wait_until(lambda: len(gateway.sent) == 3, what="three values")
+        values = sorted((d["deviceName"], d["telemetry"][0]["values"]["n"]) for d in gateway.sent)
+        assert values == [("B", 7.5), ("Meter A", 1.0), ("Meter A", 2.0)]
+        stats = connector.statistics()
+        assert stats["lines"] == 4 and stats["failures_line"] == 1 and stats["failures_converter:B"] == 1
+        connector.server_side_rpc_handler({"device": "Meter A", "data": {"id": 1, "method": "send", "params": "hi"}})
+        assert a.recv(100) == b"hi\n"
+        wait_until(lambda: gateway.replies, what="the RPC reply")
+        assert gateway.replies == [("Meter A", 1, {"success": True})]
+        connector.on_attributes_update({"device": "Meter A", "data": {"display": 42, "other": 1}})
+        assert a.recv(100) == b"display=42\n"
+        assert connector.io is not None and connector.io.endpoint == "io"
+        a.close()
+        b.close()
+    finally:
+        connector.close()
+    assert not any(t.name.startswith("connector:Lines") and t.is_alive() for t in threading.enumerate())

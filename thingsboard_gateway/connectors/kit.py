@@ -55,6 +55,7 @@ class KitConnector(Connector):
         self.failures = FailureLog(logging.getLogger(type(self).__module__))
         self.counts = Counters()
         self.workers = []  # type: List[DeviceWorker]
+        self.io = None  # type: Optional[DeviceWorker]  see start_io()
 
     # -- lifecycle --------------------------------------------------------------------------
     def open(self):
@@ -82,6 +83,22 @@ class KitConnector(Connector):
         self.workers.append(worker)
         worker.start()
         return worker
+
+    def start_io(self):
+        """Start `self.io`, a worker (`connector:<name>-io`) that carries out, in order, what
+        the platform asks of devices that have no worker of their own (outgoing requests,
+        writes to listening connections)."""
+        self.io = self.start_worker("io", DeviceSession())
+
+    def on_io(self, work, reply=None):
+        # type: (Callable[[], Any], Optional[Callable[[Any], None]]) -> bool
+        """Run `work` on the io thread; reply(result) (an error reply when it is full or closed)."""
+        io = self.io
+        if io is None:
+            if reply is not None:
+                reply({"error": "connector %s is closed" % self.name})
+            return False
+        return io.submit(work, reply)
 
     def is_connected(self):
         return any(worker.connected for worker in self.workers)
@@ -132,7 +149,7 @@ class KitConnector(Connector):
     # -- platform requests --------------------------------------------------------------------
     def server_side_rpc_handler(self, content):
         device, method, params, reply = self.rpc_request(content)
-        target = self.rpc_target(device, method, params)
+        target = self.rpc_target(device, method, params, (content.get("data") or {}).get("id"))
         if target is None or isinstance(target, str):
             reply({"error": target or "no RPC %s for %s" % (method, device)})
             return
@@ -148,8 +165,8 @@ class KitConnector(Connector):
             if target is not None and not isinstance(target, str):
                 target[0].submit(target[1])
 
-    def rpc_target(self, device, method, params):
-        # type: (Any, Any, Any) -> Target
+    def rpc_target(self, device, method, params, request_id):
+        # type: (Any, Any, Any, Any) -> Target
         """Where and what an RPC runs: (worker, work returning the reply), or why it cannot."""
         return "connector %s does not handle RPC" % self.name
 
@@ -164,28 +181,18 @@ class PollingConnector(KitConnector):
 
 
 class ListeningConnector(KitConnector):
-    """Devices come to the connector; `self.io` (started by open()) carries out what the
-    platform asks of devices, in order, on its own thread: `connector:<name>-io`."""
+    """Devices come to the connector (a listener, a server, a broker subscription); open()
+    starts `self.io` first, which carries out what the platform asks of them (unless
+    `uses_io` is false: a connector whose writes never block, such as MQTT's publishes)."""
 
-    def __init__(self, gateway, config, connector_type):
-        super(ListeningConnector, self).__init__(gateway, config, connector_type)
-        self.io = None  # type: Optional[DeviceWorker]
+    uses_io = True
 
     def open(self):
         self.stop_event.clear()
         self.workers = []
-        self.io = self.start_worker("io", DeviceSession())
+        if self.uses_io:
+            self.start_io()
         self.start()
 
     def is_connected(self):
         return self.is_alive()
-
-    def on_io(self, work, reply=None):
-        # type: (Callable[[], Any], Optional[Callable[[Any], None]]) -> bool
-        """Run `work` on the io thread; reply(result) (an error reply when it is full or closed)."""
-        io = self.io
-        if io is None:
-            if reply is not None:
-                reply({"error": "connector %s is closed" % self.name})
-            return False
-        return io.submit(work, reply)

@@ -123,7 +123,7 @@ class BleConnector(PollingConnector):
                 return session, session.devices[name]
         return None, None
 
-    def rpc_target(self, name, method, params):
+    def rpc_target(self, name, method, params, request_id):
         session, device = self._find(name)
         entry = None if device is None else next((e for e in device.config["serverSideRpc"]
                                                   if e["methodRPC"] == method), None)

@@ -5,7 +5,8 @@ filters (deviceNameFilter, attributeFilter / methodFilter, regular expressions),
 and body templates (`${deviceName}`, `${attributeKey}`, `${attributeValue}`,
 `${methodName}`, `${requestId}`, `${params}`, `${params.x}`), method, headers, timeout,
 tries, redirects, TLS verification and security (anonymous, basic, cert). Requests run
-on one `Sender` thread per connector, never on the MQTT network thread.
+on the connector's `io` worker (connectors/kit.py), never on the platform connection's
+thread; failed tries are retried after the delays of runtime/backoff.
 """
 import base64
 import json
@@ -18,11 +19,12 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.conversion.expression import compile_regex, compile_template, render
-from thingsboard_gateway.runtime.batchqueue import BatchQueue
+from thingsboard_gateway.runtime.backoff import BackoffPolicy
 
 log = logging.getLogger(__name__)
 
 MAX_RESPONSE = 1024 * 1024  # bytes of a device's answer that are read
+RETRY_MIN, RETRY_MAX = 0.5, 10.0  # seconds between the tries of a failed request
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -95,10 +97,11 @@ class OutgoingRequest(object):
         body = render(self.value, values).encode("utf-8") if self.value is not None else None
         return url, body
 
-    def call(self, values):
-        # type: (Dict[str, Any]) -> Tuple[int, bytes]
-        """Send, trying up to `tries` times; (status, body) of the answer. Raises OSError /
-        ValueError when every try failed."""
+    def call(self, values, wait=None):
+        # type: (Dict[str, Any], Optional[Callable[[float], bool]]) -> Tuple[int, bytes]
+        """Send, trying up to `tries` times, `wait(delay)` between tries (backoff from
+        RETRY_MIN s; a wait that returns true, the connector closing, ends the tries);
+        (status, body) of the answer. Raises OSError / ValueError when every try failed."""
         url, body = self.render(values)
         if self._context is None and (self.security.get("type") == "cert" or not self.verify):
             self._context = ssl_context(self.verify, self.security)
@@ -107,7 +110,10 @@ class OutgoingRequest(object):
             handlers.append(_NoRedirect())
         opener = urllib.request.build_opener(*handlers)
         problem = None  # type: Optional[Exception]
-        for _ in range(self.tries):
+        backoff = BackoffPolicy(RETRY_MIN, RETRY_MAX)
+        for attempt in range(self.tries):
+            if attempt and wait is not None and wait(backoff.next_delay()):
+                break
             request = urllib.request.Request(url, data=body if self.method not in ("GET", "HEAD") else None,
                                              headers=self.headers, method=self.method)
             try:
@@ -122,36 +128,41 @@ class OutgoingRequest(object):
         raise OSError("%s %s failed after %d tries: %s" % (self.method, url, self.tries, problem))
 
 
-    def rpc_result(self, values):
-        # type: (Dict[str, Any]) -> Dict[str, Any]
+    def rpc_result(self, values, wait=None):
+        # type: (Dict[str, Any], Optional[Callable[[float], bool]]) -> Dict[str, Any]
         """call(), and the RPC reply made of the answer: its JSON (or text) as result, or
         what responseValueExpression finds in it."""
-        result = answer(*self.call(values))
+        result = answer(*self.call(values, wait))
         if self.response_value is not None and "result" in result:
             value, missing = self.response_value.evaluate(result["result"])
             return {"result": value} if missing is None else {"error": "%s found nothing in the answer" % missing}
         return result
 
 
-def send_rpc(sender, entries, device, method, request_id, params, reply):
-    # type: (Sender, List[OutgoingRequest], str, str, Any, Any, Callable[[Any], None]) -> None
-    """The first serverSideRpc entry matching device and method sends the RPC on `sender`;
-    reply(result) gets the device's answer (or why there is none)."""
+def rpc_work(entries, device, method, request_id, params, wait):
+    # type: (List[OutgoingRequest], str, str, Any, Any, Callable[[float], bool]) -> Any
+    """The work of an RPC (the first serverSideRpc entry matching device and method: its
+    result is the reply), or why there is none."""
     entry = next((e for e in entries if e.matches(device, method)), None)
     if entry is None:
-        reply({"error": "no serverSideRpc entry for %s on %s" % (method, device)})
-        return
+        return "no serverSideRpc entry for %s on %s" % (method, device)
     values = {"deviceName": device, "methodName": method, "requestId": request_id, "params": params}
-    sender.submit(lambda: entry.rpc_result(values), reply)
+    return lambda: entry.rpc_result(values, wait)
 
 
-def send_attribute_update(sender, entries, device, key, value):
-    # type: (Sender, List[OutgoingRequest], str, str, Any) -> None
-    """Every attributeUpdates entry matching device and key sends the value on `sender`."""
-    for entry in entries:
-        if entry.matches(device, key):
-            values = {"deviceName": device, "attributeKey": key, "attributeValue": value}
-            sender.submit(lambda e=entry, v=values: e.call(v))
+def attribute_work(entries, device, key, value, wait):
+    # type: (List[OutgoingRequest], str, str, Any, Callable[[float], bool]) -> Optional[Callable[[], None]]
+    """The work of an attribute update: every attributeUpdates entry matching device and
+    key sends the value; None when none matches."""
+    matching = [e for e in entries if e.matches(device, key)]
+    if not matching:
+        return None
+    values = {"deviceName": device, "attributeKey": key, "attributeValue": value}
+
+    def work():
+        for entry in matching:
+            entry.call(values, wait)
+    return work
 
 
 def answer(status, body):
@@ -165,41 +176,3 @@ def answer(status, body):
     if status >= 400:
         return {"error": "HTTP %d" % status, "response": content}
     return {"result": content} if content is not None else {"success": True}
-
-
-class Sender(object):
-    """One thread that carries out outgoing requests in order; bounded queue."""
-
-    def __init__(self, connector, size=1000):
-        # type: (Any, int) -> None
-        self.connector = connector
-        self._queue = BatchQueue(size)
-
-    def start(self):
-        self.connector.start_thread(self._run, "http-out")
-
-    def wake(self):
-        self._queue.put_nowait(None)
-
-    def submit(self, work, reply=None):
-        # type: (Callable[[], Any], Optional[Callable[[Any], None]]) -> None
-        if not self._queue.put_nowait((work, reply)) and reply is not None:
-            reply({"error": "too many outgoing requests waiting"})
-
-    def _run(self):
-        while not self.connector.stop_event.is_set():
-            for task in self._queue.get_batch(10, 0.5):
-                if task is None:
-                    continue
-                work, reply = task
-                try:
-                    result = work()
-                except (OSError, ValueError) as e:
-                    result = {"error": str(e)}
-                    if reply is None:
-                        self.connector.count("outgoing", "an outgoing request failed: %s" % e)
-                if reply is not None:
-                    try:
-                        reply(result)
-                    except Exception:
-                        log.exception("%s: replying failed", self.connector.name)

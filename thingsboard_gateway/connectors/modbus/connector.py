@@ -277,7 +277,7 @@ class ModbusConnector(PollingConnector):
         return values
 
     # -- platform requests (run on the slave's endpoint thread) ---------------------------
-    def rpc_target(self, device, method, params):
+    def rpc_target(self, device, method, params, request_id):
         poller, server = self.pollers.get(device), self.server
         if poller is None and server is not None and device == server.name:
             return server.worker, lambda: server.rpc(method, params)

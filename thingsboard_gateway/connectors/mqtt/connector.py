@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import paho.mqtt.client as mqtt
 
 from thingsboard_gateway.config.errors import ConfigError
-from thingsboard_gateway.connectors.connector import Connector
+from thingsboard_gateway.connectors.kit import ListeningConnector
 from thingsboard_gateway.connectors.mqtt import config as mqtt_config
 from thingsboard_gateway.connectors.mqtt.acks import AckSequencer, Acker
 from thingsboard_gateway.connectors.mqtt.requests import Requests, payload_of, render
@@ -24,7 +24,6 @@ from thingsboard_gateway.connectors.mqtt.uplink import BytesUplinkConverter
 from thingsboard_gateway.conversion.mapped import JsonUplinkConverter
 from thingsboard_gateway.conversion.report import with_entry_strategy
 from thingsboard_gateway.connectors.registry import load_converter
-from thingsboard_gateway.runtime.failures import FailureLog
 from thingsboard_gateway.mqtt.connection import MqttConnection, make_client, tls_context
 from thingsboard_gateway.runtime.backoff import BackoffPolicy
 from thingsboard_gateway.runtime.batchqueue import BatchQueue
@@ -76,8 +75,11 @@ def _custom_converter(converter, file, path):
     return load_converter(name, "mqtt", file, path + ".extension", config)
 
 
-class MqttConnector(Connector):
+class MqttConnector(ListeningConnector):
     """Upstream-compatible MQTT connector (see README.md beside this file)."""
+
+    default_file = "mqtt.json"
+    uses_io = False  # publishing to the devices' broker only queues: it never blocks
 
     @staticmethod
     def load_config(config, file, warnings=None):
@@ -96,15 +98,13 @@ class MqttConnector(Connector):
 
     def __init__(self, gateway, config, connector_type):
         super(MqttConnector, self).__init__(gateway, config, connector_type)
-        file = config.get("configuration", "mqtt.json")
-        self._config = mqtt_config.load(config, file)
-        self._broker = self._config["broker"]
-        self._mappings = [Mapping(entry, i, file) for i, entry in enumerate(self._config["mapping"])]
-        self._requests = Requests(self._config["requestsMapping"], file)
+        self._broker = self.settings["broker"]
+        self._mappings = [Mapping(entry, i, self.file) for i, entry in enumerate(self.settings["mapping"])]
+        self._requests = Requests(self.settings["requestsMapping"], self.file)
         self._queue = BatchQueue(self._broker["queueSize"])
         self._mapping_of = {}  # type: Dict[str, Optional[Mapping]]
-        self._failures = FailureLog(log)
-        self._counts = {"messages_received": 0, "messages_converted": 0}
+        self.counts.add("messages_received", 0)
+        self.counts.add("messages_converted", 0)
         self._rpc_waiting = {}  # type: Dict[str, Tuple[str, Any, float]]  response topic -> (device, id, deadline)
         self._rpc_lock = threading.Lock()
         self._connection = None  # type: Optional[MqttConnection]
@@ -135,8 +135,7 @@ class MqttConnector(Connector):
         clean_start = broker["cleanStart"] if broker.get("cleanStart") is not None else broker["cleanSession"]
         return {"clean_start": clean_start, "properties": properties}
 
-    def open(self):
-        self.stop_event.clear()
+    def start(self):
         broker = self._broker
         subscriptions = [(m.topic_filter, m.qos) for m in self._mappings]
         subscriptions += [(topic, 1) for topic in self._requests.topic_filters()]
@@ -147,20 +146,12 @@ class MqttConnector(Connector):
         self._connection.start()
         self.start_thread(self._run)
 
-    def close(self):
-        self.stop_event.set()
+    def stopping(self):
         if self._connection is not None:
-            self._connection.stop(5.0)
-        self.join_threads(5.0)
+            self._connection.stop(self.close_timeout)
 
     def is_connected(self):
         return self._connection is not None and self._connection.is_connected()
-
-    def statistics(self):
-        values = dict(self._counts)
-        for kind, count in self._failures.snapshot().items():
-            values["failures_" + kind] = count
-        return values
 
     # -- incoming (paho's thread queues, the connector's thread works) ---------------------
     def _enqueue(self, message):
@@ -186,7 +177,7 @@ class MqttConnector(Connector):
                 try:
                     self._handle(topic, payload, mid, qos, seq)
                 except Exception as e:  # one bad message: one counted line, the traceback only at DEBUG
-                    self._failures.count("conversion_error", "MQTT connector %s: the message on %s could not be "
+                    self.failures.count("conversion_error", "MQTT connector %s: the message on %s could not be "
                                                              "converted: %s: %s" % (self.name, topic, type(e).__name__,
                                                                                     str(e)[:200]), payload)
                     log.debug("MQTT connector %s: message on %s", self.name, topic, exc_info=True)
@@ -206,7 +197,7 @@ class MqttConnector(Connector):
         return mapping
 
     def _handle(self, topic, payload, mid, qos, seq):
-        self._counts["messages_received"] += 1
+        self.counts.add("messages_received")
         if self._rpc_response(topic, payload):
             self._acks.done(seq, mid, qos)
             return
@@ -214,14 +205,14 @@ class MqttConnector(Connector):
         mapping = self._mapping_for(topic)
         if mapping is None:
             if not handled:
-                self._failures.count("no_mapping", "MQTT connector %s: no mapping for topic %s" % (self.name, topic))
+                self.failures.count("no_mapping", "MQTT connector %s: no mapping for topic %s" % (self.name, topic))
             self._acks.done(seq, mid, qos)
             return
         converted = self._convert(mapping, topic, payload)
         if not converted:
             self._acks.done(seq, mid, qos)
             return
-        self._counts["messages_converted"] += 1
+        self.counts.add("messages_converted")
         acker = Acker(self._acks, seq, mid, qos, len(converted))
         for data in converted:
             self.gateway.send_to_storage(self.name, self.id, data, on_stored=acker.stored)
@@ -232,7 +223,7 @@ class MqttConnector(Connector):
             try:
                 result = mapping.converter.convert(topic, payload)
             except Exception as e:
-                self._failures.count("custom_converter", "MQTT connector %s: custom converter failed on %s: %s"
+                self.failures.count("custom_converter", "MQTT connector %s: custom converter failed on %s: %s"
                                      % (self.name, topic, e), payload)
                 return []
             return [r for r in (result if isinstance(result, list) else [result]) if r]
@@ -241,12 +232,12 @@ class MqttConnector(Connector):
             try:
                 data = json.loads(payload)
             except (ValueError, RecursionError) as e:  # invalid UTF-8, not JSON, nested too deep
-                self._failures.count("malformed_json", "MQTT connector %s: payload on %s is not JSON (%s)"
+                self.failures.count("malformed_json", "MQTT connector %s: payload on %s is not JSON (%s)"
                                      % (self.name, topic, e), payload)
                 return []
         converted, failures = mapping.converter.convert_detailed(topic, data)
         for failure in failures:
-            self._failures.count("%s:%s" % (failure.section, failure.key),
+            self.failures.count("%s:%s" % (failure.section, failure.key),
                                  "MQTT connector %s: %s %r on %s: %s (expression %s)"
                                  % (self.name, failure.section, failure.key, topic, failure.reason, failure.expression),
                                  data)
@@ -268,7 +259,7 @@ class MqttConnector(Connector):
                     data = {}
             name, missing = request.name.resolve(topic, data, lambda t, d: t.evaluate(d))
             if name is None:
-                self._failures.count("request_device", "MQTT connector %s: request on %s names no device (%s)"
+                self.failures.count("request_device", "MQTT connector %s: request on %s names no device (%s)"
                                      % (self.name, topic, missing), payload)
                 continue
             if request in self._requests.connect:
@@ -283,7 +274,7 @@ class MqttConnector(Connector):
     def _attribute_request(self, request, device, topic, data):
         key, missing = request.attribute.resolve(topic, data, lambda t, d: t.evaluate(d))
         if key is None:
-            self._failures.count("attribute_request", "MQTT connector %s: attribute request on %s names no "
+            self.failures.count("attribute_request", "MQTT connector %s: attribute request on %s names no "
                                                       "attribute (%s)" % (self.name, topic, missing), data)
             return
 
@@ -355,6 +346,6 @@ class MqttConnector(Connector):
                 del self._rpc_waiting[topic]
         for topic, (device, request_id, _) in expired:
             self._connection.unsubscribe(topic)
-            self._failures.count("rpc_timeout", "MQTT connector %s: no response on %s in time" % (self.name, topic))
+            self.failures.count("rpc_timeout", "MQTT connector %s: no response on %s in time" % (self.name, topic))
             self.gateway.send_rpc_reply(device, request_id, {"error": "timeout: no response from the device on %s"
                                                                       % topic})

@@ -65,7 +65,7 @@ class OpcUaConnector(PollingConnector):
         return values
 
     # -- RPC and writes (on the server's worker thread) -----------------------------------
-    def rpc_target(self, name, method, params):
+    def rpc_target(self, name, method, params, request_id):
         device, worker = self.devices.get(name), self._worker
         if device is None or worker is None:
             return "unknown OPC-UA device %s" % name

@@ -6,21 +6,19 @@ import http.client
 import json
 import logging
 import ssl
-import time
 import urllib.parse
 from typing import Any, Dict, List, Optional, Tuple
 
-from thingsboard_gateway.connectors.connector import Connector
-from thingsboard_gateway.connectors.http.outgoing import (OutgoingRequest, Sender, basic_auth, send_attribute_update,
-                                                          send_rpc, ssl_context)
+from thingsboard_gateway.connectors.http.outgoing import (OutgoingRequest, attribute_work, basic_auth, rpc_work,
+                                                          ssl_context)
+from thingsboard_gateway.connectors.kit import PollingConnector
 from thingsboard_gateway.connectors.request import config as request_config
 from thingsboard_gateway.connectors.request.uplink import items, unpack
 from thingsboard_gateway.connectors.http.uplink import mapping_converter
 from thingsboard_gateway.conversion.report import with_entry_strategy
-from thingsboard_gateway.connectors.worker import DeviceSession, DeviceWorker, SessionLost
+from thingsboard_gateway.connectors.worker import DeviceSession, SessionLost
 from thingsboard_gateway.conversion.expression import compile_template, render
 from thingsboard_gateway.runtime.backoff import BackoffPolicy
-from thingsboard_gateway.runtime.failures import FailureLog
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +129,7 @@ class PollSession(DeviceSession):
         except EndpointError as e:
             self.connector.count("poll:" + self.key, str(e))
             return
-        self.connector.polls += 1
+        self.connector.counts.add("polls")
         if problems:
             self.connector.count("keys:" + self.key, "%s: %s" % (self.url, "; ".join(problems)))
         for item in converted:
@@ -181,8 +179,10 @@ def outgoing_requests(config, file):
     return outgoing
 
 
-class RequestConnector(Connector):
+class RequestConnector(PollingConnector):
     """Upstream-compatible request connector."""
+
+    default_file = "request.json"
 
     @staticmethod
     def load_config(config, file, warnings=None):
@@ -199,62 +199,40 @@ class RequestConnector(Connector):
 
     def __init__(self, gateway, config, connector_type):
         super(RequestConnector, self).__init__(gateway, config, connector_type)
-        self.file = config.get("configuration", "request.json")
-        self._config = request_config.load(config, self.file)
-        security = self._config["security"]
+        security = self.settings["security"]
         self.auth_headers = {"Authorization": basic_auth(security["username"], security.get("password", ""))} \
             if security["type"] == "basic" else {}
-        self.failures = FailureLog(log)
-        self.outgoing = outgoing_requests(self._config, self.file)
-        self.sessions = []  # type: List[PollSession]
-        self.sender = Sender(self)
-        self.polls = 0
+        self.outgoing = outgoing_requests(self.settings, self.file)
+        self.counts.add("polls", 0)
         self._context = None  # type: Optional[ssl.SSLContext]
 
     def absolute(self, url):
         # type: (str) -> str
         if "://" in url:
             return url
-        return urllib.parse.urljoin(self._config["host"].rstrip("/") + "/", url.lstrip("/"))
+        return urllib.parse.urljoin(self.settings["host"].rstrip("/") + "/", url.lstrip("/"))
 
     def ssl_context(self):
         # type: () -> ssl.SSLContext
         if self._context is None:
-            self._context = ssl_context(self._config["SSLVerify"], self._config["security"])
+            self._context = ssl_context(self.settings["SSLVerify"], self.settings["security"])
         return self._context
 
-    def open(self):
-        self.stop_event.clear()
-        self.sessions = [PollSession(self, i, m) for i, m in enumerate(self._config["mapping"])]
-        for session in self.sessions:
-            backoff = BackoffPolicy(min(1.0, session.mapping["scanPeriod"]), max(60.0, session.mapping["scanPeriod"]))
-            DeviceWorker(self, session.key, session, backoff, self.failures, self.clock).start()
-        self.sender.start()
+    def start(self):
+        for index, mapping in enumerate(self.settings["mapping"]):
+            session = PollSession(self, index, mapping)
+            self.start_worker(session.key, session, BackoffPolicy(min(1.0, mapping["scanPeriod"]),
+                                                                  max(60.0, mapping["scanPeriod"])))
+        self.start_io()
 
-    def close(self):
-        self.stop_event.set()
-        self.sender.wake()
-        for session in self.sessions:
-            session.worker.wake()
-        self.join_threads(5.0)
+    def is_connected(self):
+        return self.is_alive()
 
-    def statistics(self):
-        values = {"polls": self.polls}
-        for kind, count in self.failures.snapshot().items():
-            values["failures_" + kind] = count
-        return values
+    # -- platform requests (outgoing HTTP requests on the io worker) --------------------------
+    def rpc_target(self, device, method, params, request_id):
+        work = rpc_work(self.outgoing["serverSideRpc"], device, method, request_id, params, self.stop_event.wait)
+        return work if isinstance(work, str) else (self.io, work)
 
-    def count(self, kind, message):
-        # type: (str, str) -> None
-        self.failures.count(kind, "%s: %s" % (self.name, message))
-
-    # -- platform requests --------------------------------------------------------------------
-    def server_side_rpc_handler(self, content):
-        device, method, params, reply = self.rpc_request(content)
-        send_rpc(self.sender, self.outgoing["serverSideRpc"], device, method, (content.get("data") or {}).get("id"),
-                 params, reply)
-
-    def on_attributes_update(self, content):
-        device, data = content.get("device"), content.get("data") or {}
-        for key, value in data.items():
-            send_attribute_update(self.sender, self.outgoing["attributeUpdates"], device, key, value)
+    def attribute_target(self, device, key, value):
+        work = attribute_work(self.outgoing["attributeUpdates"], device, key, value, self.stop_event.wait)
+        return None if work is None else (self.io, work)

@@ -6,18 +6,16 @@ import hmac
 import json
 import logging
 import threading
-from collections import Counter
 from typing import Any, Dict, List, Optional, Tuple
 
-from thingsboard_gateway.connectors.connector import Connector, InvalidData
-from thingsboard_gateway.connectors.http.outgoing import (OutgoingRequest, Sender, basic_auth, send_attribute_update,
-                                                          send_rpc)
+from thingsboard_gateway.connectors.connector import InvalidData
+from thingsboard_gateway.connectors.http.outgoing import OutgoingRequest, attribute_work, basic_auth, rpc_work
+from thingsboard_gateway.connectors.kit import ListeningConnector
 from thingsboard_gateway.connectors.rest import config as rest_config
 from thingsboard_gateway.connectors.rest.server import Request, Response, RestServer
 from thingsboard_gateway.connectors.http.uplink import mapping_converter
 from thingsboard_gateway.conversion.report import with_entry_strategy
 from thingsboard_gateway.conversion.expression import compile_template, render
-from thingsboard_gateway.runtime.failures import FailureLog
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +75,10 @@ def compile_requests(config, file):
     return endpoints, outgoing
 
 
-class RestConnector(Connector):
+class RestConnector(ListeningConnector):
     """Upstream-compatible REST connector."""
+
+    default_file = "rest.json"
 
     @staticmethod
     def load_config(config, file, warnings=None):
@@ -94,26 +94,17 @@ class RestConnector(Connector):
 
     def __init__(self, gateway, config, connector_type):
         super(RestConnector, self).__init__(gateway, config, connector_type)
-        file = config.get("configuration", "rest.json")
-        self._config = rest_config.load(config, file)
-        self.failures = FailureLog(log)
-        self.endpoints, self.outgoing = compile_requests(self._config, file)
-        self.responses = Counter()  # type: Counter
+        self.endpoints, self.outgoing = compile_requests(self.settings, self.file)
         self._lock = threading.Lock()
         self._waiters = {}  # type: Dict[str, List[Waiter]]
-        self.sender = Sender(self)
         self.server = None  # type: Optional[RestServer]
 
     # -- lifecycle ------------------------------------------------------------------------
-    def open(self):
-        self.stop_event.clear()
-        self.server = RestServer(self, self._config["server"])  # binds now: a port in use fails the start
+    def start(self):
+        self.server = RestServer(self, self.settings["server"])  # binds now: a port in use fails the start
         self.start_thread(lambda: self.server.serve_forever(0.5), "http")
-        self.sender.start()
 
-    def close(self):
-        self.stop_event.set()
-        self.sender.wake()
+    def stopping(self):
         server = self.server
         if server is not None:
             server.shutdown()
@@ -123,23 +114,10 @@ class RestConnector(Connector):
                     for waiter in waiters:
                         waiter.event.set()
             server.server_close()  # joins the request threads
-        self.join_threads(5.0)
-
-    def statistics(self):
-        with self._lock:
-            values = {"responses_%d" % status: count for status, count in self.responses.items()}
-        for kind, count in self.failures.snapshot().items():
-            values["failures_" + kind] = count
-        return values
-
-    def count(self, kind, message, sample=None):
-        # type: (str, str, Any) -> None
-        self.failures.count(kind, "%s: %s" % (self.name, message), sample)
 
     def responded(self, status):
         # type: (int) -> None
-        with self._lock:
-            self.responses[status] += 1
+        self.counts.add("responses_%d" % status)
 
     # -- requests (on the connection's thread) ---------------------------------------------
     def handle(self, request):
@@ -209,7 +187,7 @@ class RestConnector(Connector):
     def _store(self, converted):
         # type: (List[Dict[str, Any]]) -> Response
         """Hand every converted item to storage and wait until it is durable there."""
-        settings = self._config["server"]
+        settings = self.settings["server"]
         outcomes = []  # type: List[Any]
         done = threading.Event()
 
@@ -258,16 +236,14 @@ class RestConnector(Connector):
         waiter.event.set()
         return True
 
-    def server_side_rpc_handler(self, content):
-        device, method, params, reply = self.rpc_request(content)
+    def rpc_target(self, device, method, params, request_id):
         if self._answer_waiter(device, params):
-            reply({"success": True})
-            return
-        send_rpc(self.sender, self.outgoing["serverSideRpc"], device, method, (content.get("data") or {}).get("id"),
-                 params, reply)
+            return self.io, lambda: {"success": True}
+        work = rpc_work(self.outgoing["serverSideRpc"], device, method, request_id, params, self.stop_event.wait)
+        return work if isinstance(work, str) else (self.io, work)
 
-    def on_attributes_update(self, content):
-        device, data = content.get("device"), content.get("data") or {}
-        for key, value in data.items():
-            if not self._answer_waiter(device, {key: value}, key):
-                send_attribute_update(self.sender, self.outgoing["attributeUpdates"], device, key, value)
+    def attribute_target(self, device, key, value):
+        if self._answer_waiter(device, {key: value}, key):
+            return None
+        work = attribute_work(self.outgoing["attributeUpdates"], device, key, value, self.stop_event.wait)
+        return None if work is None else (self.io, work)

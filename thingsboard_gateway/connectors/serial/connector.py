@@ -259,7 +259,7 @@ class SerialConnector(PollingConnector):
         # type: (Dict[str, Any]) -> PortSession
         return next(s for s in self.sessions if s.port == device["port"])
 
-    def rpc_target(self, name, method, params):
+    def rpc_target(self, name, method, params, request_id):
         device = self.devices.get(name)
         entry = None if device is None else next((e for e in device["serverSideRpc"] if e["method"] == method), None)
         if entry is None:

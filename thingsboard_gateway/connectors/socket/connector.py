@@ -7,7 +7,7 @@ Nothing here blocks the thread that asks for a write (the platform connection's)
 to a connection goes out at once as far as the socket takes it, the rest waits in that
 connection's outbox (at most OUTBOX bytes) for its own thread; a device that stops reading
 fills only its own outbox. A write to a concrete address with no connection open is dialed
-on the connector's own worker thread.
+on the connector's io thread.
 """
 import logging
 import select
@@ -15,16 +15,12 @@ import socket
 import threading
 from typing import Any, Dict, List, Optional, Tuple
 
-from thingsboard_gateway.connectors.connector import Connector
-from thingsboard_gateway.connectors.worker import DeviceSession, DeviceWorker
+from thingsboard_gateway.connectors.kit import ListeningConnector, now_ms
 from thingsboard_gateway.connectors.socket import config as socket_config
 from thingsboard_gateway.connectors.socket.peer import Done, Peer
 from thingsboard_gateway.connectors.socket.uplink import AttributeRequest, DeviceConverter, address_pattern
 from thingsboard_gateway.conversion.expression import as_text
 from thingsboard_gateway.conversion.framing import Framer
-from thingsboard_gateway.runtime.backoff import BackoffPolicy
-from thingsboard_gateway.runtime.counters import Counters
-from thingsboard_gateway.runtime.failures import FailureLog
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +28,10 @@ POLL = 0.5  # seconds a blocked accept/recv waits before looking at the stop eve
 DRAIN = 256  # datagrams taken per wake-up at most (then the stop event is looked at)
 DIAL_TIMEOUT = 5.0  # seconds to connect to a device's concrete address
 
-class SocketConnector(Connector):
+class SocketConnector(ListeningConnector):
     """Upstream-compatible socket connector (see README.md beside this file)."""
+
+    default_file = "socket.json"
 
     @staticmethod
     def load_config(config, file, warnings=None):
@@ -47,57 +45,48 @@ class SocketConnector(Connector):
 
     def __init__(self, gateway, config, connector_type):
         super(SocketConnector, self).__init__(gateway, config, connector_type)
-        file = config.get("configuration", "socket.json")
-        self._config = socket_config.load(config, file)
-        self.settings = self._config["socket"]
-        devices = self._config["devices"]
+        self.settings_socket = socket_settings = self.settings["socket"]
+        devices = self.settings["devices"]
         self.patterns = [(address_pattern(d.get("addressFilter") or d["address"]), d) for d in devices]
         self.by_name = {d["deviceName"]: d for d in devices}
-        self.requests = {d["deviceName"]: [AttributeRequest(r, file, "attributeRequests") for r in d["attributeRequests"]]
-                         for d in devices}
+        self.requests = {d["deviceName"]: [AttributeRequest(r, self.file, "attributeRequests")
+                                           for r in d["attributeRequests"]] for d in devices}
         self.converters = {d["deviceName"]: DeviceConverter(d) for d in devices}
-        self.failures = FailureLog(log)
-        self.counts = Counters("messages", "connections", "connections_refused", "connections_idle_closed")
+        for kind in ("messages", "connections", "connections_refused", "connections_idle_closed"):
+            self.counts.add(kind, 0)
+        self.udp = socket_settings["type"] == "UDP"
         self._lock = threading.Lock()
         self._peers = {}  # type: Dict[Tuple[str, int], Peer]
         self._last_peer = {}  # type: Dict[str, Peer]  device name -> where it last spoke from
         self._connection_threads = []  # type: List[threading.Thread]
         self._listener = None  # type: Optional[socket.socket]
-        self._dialer = None  # type: Optional[DeviceWorker]
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def open(self):
-        self.stop_event.clear()
-        s = self.settings
-        udp = s["type"] == "UDP"
-        listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
+    def start(self):
+        s = self.settings_socket
+        listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if self.udp else socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             listener.bind((s["address"], s["port"]))
-            if not udp:
+            if not self.udp:
                 listener.listen(min(128, s["maxConnections"]))
         except OSError:
             listener.close()
             raise
         listener.settimeout(POLL)
         self._listener = listener
-        self.start_thread(self._serve_udp if udp else self._serve_tcp, "%s-%d" % (s["type"].lower(), s["port"]))
-        if not udp:
-            self._dialer = DeviceWorker(self, "dial", DeviceSession(), BackoffPolicy(1.0, 30.0), self.failures,
-                                        self.clock)
-            self._dialer.start()
+        self.start_thread(self._serve_udp if self.udp else self._serve_tcp, "%s-%d" % (s["type"].lower(), s["port"]))
 
-    def close(self):
-        self.stop_event.set()
+    def stopping(self):
         with self._lock:
             peers = list(self._peers.values())
         for peer in peers:
             self._shutdown(peer)
-        if self._dialer is not None:
-            self._dialer.wake()
-        self.join_threads(5.0)
+
+    def close(self):
+        super(SocketConnector, self).close()
         for thread in self._connection_threads:
-            thread.join(5.0)
+            thread.join(self.close_timeout)
         self._connection_threads = []
         if self._listener is not None:
             self._listener.close()
@@ -106,17 +95,9 @@ class SocketConnector(Connector):
     def is_connected(self):
         return self._listener is not None and self.is_alive()
 
-    def statistics(self):
-        values = self.counts.snapshot()
+    def gauges(self):
         with self._lock:
-            values["connections_open"] = len(self._peers)
-        for kind, count in self.failures.snapshot().items():
-            values["failures_" + kind] = count
-        return values
-
-    def count(self, kind, message, sample=None):
-        # type: (str, str, Any) -> None
-        self.failures.count(kind, "%s: %s" % (self.name, message), sample)
+            return {"connections_open": len(self._peers)}
 
     # -- TCP ---------------------------------------------------------------------------------
     def _serve_tcp(self):
@@ -132,14 +113,14 @@ class SocketConnector(Connector):
                 self.stop_event.wait(POLL)
                 continue
             with self._lock:
-                full = len(self._peers) >= self.settings["maxConnections"]
+                full = len(self._peers) >= self.settings_socket["maxConnections"]
                 peer = None if full else Peer(sock, address[:2], self._device_for(address))
                 if peer is not None:
                     self._peers[peer.address] = peer
             if peer is None:
                 self.counts.add("connections_refused")
                 self.count("connections_full", "refused %s:%d: %d connections open already"
-                           % (address[0], address[1], self.settings["maxConnections"]))
+                           % (address[0], address[1], self.settings_socket["maxConnections"]))
                 sock.close()
                 continue
             self.counts.add("connections")
@@ -167,7 +148,7 @@ class SocketConnector(Connector):
 
     def _serve_connection(self, peer):
         # type: (Peer) -> None
-        settings = self.settings
+        settings = self.settings_socket
         sock = peer.sock
         framer = Framer(settings["delimiter"].encode("utf-8"), None, settings["maxMessageSize"]) \
             if settings.get("delimiter") else None
@@ -222,7 +203,7 @@ class SocketConnector(Connector):
     def _serve_udp(self):
         """Wait until datagrams are queued, then take all of them (up to DRAIN) without
         waiting: one select per burst instead of a poll per datagram."""
-        listener, size = self._listener, self.settings["bufferSize"]  # longer datagrams are cut
+        listener, size = self._listener, self.settings_socket["bufferSize"]  # longer datagrams are cut
         listener.setblocking(False)
         peers = {}  # type: Dict[Tuple[str, int], Peer]
         while not self.stop_event.is_set():
@@ -269,11 +250,8 @@ class SocketConnector(Connector):
             if attribute is not None:
                 self._request_attribute(peer, device, attribute, request.shared)
                 return
-        converted, failures = self.converters[name].convert(data, 0)
-        if failures:
-            self.count("message:" + name, "%s: %s" % (name, "; ".join("%s: %s" % f for f in failures)), data)
-        if converted:
-            self.gateway.send_to_storage(self.name, self.id, converted)
+        converter = self.converters[name]
+        self.emit(name, lambda: converter.convert(data, now_ms()), "message", data)
 
     def _request_attribute(self, peer, device, name, shared):
         # type: (Peer, Dict[str, Any], str, bool) -> None
@@ -321,15 +299,11 @@ class SocketConnector(Connector):
         if "*" in address or not port.isdigit():
             done("%s has no open connection and no concrete address to send to" % name)
             return
-        if self.settings["type"] == "UDP":
+        if self.udp:
             self._to_peer(Peer(None, (host, int(port)), self.by_name[name]), data, done)
             return
-        dialer = self._dialer
-        if dialer is None:
-            done("the connector is closed")
-            return
-        dialer.submit(lambda: self._dial(host, int(port), data),
-                      lambda result: done(result.get("error") if isinstance(result, dict) else None))
+        self.on_io(lambda: self._dial(host, int(port), data),
+                   lambda result: done(result.get("error") if isinstance(result, dict) else None))
 
     @staticmethod
     def _dial(host, port, data):
