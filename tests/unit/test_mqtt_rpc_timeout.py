@@ -46,7 +46,7 @@ def test_unanswered_two_way_rpc_times_out_on_the_connector_clock():
     connector, gateway = make()
     connector.server_side_rpc_handler({"device": "SN-1", "data": {"id": 7, "method": "getRelay", "params": {}}})
     assert connector._connection.published == ["sensor/SN-1/request/getRelay/7"]
-    assert connector._next_rpc_wait() == 0.5      # capped: the timeout is 10 s away
+    assert connector._rpc_waiting.wait(connector.clock(), 0.5) == 0.5  # capped: the timeout is 10 s away
     connector.clock.now += 9.9
     connector._expire_rpcs()
     assert gateway.replies == []

@@ -9,7 +9,6 @@ gateway loses nothing: the broker redelivers what was not acknowledged.
 """
 import json
 import logging
-import threading
 import zlib
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -27,6 +26,7 @@ from thingsboard_gateway.connectors.registry import load_converter
 from thingsboard_gateway.mqtt.connection import MqttConnection, make_client, tls_context
 from thingsboard_gateway.runtime.backoff import BackoffPolicy
 from thingsboard_gateway.runtime.batchqueue import BatchQueue
+from thingsboard_gateway.runtime.pending import Pending
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +105,7 @@ class MqttConnector(ListeningConnector):
         self._mapping_of = {}  # type: Dict[str, Optional[Mapping]]
         self.counts.add("messages_received", 0)
         self.counts.add("messages_converted", 0)
-        self._rpc_waiting = {}  # type: Dict[str, Tuple[str, Any, float]]  response topic -> (device, id, deadline)
-        self._rpc_lock = threading.Lock()
+        self._rpc_waiting = Pending()  # response topic -> (device, request id)
         self._connection = None  # type: Optional[MqttConnection]
         self._acks = AckSequencer(lambda mid, qos: self._connection.ack(mid, qos))
 
@@ -172,7 +171,7 @@ class MqttConnector(ListeningConnector):
 
     def _run(self):
         while not self.stop_event.is_set():
-            items = self._queue.get_batch(BATCH, self._next_rpc_wait(), LINGER, self.stop_event)
+            items = self._queue.get_batch(BATCH, self._rpc_waiting.wait(self.clock(), 0.5), LINGER, self.stop_event)
             for topic, payload, mid, qos, seq in items:
                 try:
                     self._handle(topic, payload, mid, qos, seq)
@@ -308,8 +307,7 @@ class MqttConnector(ListeningConnector):
             self.gateway.send_rpc_reply(device, request_id, {"error": "cannot build the request for %s" % method})
             return
         if response_topic is not None:
-            with self._rpc_lock:
-                self._rpc_waiting[response_topic] = (device, request_id, self.clock() + route.timeout)
+            self._rpc_waiting.add(response_topic, (device, request_id), self.clock() + route.timeout)
             self._connection.subscribe(response_topic, route.response_qos)
             self._connection.publish(topic, payload, 1)
             return
@@ -318,11 +316,10 @@ class MqttConnector(ListeningConnector):
 
     def _rpc_response(self, topic, payload):
         # type: (str, bytes) -> bool
-        with self._rpc_lock:
-            waiting = self._rpc_waiting.pop(topic, None)
+        waiting = self._rpc_waiting.take(topic)
         if waiting is None:
             return False
-        device, request_id, _ = waiting
+        device, request_id = waiting
         self._connection.unsubscribe(topic)
         try:
             result = json.loads(payload)
@@ -331,20 +328,8 @@ class MqttConnector(ListeningConnector):
         self.gateway.send_rpc_reply(device, request_id, result)
         return True
 
-    def _next_rpc_wait(self):
-        with self._rpc_lock:
-            if not self._rpc_waiting:
-                return 0.5
-            soonest = min(deadline for _, _, deadline in self._rpc_waiting.values())
-        return min(0.5, max(0.01, soonest - self.clock()))
-
     def _expire_rpcs(self):
-        now = self.clock()
-        with self._rpc_lock:
-            expired = [(t, w) for t, w in self._rpc_waiting.items() if w[2] <= now]
-            for topic, _ in expired:
-                del self._rpc_waiting[topic]
-        for topic, (device, request_id, _) in expired:
+        for topic, (device, request_id) in self._rpc_waiting.expire(self.clock()):
             self._connection.unsubscribe(topic)
             self.failures.count("rpc_timeout", "MQTT connector %s: no response on %s in time" % (self.name, topic))
             self.gateway.send_rpc_reply(device, request_id, {"error": "timeout: no response from the device on %s"

@@ -16,6 +16,7 @@ from thingsboard_gateway.connectors.rest.server import Request, Response, RestSe
 from thingsboard_gateway.connectors.http.uplink import mapping_converter
 from thingsboard_gateway.conversion.report import with_entry_strategy
 from thingsboard_gateway.conversion.expression import compile_template, render
+from thingsboard_gateway.runtime.pending import Pending
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,7 @@ class RestConnector(ListeningConnector):
     def __init__(self, gateway, config, connector_type):
         super(RestConnector, self).__init__(gateway, config, connector_type)
         self.endpoints, self.outgoing = compile_requests(self.settings, self.file)
-        self._lock = threading.Lock()
-        self._waiters = {}  # type: Dict[str, List[Waiter]]
+        self._waiters = Pending()  # (device, attribute or None) -> Waiter
         self.server = None  # type: Optional[RestServer]
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -109,10 +109,8 @@ class RestConnector(ListeningConnector):
         if server is not None:
             server.shutdown()
             server.close_connections()
-            with self._lock:
-                for waiters in self._waiters.values():
-                    for waiter in waiters:
-                        waiter.event.set()
+            for waiter in self._waiters.drain():
+                waiter.event.set()
             server.server_close()  # joins the request threads
 
     def responded(self, status):
@@ -164,11 +162,10 @@ class RestConnector(ListeningConnector):
         if not converted:
             return 400, {}, {"error": "; ".join(problems) or "nothing to send"}
         response = endpoint.entry["response"]
-        waiter = None
+        waiter, key = None, (converted[0]["deviceName"], response.get("responseAttribute"))
         if response["responseExpected"]:
-            waiter = Waiter(response.get("responseAttribute"))
-            with self._lock:
-                self._waiters.setdefault(converted[0]["deviceName"], []).append(waiter)
+            waiter = Waiter(key[1])
+            self._waiters.add(key, waiter, self.clock() + response["timeout"])
         try:
             status, headers, content = self._store(converted)
             if status != 200 or waiter is None:
@@ -179,10 +176,7 @@ class RestConnector(ListeningConnector):
             return 200, {}, waiter.value
         finally:
             if waiter is not None:
-                with self._lock:
-                    waiting = self._waiters.get(converted[0]["deviceName"], [])
-                    if waiter in waiting:
-                        waiting.remove(waiter)
+                self._waiters.remove(key, waiter)
 
     def _store(self, converted):
         # type: (List[Dict[str, Any]]) -> Response
@@ -226,12 +220,9 @@ class RestConnector(ListeningConnector):
     # -- platform requests ------------------------------------------------------------------
     def _answer_waiter(self, device, value, attribute=None):
         # type: (str, Any, Optional[str]) -> bool
-        with self._lock:
-            waiting = self._waiters.get(device) or []
-            waiter = next((w for w in waiting if w.attribute == attribute), None)
-            if waiter is None:
-                return False
-            waiting.remove(waiter)
+        waiter = self._waiters.take((device, attribute))
+        if waiter is None:
+            return False
         waiter.value = value
         waiter.event.set()
         return True
