@@ -141,7 +141,7 @@ def test_packaged_libraries_import_with_the_debian_dependencies(debs, root):
     dpkg(root, "-i", debs["1"])
     lib = os.path.join(root, "usr/lib/thingsboard-gateway")
     code = ("import sys; sys.path.insert(0, %r); import paho.mqtt.client, pymodbus.client.sync, opcua; "
-            "from thingsboard_gateway.connectors.modbus.connector import make_client; print('ok')" % lib)
+            "from thingsboard_gateway.connectors.modbus.session import make_client; print('ok')" % lib)
     result = subprocess.run(["/usr/bin/python3", "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             universal_newlines=True, env=CLEAN_ENV)
     assert result.stdout.strip() == "ok", result.stderr[-2000:]
