@@ -106,6 +106,9 @@ class MappedConverter(Converter):
                                         if config.get("sendDataOnlyOnChange") else None)
 
     compile = staticmethod(compile_template)
+    # The time of data converted through convert() (the Converter API, which has no time
+    # argument); connectors hand their own to convert_detailed and this is never read.
+    wall = staticmethod(time.time)
 
     def evaluate(self, template, data):
         # type: (Any, Any) -> Tuple[Any, Optional[str]]
@@ -169,7 +172,7 @@ class JsonUplinkConverter(MappedConverter):
 
     def convert_detailed(self, topic, data, now_ms=None):
         # type: (str, Any, Optional[int]) -> Tuple[List[Dict[str, Any]], List[Failure]]
-        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        now_ms = int(self.wall() * 1000) if now_ms is None else now_ms
         failures = []  # type: List[Failure]
         items = data if isinstance(data, list) else [data]
         out = []

@@ -114,7 +114,7 @@ class BleConnector(PollingConnector):
         if custom is not None:
             self.emit(device["name"], lambda: custom.convert(device, {"values": values, "ts": now_ms()}), "value")
         else:
-            self.emit(device["name"], lambda: self.converter.convert_values(device, values), "value")
+            self.emit(device["name"], lambda: self.converter.convert_values(device, values, now_ms()), "value")
 
     # -- platform requests (on the device's adapter thread) ---------------------------------
     def _find(self, name):

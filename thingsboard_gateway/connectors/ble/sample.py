@@ -3,6 +3,7 @@ recorded sample (kept apart from uplink.py, which must not import the config mod
 from typing import Any, List, Tuple
 
 from thingsboard_gateway.config.errors import ConfigError
+from thingsboard_gateway.connectors.kit import now_ms
 from thingsboard_gateway.connectors.ble.config import full_uuid, load
 from thingsboard_gateway.connectors.ble.uplink import BleUplinkConverter
 
@@ -22,4 +23,4 @@ def convert_sample(config, shown, sample):
         values = {full_uuid(k): bytes.fromhex(v) for k, v in sample["values"].items()}
     except (TypeError, ValueError, AttributeError) as e:
         raise ConfigError("sample", "values", "expected hex bytes per characteristic (%s)" % e)
-    return BleUplinkConverter().convert_detailed(device, {"values": values, "ts": sample.get("ts")})
+    return BleUplinkConverter().convert_detailed(device, {"values": values, "ts": sample.get("ts") or now_ms()})

@@ -4,7 +4,6 @@ numbers of those bytes written one after another (upstream's rule: b"\\x01\\x02"
 "[0:2]cm" gives "12cm"); other text stays. A key with `type` is cast to it; without, an
 expression that is one `[n]` gives that byte as a number, anything else the text."""
 import re
-import time
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from thingsboard_gateway.config.errors import ConfigError
@@ -85,11 +84,11 @@ class BleUplinkConverter(Converter):
 
     def convert_detailed(self, config, data):
         # type: (Dict[str, Any], Dict[str, Any]) -> Tuple[Optional[Dict[str, Any]], List[Tuple[str, str]]]
-        return self.convert_values(config, data["values"], data.get("ts") or 0)
+        return self.convert_values(config, data["values"], data["ts"])
 
-    def convert_values(self, config, values, ts=0):
+    def convert_values(self, config, values, ts):
         # type: (Dict[str, Any], Dict[str, bytes], int) -> Tuple[Optional[Dict[str, Any]], List[Tuple[str, str]]]
-        """convert_detailed without the wrapping dict (the connector's path); ts 0: now."""
+        """convert_detailed without the wrapping dict (the connector's path); ts in ms, given."""
         failures = []  # type: List[Tuple[str, str]]
         telemetry, attributes = {}, {}  # type: Dict[str, Any], Dict[str, Any]
         keys, strategy = self._plan(config)
@@ -113,7 +112,7 @@ class BleUplinkConverter(Converter):
         if not telemetry and not attributes:
             return None, failures
         converted = {"deviceName": config["name"], "deviceType": config.get("deviceType", "default"),
-                     "telemetry": [{"ts": ts or int(time.time() * 1000), "values": telemetry}] if telemetry else [],
+                     "telemetry": [{"ts": ts, "values": telemetry}] if telemetry else [],
                      "attributes": attributes}
         if strategy is not None:
             converted["reportStrategy"] = strategy

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import paho.mqtt.client as mqtt
 
 from thingsboard_gateway.config.errors import ConfigError
-from thingsboard_gateway.connectors.kit import ListeningConnector
+from thingsboard_gateway.connectors.kit import ListeningConnector, now_ms
 from thingsboard_gateway.connectors.mqtt import config as mqtt_config
 from thingsboard_gateway.connectors.mqtt.acks import AckSequencer, Acker
 from thingsboard_gateway.connectors.mqtt.requests import Requests, payload_of, render
@@ -234,7 +234,7 @@ class MqttConnector(ListeningConnector):
                 self.failures.count("malformed_json", "MQTT connector %s: payload on %s is not JSON (%s)"
                                      % (self.name, topic, e), payload)
                 return []
-        converted, failures = mapping.converter.convert_detailed(topic, data)
+        converted, failures = mapping.converter.convert_detailed(topic, data, now_ms())
         for failure in failures:
             self.failures.count("%s:%s" % (failure.section, failure.key),
                                  "MQTT connector %s: %s %r on %s: %s (expression %s)"

@@ -2,7 +2,6 @@
 conversion/mapped.py) and bytes payloads (slices of the payload) -> ThingsBoard format.
 """
 import re
-import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.config.errors import ConfigError
@@ -35,7 +34,7 @@ class BytesUplinkConverter(MappedConverter):
 
     def convert_detailed(self, topic, data, now_ms=None):
         # type: (str, bytes, Optional[int]) -> Tuple[List[Dict[str, Any]], List[Failure]]
-        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        now_ms = int(self.wall() * 1000) if now_ms is None else now_ms
         failures = []  # type: List[Failure]
         converted = self.convert_one(topic, data, failures, now_ms)
         return ([converted] if converted is not None else []), failures

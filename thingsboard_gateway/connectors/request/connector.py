@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.connectors.http.outgoing import (OutgoingRequest, attribute_work, basic_auth, rpc_work,
                                                           ssl_context)
-from thingsboard_gateway.connectors.kit import PollingConnector
+from thingsboard_gateway.connectors.kit import PollingConnector, now_ms
 from thingsboard_gateway.connectors.request import config as request_config
 from thingsboard_gateway.connectors.request.uplink import items, unpack
 from thingsboard_gateway.connectors.http.uplink import mapping_converter
@@ -160,7 +160,7 @@ class PollSession(DeviceSession):
                     item[name] = json.loads(self.fetch(self.connector.absolute(render(template, item))).decode("utf-8"))
                 except (ValueError, UnicodeDecodeError, EndpointError, TypeError) as e:
                     problems.append("subRequest %s: %s" % (name, e))
-        converted, failures = self.converter.convert_detailed(self.mapping["url"], data)
+        converted, failures = self.converter.convert_detailed(self.mapping["url"], data, now_ms())
         return converted, problems + ["%s %s: %s" % (f.section, f.key, f.reason) for f in failures]
 
 

@@ -4,6 +4,7 @@ config module)."""
 from typing import Any, List, Tuple
 
 from thingsboard_gateway.config.errors import ConfigError
+from thingsboard_gateway.connectors.kit import now_ms
 from thingsboard_gateway.connectors.serial.config import load
 from thingsboard_gateway.connectors.serial.uplink import SerialUplinkConverter
 
@@ -23,4 +24,4 @@ def convert_sample(config, shown, sample):
         frame = bytes.fromhex(sample["frameHex"]) if "frameHex" in sample else sample["frame"].encode("utf-8")
     except ValueError as e:
         raise ConfigError("sample", "frameHex", str(e))
-    return SerialUplinkConverter().convert_detailed(device, {"frame": frame, "ts": sample.get("ts", 0)})
+    return SerialUplinkConverter().convert_detailed(device, {"frame": frame, "ts": sample.get("ts") or now_ms()})

@@ -9,7 +9,6 @@ entry takes a piece of the frame (without its delimiter): `untilDelimiter` (the 
 before it), `fromDelimiter` (the part after it), then `toByte` (exclusive; -1 = to the
 end) and `fromByte`; the piece is decoded as UTF-8 and cast to the entry's `type`.
 """
-import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.conversion.converter import Converter
@@ -110,7 +109,7 @@ class SerialUplinkConverter(Converter):
                 failures.append((key.key, "cannot read %s: %s" % (key.type, e)))
         if not telemetry and not attributes:
             return None, failures
-        ts = data.get("ts") or int(time.time() * 1000)
+        ts = data["ts"]  # the caller's clock: converters read none
         converted = {"deviceName": config["name"], "deviceType": config.get("type", "default"),
                      "telemetry": [{"ts": ts, "values": telemetry}] if telemetry else [], "attributes": attributes}
         if cached[2] is not None:

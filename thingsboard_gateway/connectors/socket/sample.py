@@ -3,6 +3,7 @@ recorded sample (kept apart from uplink.py, which must not import the config mod
 from typing import Any, List, Tuple
 
 from thingsboard_gateway.config.errors import ConfigError
+from thingsboard_gateway.connectors.kit import now_ms
 from thingsboard_gateway.connectors.socket.config import load
 from thingsboard_gateway.connectors.socket.uplink import AttributeRequest, DeviceConverter, address_pattern
 
@@ -28,4 +29,4 @@ def convert_sample(config, shown, sample):
         name = request.attribute(data, device["encoding"])
         if name is not None:
             return {"attributeRequest": name, "shared": request.shared}, []
-    return DeviceConverter(device).convert(data, sample.get("ts", 0))
+    return DeviceConverter(device).convert(data, sample.get("ts") or now_ms())

@@ -8,7 +8,6 @@ attributeRequests entry (`"requestExpression": "${[0:3]==atr}"`) marks the messa
 ask for an attribute, whose name is `attributeNameExpression` ("[3:]").
 """
 import re
-import time
 from typing import Any, Dict, List, Optional, Pattern, Tuple
 
 from thingsboard_gateway.config.errors import ConfigError
@@ -122,7 +121,7 @@ class DeviceConverter(object):
         if not telemetry and not attributes:
             return None, failures
         converted = {"deviceName": self.name, "deviceType": self.type,
-                     "telemetry": [{"ts": ts or int(time.time() * 1000), "values": telemetry}] if telemetry else [],
+                     "telemetry": [{"ts": ts, "values": telemetry}] if telemetry else [],
                      "attributes": attributes}
         if self.strategy is not None:
             converted["reportStrategy"] = self.strategy
