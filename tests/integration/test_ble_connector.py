@@ -165,7 +165,7 @@ def test_close_cuts_a_hung_call_at_once(btle, connector_for):
     hung.hang = "read"
     connector, gateway = connector_for([sensor("Hung", "AA:BB:CC:00:00:09", timeout=60000)])
     wait_until(lambda: connector.sessions[0].watchdog.armed is not None and "Hung" in gateway.devices)
-    time.sleep(0.2)  # inside the hung read now
+    wait_until(lambda: hung.hanging == "read", what="the read hanging")
     start = time.monotonic()
     connector.close()
     assert time.monotonic() - start < 3

@@ -85,7 +85,7 @@ def test_simulator_rpc_set_pins_a_value(world):
     platform, _ = world
     request_id = platform.device_rpc("Sim A", "set", {"key": "t", "value": 99})
     platform.wait_topic("v1/gateway/rpc", lambda b: b.get("id") == request_id and b["data"] == {"success": True})
-    platform.wait_for(lambda msgs: any(d == "Sim A" and v.get("t") == 99 for d, v, _ in platform.telemetry()))
+    assert platform.wait_for(lambda msgs: any(d == "Sim A" and v.get("t") == 99 for d, v, _ in platform.telemetry()))
 
 
 def test_rpc_for_unknown_device_gets_an_error(world):
@@ -107,7 +107,7 @@ def test_shared_attribute_update_reaches_connector(world):
     platform, _ = world
     platform.wait_topic("v1/gateway/connect", lambda b: b["device"] == "Probe Device")
     platform.shared_attributes("Probe Device", {"mode": "eco"})
-    platform.wait_for(lambda msgs: any(v.get("updated_mode") == "eco" for d, v, _ in platform.telemetry()))
+    assert platform.wait_for(lambda msgs: any(v.get("updated_mode") == "eco" for d, v, _ in platform.telemetry()))
 
 
 def test_statistics_are_reported(world):

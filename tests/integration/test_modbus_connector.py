@@ -120,6 +120,7 @@ def test_udp_and_rtu_slaves(world):
     if "rtu" not in servers:
         pytest.skip("socat is not installed: no pseudo-terminal pair for RTU")
     platform.wait_for(lambda m: platform.latest("RTU Meter").get("flow") == 1001)
+    assert platform.latest("UDP Meter")["level"] == 77 and platform.latest("RTU Meter")["flow"] == 1001
 
 
 def test_neighbouring_registers_are_read_in_one_request(world):
@@ -131,7 +132,7 @@ def test_neighbouring_registers_are_read_in_one_request(world):
         return len([1 for d, _, _ in platform.telemetry() if d == "TCP Meter"])
 
     before_reads, before_polls = block.reads, tcp_polls()
-    time.sleep(2)
+    platform.wait_for(lambda m: tcp_polls() >= before_polls + 4)
     reads, polls = block.reads - before_reads, tcp_polls() - before_polls
     # 22 holding-register tags in 5 address groups (0-1 and four typed groups at 100, 130,
     # 160, 190): 5 requests per poll, not 22.
@@ -146,6 +147,7 @@ def test_exception_response_is_counted_and_others_go_on(world):
     platform.wait_for(lambda m: platform.stat("Modbus_failures_connect:Ghost") > 0)
     count = len([1 for d, v, _ in platform.telemetry() if d == "UDP Meter"])
     platform.wait_for(lambda m: len([1 for d, v, _ in platform.telemetry() if d == "UDP Meter"]) > count + 3)
+    assert platform.stat("Modbus_failures_read:TCP Meter") > 0 and platform.stat("Modbus_failures_connect:Ghost") > 0
 
 
 def test_rpc_read_and_write(world):
@@ -167,10 +169,8 @@ def test_attribute_update_writes_the_register(world):
     platform, servers, _, _ = world
     platform.wait_topic("v1/gateway/connect", lambda b: b["device"] == "TCP Meter")
     platform.shared_attributes("TCP Meter", {"setpoint": 12.5})
-    deadline = time.monotonic() + 10
     from thingsboard_gateway.connectors.modbus import codec
-    while time.monotonic() < deadline and codec.decode(servers["tcp"].get("hr", 50, 2), "32float") != 12.5:
-        time.sleep(0.1)
+    wait_until(lambda: codec.decode(servers["tcp"].get("hr", 50, 2), "32float") == 12.5, 10, "the register written")
     assert codec.decode(servers["tcp"].get("hr", 50, 2), "32float") == 12.5
 
 
@@ -182,13 +182,13 @@ def test_slave_restart_resumes_data_and_others_are_unaffected(world):
     servers["tcp"].stop()
     platform.wait_topic("v1/gateway/disconnect", lambda b: b["device"] == "TCP Meter", timeout=20)
     udp_before = len([1 for d, _, _ in platform.telemetry() if d == "UDP Meter"])
-    time.sleep(1.5)
-    assert len([1 for d, _, _ in platform.telemetry() if d == "UDP Meter"]) >= udp_before + 4
+    platform.wait_for(lambda m: len([1 for d, _, _ in platform.telemetry() if d == "UDP Meter"]) >= udp_before + 4)
     restarted = ModbusServer("tcp", port=port)
     servers["tcp"] = restarted
     restarted.set("hr", 0, hr_values[:2])
     restarted.set("hr", 1, [43])
     platform.wait_for(lambda m: platform.latest("TCP Meter").get("count") == 43, timeout=20)
+    assert platform.latest("TCP Meter")["count"] == 43
 
 
 def test_sigterm_with_an_unreachable_slave_exits_quickly(world):

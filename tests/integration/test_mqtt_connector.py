@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from tests.support.waiting import wait_until
 from tests.support.devices import RelayPeers
 from tests.support.gateway import GatewayProcess, ROOT, write_config
 
@@ -79,7 +80,9 @@ def world(tmp_path_factory):
     gateway = GatewayProcess(path, env={"TB_GW_EXTENSIONS_DIR": os.path.join(ROOT, "extensions")})
     try:
         platform.wait_topic("v1/devices/me/telemetry", lambda b: b["values"].get("MQTT Devices_state") == "running")
-        time.sleep(0.5)  # the connector subscribes right after it starts
+        # The connector subscribes right after it starts: a probe until one arrives.
+        wait_until(lambda: devices.publish("sensor/PROBE/data", {"sensorModel": "p", "temp": 0}) or
+                   platform.latest("PROBE"), 20, "the connector's subscription", interval=0.2)
         yield platform, devices, gateway
     finally:
         gateway.kill()
@@ -102,6 +105,7 @@ def test_mapping_old_format(world):
     platform, devices, _ = world
     devices.publish("old/data", {"serialNumber": "OLD-1", "sensorType": "meter", "seq": "5"})
     platform.wait_for(lambda m: {"seq": 5} in values_of(platform, "OLD-1"))
+    assert {"device": "OLD-1", "type": "meter"} in platform.on("v1/gateway/connect")
 
 
 def test_bytes_and_custom_converters(world):
@@ -110,6 +114,7 @@ def test_bytes_and_custom_converters(world):
     devices.publish("custom/sensors/CUST-1", bytes([0x01, 0x02, 0x55]))
     platform.wait_for(lambda m: {"value": 42} in values_of(platform, "RAW1"))
     platform.wait_for(lambda m: {"temperature": 258, "batteryLevel": 85} in values_of(platform, "CUST-1"))
+    assert {"value": 42} in values_of(platform, "RAW1")
 
 
 def test_malformed_payloads_are_counted_and_survived(world):
@@ -132,7 +137,7 @@ def test_connect_and_disconnect_requests(world):
     devices.publish("sensor/NEW-1/connect", b"")
     platform.wait_topic("v1/gateway/connect", lambda b: b["device"] == "NEW-1")
     devices.publish("sensor/NEW-1/disconnect", b"")
-    platform.wait_topic("v1/gateway/disconnect", lambda b: b["device"] == "NEW-1")
+    assert platform.wait_topic("v1/gateway/disconnect", lambda b: b["device"] == "NEW-1") == {"device": "NEW-1"}
 
 
 def test_attribute_request_round_trip(world):
@@ -187,10 +192,8 @@ def test_mqtt5_with_a_shared_subscription(tmp_path, relay_peers, gateways):
                         connectors=[{"name": "MQTT5", "type": "mqtt", "configuration": "mqtt.json"}],
                         files={"mqtt.json": config})
     gateways(path)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not platform.latest("V5-1"):
-        devices.publish("v5/V5-1/data", {"n": 7})
-        time.sleep(0.3)
+    wait_until(lambda: devices.publish("v5/V5-1/data", {"n": 7}) or platform.latest("V5-1"), 20,
+               "data over MQTT 5", interval=0.3)
     assert platform.latest("V5-1") == {"n": 7}
     log = relay_peers.devices_broker.log()
     assert "gw-v5" in log and "p5" in log   # protocol version 5

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from tests.support.waiting import wait_until
 from tests.support.gateway import GatewayProcess, write_config
 
 pytestmark = pytest.mark.slow
@@ -38,11 +39,8 @@ def test_sigkill_with_persistent_session_loses_nothing(tmp_path, relay_peers):
             return {(d, v["seq"]) for d, v, _ in platform.telemetry()}
 
         # First start creates the session; until the gateway subscribed, messages go nowhere.
-        deadline = time.monotonic() + 20
-        while ("warmup", 0) not in seen() and time.monotonic() < deadline:
-            devices.publish("sensor/warmup/data", {"serialNumber": "warmup", "seq": 0})
-            time.sleep(0.3)
-        assert ("warmup", 0) in seen()
+        wait_until(lambda: devices.publish("sensor/warmup/data", {"serialNumber": "warmup", "seq": 0}) or
+                   ("warmup", 0) in seen(), 20, "the gateway's subscription", interval=0.3)
 
         def publish_all():
             for seq in range(1, PER_DEVICE + 1):

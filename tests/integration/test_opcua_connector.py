@@ -128,7 +128,7 @@ def test_server_restart_resumes_data_and_subscriptions(world):
     gateways.append(start_gateway(folder, broker, server, subscriptions=True))
     platform.wait_for(lambda m: platform.latest("Demo Device").get("temperature") == 21.5)
     server.stop()
-    time.sleep(1.5)
+    platform.wait_topic("v1/gateway/disconnect", lambda b: b["device"] == "Demo Device", timeout=20)
     server.start()
     server.temperature.set_value(42.0)
     platform.wait_for(lambda m: platform.latest("Demo Device").get("temperature") == 42.0, timeout=30)
@@ -142,7 +142,7 @@ def test_close_returns_while_the_server_is_unreachable(world):
     gateways.append(start_gateway(folder, broker, server))
     platform.wait_for(lambda m: platform.latest("Demo Device"))
     server.stop()
-    time.sleep(1)
+    platform.wait_topic("v1/gateway/disconnect", lambda b: b["device"] == "Demo Device", timeout=20)
     code, seconds = gateways[0].terminate()
     assert code == 0 and seconds < 10
 
@@ -161,6 +161,7 @@ def test_basic256sha256_with_certificates(tmp_path):
     try:
         gateway = start_gateway(folder, broker, server, security=client_cert)
         platform.wait_for(lambda m: platform.latest("Demo Device").get("temperature") == 21.5, timeout=30)
+        assert "connecting without security" not in gateway.output()
     finally:
         if gateway is not None:
             gateway.kill()

@@ -96,6 +96,7 @@ def test_upstream_file_unchanged_end_to_end(tmp_path, broker, platform, gateways
         run_upstream_file(tmp_path, upstream, api, platform, broker, gateways)
     finally:
         api.close()
+    assert platform.telemetry(), "the upstream file's mappings delivered nothing"
 
 
 def run_upstream_file(tmp_path, upstream, api, platform, broker, gateways):

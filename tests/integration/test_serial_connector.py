@@ -75,6 +75,7 @@ def test_frames_split_across_reads_are_joined(lines, connector_for):
         line.send(chunk)
         threading.Event().wait(0.05)
     wait_until(lambda: humidities(gateway, "M1") == [12.5])
+    assert connector.statistics().get("failures_partial:" + line.gateway_port) is None  # no piece dropped
 
 
 def test_rpc_with_response_and_attribute_update(lines, connector_for):

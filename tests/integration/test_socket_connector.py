@@ -112,19 +112,10 @@ def test_upstream_file_unchanged_end_to_end(tmp_path, broker, platform, gateways
     path = write_config(str(tmp_path), broker.port, files={"socket.json": upstream},
                         connectors=[{"name": "TCP Connector", "type": "socket", "configuration": "socket.json"}])
     gateway = gateways(path)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            client = socket.create_connection(("127.0.0.1", port))
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+    client = _wait_connectable(port)
     client.settimeout(10)
     client.sendall(b"42")
     platform.wait_for(lambda m: platform.latest("Device Example").get("temp") == "42")
-    time.sleep(0.2)
     client.sendall(b"atrsharedName")
     assert client.recv(100) == b"blue"
     request = platform.device_rpc("Device Example", "rpcMethod1", "hello")
@@ -157,8 +148,9 @@ def test_closing_while_connections_arrive_ends_no_thread_with_an_error(monkeypat
 
 
 def _wait_connectable(port, timeout=20.0, bind=None):
-    deadline = time.monotonic() + timeout
-    while True:
+    """A client connected to the gateway's listener once it listens (from `bind`, with a
+    small receive window, when given)."""
+    def attempt():
         client = socket.socket()
         if bind is not None:
             client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -169,9 +161,8 @@ def _wait_connectable(port, timeout=20.0, bind=None):
             return client
         except OSError:
             client.close()
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)  # the gateway is still starting
+            return None
+    return wait_until(attempt, timeout, "the gateway listening on %d" % port, interval=0.1)
 
 
 def test_a_device_that_stops_reading_stalls_nothing_else(tmp_path, relay_peers, gateways):

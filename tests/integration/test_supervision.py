@@ -112,6 +112,7 @@ def test_custom_extension_from_extensions_dir(tmp_path, broker, platform):
     gateway = GatewayProcess(path, env={"TB_GW_EXTENSIONS_DIR": str(tmp_path / "ext")})
     try:
         platform.wait_for(lambda msgs: ("Mine", {"v": 1}) in [(d, v) for d, v, _ in platform.telemetry()])
+        assert "Connector Mine disabled" not in gateway.output()
     finally:
         gateway.kill()
 

@@ -11,6 +11,7 @@ class RecordingGateway(object):
         self.sent = []      # converted data, in order
         self.replies = []   # (device, request id, content)
         self.devices = []   # devices currently announced, in order
+        self.events = []    # ("add" | "del", device), every announcement in order
         self.store_ok = store_ok
         self.attributes = attributes or {}
 
@@ -29,10 +30,12 @@ class RecordingGateway(object):
         self.replies.append((device, request_id, content))
 
     def add_device(self, name, device_type, connector):
+        self.events.append(("add", name))
         if name not in self.devices:
             self.devices.append(name)
 
     def del_device(self, name):
+        self.events.append(("del", name))
         if name in self.devices:
             self.devices.remove(name)
 

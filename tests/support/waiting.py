@@ -2,9 +2,10 @@
 import time
 
 
-def wait_until(predicate, timeout=10.0, what="condition"):
-    """Poll `predicate` (every 10 ms) until it returns something true; return that, or
-    fail the test after `timeout` s naming `what`."""
+def wait_until(predicate, timeout=10.0, what="condition", interval=0.01):
+    """Poll `predicate` (every `interval` s) until it returns something true; return that,
+    or fail the test after `timeout` s naming `what`. A predicate may act too (publish a
+    probe, try to connect) before it looks: then give it an interval that suits the act."""
     deadline = time.monotonic() + timeout
     while True:
         result = predicate()
@@ -12,4 +13,4 @@ def wait_until(predicate, timeout=10.0, what="condition"):
             return result
         if time.monotonic() > deadline:
             raise AssertionError("%s not met in %.0f s" % (what, timeout))
-        time.sleep(0.01)
+        time.sleep(interval)

@@ -1,48 +1,17 @@
-"""MQTT uplink converters, data-driven: each folder under tests/cases/mqtt is a case
-(config.json, topic.txt, message.json or message.bin, and expected.json or error.txt)."""
+"""MQTT uplink converters beyond the case folders of tests/cases/mqtt (which the one case
+runner, test_connector_cases.py, runs): properties over any payload, the report strategy
+handed over."""
 import json
-import os
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.connectors.mqtt.uplink import BytesUplinkConverter
 from thingsboard_gateway.conversion.mapped import JsonUplinkConverter
-
-CASES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "cases", "mqtt")
-
-
-def load_case(name):
-    folder = os.path.join(CASES, name)
-    config = json.load(open(os.path.join(folder, "config.json")))
-    topic = open(os.path.join(folder, "topic.txt")).read().strip()
-    if os.path.exists(os.path.join(folder, "message.bin")):
-        message = open(os.path.join(folder, "message.bin"), "rb").read()
-    else:
-        message = json.load(open(os.path.join(folder, "message.json")))
-    return folder, config, topic, message
-
 
 def make(config):
     cls = BytesUplinkConverter if config.get("type") == "bytes" else JsonUplinkConverter
     return cls(config, "mqtt.json", "converter")
-
-
-@pytest.mark.parametrize("name", sorted(os.listdir(CASES)))
-def test_converter_case(name):
-    folder, config, topic, message = load_case(name)
-    error_file = os.path.join(folder, "error.txt")
-    if os.path.exists(error_file):
-        with pytest.raises(ConfigError) as info:
-            make(config)
-        assert str(info.value) == open(error_file).read().strip()
-        return
-    expected = json.load(open(os.path.join(folder, "expected.json")))
-    converted, failures = make(config).convert_detailed(topic, message, now_ms=1000)
-    assert converted == expected["converted"]
-    assert [list(f) for f in failures] == expected["failures"]
 
 
 def test_send_data_only_on_change_is_on_change_in_the_report_filter():

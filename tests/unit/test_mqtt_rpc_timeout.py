@@ -2,6 +2,7 @@
 passes on the connector's clock (driven here, no broker, no sleeping)."""
 from thingsboard_gateway.connectors.mqtt.connector import MqttConnector
 from tests.support.clock import Clock
+from tests.support.recorder import RecordingGateway
 
 
 class Connection(object):
@@ -18,13 +19,6 @@ class Connection(object):
         self.unsubscribed.append(topic)
 
 
-class Gateway(object):
-    def __init__(self):
-        self.replies = []
-
-    def send_rpc_reply(self, device, request_id, content):
-        self.replies.append((device, request_id, content))
-
 
 CONFIG = {"name": "MQTT", "broker": {"host": "127.0.0.1", "port": 1883},
           "mapping": [],
@@ -35,7 +29,7 @@ CONFIG = {"name": "MQTT", "broker": {"host": "127.0.0.1", "port": 1883},
 
 
 def make():
-    gateway = Gateway()
+    gateway = RecordingGateway()
     connector = MqttConnector(gateway, dict(CONFIG), "mqtt")
     connector.clock = Clock(50.0)
     connector._connection = Connection()

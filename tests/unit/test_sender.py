@@ -1,5 +1,6 @@
 """The sender acknowledges to storage exactly the batches it read, once the platform
 acknowledged every message that carried them (a client double acks on publish)."""
+import re
 import threading
 import time
 
@@ -64,6 +65,8 @@ def test_every_record_is_acked_even_when_small_reads_are_packed_together(tmp_pat
             storage.commit()
             time.sleep(0.01)
         wait_until(lambda: len(storage) == 0)
+        body = "".join(payload if isinstance(payload, str) else payload.decode() for _, payload in client.published)
+        assert sorted(set(int(n) for n in re.findall(r'"seq":\s*(\d+)', body))) == list(range(60)), body[:300]
     finally:
         sender.stop()
         storage.close()

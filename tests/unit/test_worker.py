@@ -8,6 +8,7 @@ from thingsboard_gateway.runtime.failures import FailureLog
 from thingsboard_gateway.runtime.schedule import Schedule
 from tests.support.waiting import wait_until
 from tests.support.clock import Clock
+from tests.support.recorder import RecordingGateway
 
 
 # -- Schedule: the late-poll policy ---------------------------------------------------
@@ -62,21 +63,10 @@ def test_attempts_backoff_follows_upstreams_attempt_keys():
 
 
 # -- DeviceWorker against a scripted session ------------------------------------------
-class Gateway(object):
-    def __init__(self):
-        self.events = []
-
-    def add_device(self, name, device_type, connector):
-        self.events.append(("add", name))
-
-    def del_device(self, name):
-        self.events.append(("del", name))
-
-
 class Connector(object):
     def __init__(self):
         self.name = "test"
-        self.gateway = Gateway()
+        self.gateway = RecordingGateway()
         self.stop_event = threading.Event()
         self.threads = []
 
@@ -186,5 +176,6 @@ def test_a_failed_write_nobody_waits_for_is_counted():
     try:
         worker.submit(lambda: (_ for _ in ()).throw(OSError("device refused")))
         wait_until(lambda: worker.failures.snapshot().get("write:ep"), what="the counted failure")
+        assert worker.failures.snapshot()["write:ep"] == 1 and worker.connected  # the link stays
     finally:
         connector.stop(worker)

@@ -1,6 +1,8 @@
 """One BLE adapter's work (runs on its DeviceWorker thread): devices served in turn —
 connect by MAC with retries as upstream (connectRetry, connectRetryInSeconds,
-waitAfterConnectRetries), read characteristics every pollPeriod, wait for notifications,
+waitAfterConnectRetries; each disconnected device has its own ("link", name) job in the
+worker's schedule, due after its backoff delay), read characteristics every pollPeriod,
+wait for notifications,
 RPC reads/writes/scans. Every bluepy call is bounded by the device's `timeout`: a
 `Watchdog` kills that peripheral's bluepy-helper when a call hangs, which makes the call
 fail, so one hung peripheral never holds the others longer than its timeout. A
@@ -12,13 +14,14 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.connectors.ble.config import iface
+from thingsboard_gateway.connectors.ble.downlink import to_bytes
 from thingsboard_gateway.connectors.worker import DeviceSession
 from thingsboard_gateway.runtime.backoff import AttemptsBackoff
 
 log = logging.getLogger(__name__)
 
 NOTIFY_SLICE = 0.1  # seconds of waitForNotifications per round, shared by the adapter's devices
-LINK_CHECK = 1.0    # seconds between checks of a disconnected device's next attempt
+LINK = "link"      # a disconnected device's connect job: ("link", name), due after its backoff delay
 CCCD_ON = b"\x01\x00"
 
 
@@ -121,7 +124,6 @@ class BleDevice(object):
         self.characteristics = {}  # type: Dict[str, Any]
         self.readable = []  # type: List[Tuple[str, Any]]  (uuid, characteristic) read every poll, found at connect
         self.handles = {}  # type: Dict[int, str]  notification handle -> characteristic UUID
-        self.next_attempt = 0.0
 
 
 class AdapterSession(DeviceSession):
@@ -145,8 +147,9 @@ class AdapterSession(DeviceSession):
         # Jobs of one period share a phase (due on multiples of the period), so 20 devices
         # polled every second wake the thread once a second, not 20 times.
         schedule, now = self.worker.schedule, self.worker.clock()
-        if "link" not in schedule:
-            schedule.add("link", LINK_CHECK, now)
+        for device in self.devices.values():  # each device's connect is a job of its own
+            if device.peripheral is None and (LINK, device.name) not in schedule:
+                self._retry(device, now)
         for period in self.polled:
             if ("poll", period) not in schedule:
                 schedule.add(("poll", period), period, math.ceil(now / period) * period)
@@ -160,10 +163,8 @@ class AdapterSession(DeviceSession):
     def run_job(self, key):
         if key == "notify":
             self._notifications()
-        elif key == "link":  # devices in turn: each waits its retry delay
-            for device in self.devices.values():
-                if device.peripheral is None:
-                    self._link(device)
+        elif key[0] == LINK:  # one device's connect, due after its backoff delay
+            self._link(self.devices[key[1]])
         else:  # ("poll", period): the devices read on that period, in turn
             for device in self.polled[key[1]]:
                 if device.peripheral is not None:
@@ -179,11 +180,17 @@ class AdapterSession(DeviceSession):
         if reason is not None:
             self.connector.count("connection:" + device.name, "%s (%s): lost: %s"
                                  % (device.name, device.config["MACAddress"], reason))
-            device.next_attempt = self.worker.clock() + device.backoff.next_delay()
+            self._retry(device, self.worker.clock() + device.backoff.next_delay())
+
+    def _retry(self, device, when):
+        # type: (BleDevice, float) -> None
+        """Connect `device` at `when` (its job runs again every backoff delay until it links)."""
+        self.worker.schedule.add((LINK, device.name), max(device.backoff.retry_delay, device.backoff.wait), when)
 
     def _link(self, device):
         # type: (BleDevice) -> None
-        if device.peripheral is not None or self.worker.clock() < device.next_attempt:
+        if device.peripheral is not None:
+            self.worker.schedule.remove((LINK, device.name))
             return
         config = device.config
         peripheral = self.btle.Peripheral()
@@ -203,12 +210,13 @@ class AdapterSession(DeviceSession):
                     peripheral.writeCharacteristic(characteristic.getHandle() + 1, CCCD_ON, withResponse=True)
         except self.errors as e:
             release(peripheral)
-            device.next_attempt = self.worker.clock() + device.backoff.next_delay()
+            self.worker.schedule.postpone((LINK, device.name), self.worker.clock() + device.backoff.next_delay())
             self.connector.count("connect:" + device.name, "%s (%s): cannot connect: %s: %s"
                                  % (device.name, config["MACAddress"], type(e).__name__, e))
             return
         device.peripheral = peripheral
         device.backoff.connected()
+        self.worker.schedule.remove((LINK, device.name))
         self.worker.set_online(device.name, config["deviceType"], True)
         if config["showMap"] or self.connector.show_map:
             log.info("%s (%s) characteristics: %s", device.name, config["MACAddress"],
@@ -303,18 +311,3 @@ class AdapterSession(DeviceSession):
         entries = self.btle.Scanner(self.iface).scan(seconds, passive=self.connector.passive)
         return [{"address": e.addr, "addrType": e.addrType, "rssi": e.rssi,
                  "name": e.getValueText(9) or e.getValueText(8)} for e in entries]
-
-
-def to_bytes(value):
-    # type: (Any) -> bytes
-    """What a write sends: {"hex": "0a0b"}, a list of byte values, or text (UTF-8)."""
-    if isinstance(value, dict):
-        if "hex" in value:
-            return bytes.fromhex(str(value["hex"]))
-        if "value" in value:
-            return to_bytes(value["value"])
-    if isinstance(value, list) and all(isinstance(b, int) and 0 <= b <= 255 for b in value):
-        return bytes(value)
-    if isinstance(value, bool):
-        return b"\x01" if value else b"\x00"
-    return (value if isinstance(value, str) else str(value)).encode("utf-8")

@@ -24,6 +24,7 @@ from thingsboard_gateway.runtime.backoff import BackoffPolicy
 log = logging.getLogger(__name__)
 
 MAX_RESPONSE = 1024 * 1024  # bytes of a device's answer that are read
+URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
 RETRY_MIN, RETRY_MAX = 0.5, 10.0  # seconds between the tries of a failed request
 
 
@@ -89,7 +90,9 @@ class OutgoingRequest(object):
     def render(self, values):
         # type: (Dict[str, Any]) -> Tuple[str, Optional[bytes]]
         """(absolute URL, body) for these values; ValueError when a template finds nothing."""
-        url = render(self.url, values)
+        # A device name with a space or non-ASCII letters is quoted, reserved characters
+        # are kept: "http://h/Pump 1/set" -> "http://h/Pump%201/set" (http.client refuses the first).
+        url = urllib.parse.quote(render(self.url, values), safe=URL_SAFE)
         if "://" not in url:
             if not self.base_url:
                 raise ValueError("%s is no absolute URL" % url)

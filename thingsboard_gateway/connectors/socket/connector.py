@@ -19,7 +19,7 @@ from thingsboard_gateway.connectors.kit import ListeningConnector, now_ms
 from thingsboard_gateway.connectors.socket import config as socket_config
 from thingsboard_gateway.connectors.socket.peer import Done, Peer
 from thingsboard_gateway.connectors.socket.uplink import AttributeRequest, DeviceConverter, address_pattern
-from thingsboard_gateway.conversion.expression import as_text
+from thingsboard_gateway.connectors.socket.downlink import device_bytes
 from thingsboard_gateway.conversion.framing import Framer
 
 log = logging.getLogger(__name__)
@@ -258,7 +258,7 @@ class SocketConnector(ListeningConnector):
         def answer(response):
             value = response.get("value") if "value" in response else (response.get("values") or {}).get(name)
             try:
-                data = as_text(value).encode(device["encoding"])
+                data = device_bytes(value, device["encoding"])
             except UnicodeError as e:
                 self._write_failed(device["deviceName"], "attribute " + name, str(e))
                 return
@@ -322,7 +322,7 @@ class SocketConnector(ListeningConnector):
             for entry in device["attributeUpdates"]:
                 if entry["attributeOnThingsBoard"] == key:
                     try:
-                        data = as_text(value).encode(entry["encoding"])
+                        data = device_bytes(value, entry["encoding"])
                     except UnicodeError as e:
                         self._write_failed(name, "attribute " + key, str(e))
                         continue
@@ -337,7 +337,7 @@ class SocketConnector(ListeningConnector):
             reply({"error": "no serverSideRpc entry for method %s on %s" % (method, name)})
             return
         try:
-            data = as_text(params if params is not None else "").encode(entry["encoding"])
+            data = device_bytes(params, entry["encoding"])
         except UnicodeError as e:
             reply({"error": str(e)})
             return

@@ -81,6 +81,7 @@ class FakeDevice(object):
         self.notify = {str(UUID(u)): s for u, s in (notify or {}).items()}  # uuid -> {"period", "values"}
         self.in_range = True
         self.hang = None
+        self.hanging = None  # what a call of it blocks in now ("read", ...), for tests to wait on
         self.read_delay = 0.0
         self.drop_after_reads = None  # disconnect on the n-th read
         self.queue = []  # (uuid, bytes) notifications waiting
@@ -174,6 +175,8 @@ class Peripheral(object):
 
     def _block(self, what):
         if self.device is not None and self.device.hang == what or self.device is None and what == "connect":
+            if self.device is not None:
+                self.device.hanging = what
             self._helper.killed.wait(60)  # a hung peripheral: only killing the helper ends the call
             raise BTLEInternalError("Helper exited")
 
