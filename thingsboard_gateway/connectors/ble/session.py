@@ -2,8 +2,7 @@
 connect by MAC with retries as upstream (connectRetry, connectRetryInSeconds,
 waitAfterConnectRetries; each disconnected device has its own ("link", name) job in the
 worker's schedule, due after its backoff delay), read characteristics every pollPeriod,
-wait for notifications,
-RPC reads/writes/scans. Every bluepy call is bounded by the device's `timeout`: a
+wait for notifications, RPC reads/writes/scans. Every bluepy call is bounded by the device's `timeout`: a
 `Watchdog` kills that peripheral's bluepy-helper when a call hangs, which makes the call
 fail, so one hung peripheral never holds the others longer than its timeout. A
 peripheral is released (helper process ended and reaped) on every path."""
