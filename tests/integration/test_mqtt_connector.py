@@ -81,8 +81,8 @@ def world(tmp_path_factory):
     try:
         platform.wait_topic("v1/devices/me/telemetry", lambda b: b["values"].get("MQTT Devices_state") == "running")
         # The connector subscribes right after it starts: a probe until one arrives.
-        wait_until(lambda: devices.publish("sensor/PROBE/data", {"sensorModel": "p", "temp": 0}) or
-                   platform.latest("PROBE"), 20, "the connector's subscription", interval=0.2)
+        wait_until(lambda: devices.publish("old/data", {"serialNumber": "PROBE", "sensorType": "probe", "seq": 0})
+                   or platform.latest("PROBE"), 20, "the connector's subscription", interval=0.2)
         yield platform, devices, gateway
     finally:
         gateway.kill()

@@ -68,7 +68,7 @@ class BleConnector(PollingConnector):
         self.converter = BleUplinkConverter()
         self.custom = custom_converters(self.settings, self.file)
         self.counts.add("reads", 0)
-        self.counts.add("notifications", 0)
+        self.count_notification = self.counts.ticker("notifications")
         self.sessions = []  # type: List[AdapterSession]
         self._delegate_class = None  # type: Any
 
@@ -114,7 +114,8 @@ class BleConnector(PollingConnector):
         if custom is not None:
             self.emit(device["name"], lambda: custom.convert(device, {"values": values, "ts": now_ms()}), "value")
         else:
-            self.emit(device["name"], lambda: self.converter.convert_values(device, values, now_ms()), "value")
+            converted, failures = self.converter.convert_values(device, values, now_ms())
+            self.deliver(device["name"], converted, failures, "value")
 
     # -- platform requests (on the device's adapter thread) ---------------------------------
     def _find(self, name):

@@ -271,7 +271,7 @@ class AdapterSession(DeviceSession):
         """A notification arrived (bluepy calls the delegate inside waitForNotifications)."""
         uuid = device.handles.get(handle)
         if uuid is not None:
-            self.connector.counts.add("notifications")
+            self.connector.count_notification()
             self.connector.convert(device.config, {uuid: data})
 
     # -- requests ------------------------------------------------------------------------------

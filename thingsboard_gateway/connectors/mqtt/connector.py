@@ -103,8 +103,8 @@ class MqttConnector(ListeningConnector):
         self._requests = Requests(self.settings["requestsMapping"], self.file)
         self._queue = BatchQueue(self._broker["queueSize"])
         self._mapping_of = {}  # type: Dict[str, Optional[Mapping]]
-        self.counts.add("messages_received", 0)
-        self.counts.add("messages_converted", 0)
+        self._count_received = self.counts.ticker("messages_received")
+        self._count_converted = self.counts.ticker("messages_converted")
         self._rpc_waiting = Pending()  # response topic -> (device, request id)
         self._connection = None  # type: Optional[MqttConnection]
         self._acks = AckSequencer(lambda mid, qos: self._connection.ack(mid, qos))
@@ -196,7 +196,7 @@ class MqttConnector(ListeningConnector):
         return mapping
 
     def _handle(self, topic, payload, mid, qos, seq):
-        self.counts.add("messages_received")
+        self._count_received()
         if self._rpc_response(topic, payload):
             self._acks.done(seq, mid, qos)
             return
@@ -211,7 +211,7 @@ class MqttConnector(ListeningConnector):
         if not converted:
             self._acks.done(seq, mid, qos)
             return
-        self.counts.add("messages_converted")
+        self._count_converted()
         acker = Acker(self._acks, seq, mid, qos, len(converted))
         for data in converted:
             self.gateway.send_to_storage(self.name, self.id, data, on_stored=acker.stored)

@@ -55,6 +55,7 @@ class SerialConnector(PollingConnector):
         self.custom = custom_converters(self.settings, self.file)
         self.devices = {d["name"]: d for d in self.settings["devices"]}
         self.sessions = []  # type: List[PortSession]
+        self._count_frame = self.counts.ticker("frames")
 
     def start(self):
         ports = {}  # type: Dict[str, List[Dict[str, Any]]]
@@ -74,13 +75,13 @@ class SerialConnector(PollingConnector):
     # -- on a port's thread ----------------------------------------------------------------
     def convert(self, device, frame):
         # type: (Dict[str, Any], bytes) -> None
-        self.counts.add("frames")
+        self._count_frame()
         custom = self.custom.get((device["name"], "converter")) if self.custom else None
         if custom is not None:
             self.emit(device["name"], lambda: custom.convert(device, frame), "frame", frame)
         else:
-            self.emit(device["name"], lambda: self.converter.convert_detailed(device, {"frame": frame, "ts": now_ms()}),
-                      "frame", frame)
+            converted, failures = self.converter.convert_detailed(device, {"frame": frame, "ts": now_ms()})
+            self.deliver(device["name"], converted, failures, "frame", frame)
 
     def downlink(self, device, request):
         # type: (Dict[str, Any], Dict[str, Any]) -> bytes

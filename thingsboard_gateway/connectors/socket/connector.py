@@ -13,9 +13,10 @@ import logging
 import select
 import socket
 import threading
+from time import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from thingsboard_gateway.connectors.kit import ListeningConnector, now_ms
+from thingsboard_gateway.connectors.kit import ListeningConnector
 from thingsboard_gateway.connectors.socket import config as socket_config
 from thingsboard_gateway.connectors.socket.peer import Done, Peer
 from thingsboard_gateway.connectors.socket.uplink import AttributeRequest, DeviceConverter, address_pattern
@@ -52,8 +53,9 @@ class SocketConnector(ListeningConnector):
         self.requests = {d["deviceName"]: [AttributeRequest(r, self.file, "attributeRequests")
                                            for r in d["attributeRequests"]] for d in devices}
         self.converters = {d["deviceName"]: DeviceConverter(d) for d in devices}
-        for kind in ("messages", "connections", "connections_refused", "connections_idle_closed"):
+        for kind in ("connections", "connections_refused", "connections_idle_closed"):
             self.counts.add(kind, 0)
+        self._count_message = self.counts.ticker("messages")
         self.udp = socket_settings["type"] == "UDP"
         self._lock = threading.Lock()
         self._peers = {}  # type: Dict[Tuple[str, int], Peer]
@@ -238,7 +240,7 @@ class SocketConnector(ListeningConnector):
     def handle(self, peer, data):
         # type: (Peer, bytes) -> None
         """One message from a peer: an attribute request, or data to convert and store."""
-        self.counts.add("messages")
+        self._count_message()
         device = peer.device
         if device is None:
             self.count("unknown_peer", "no device matches %s:%d; message dropped" % peer.address, data)
@@ -250,8 +252,11 @@ class SocketConnector(ListeningConnector):
             if attribute is not None:
                 self._request_attribute(peer, device, attribute, request.shared)
                 return
-        converter = self.converters[name]
-        self.emit(name, lambda: converter.convert(data, now_ms()), "message", data)
+        converted, failures = self.converters[name].convert(data, int(time() * 1000))
+        if failures:
+            self.deliver(name, None, failures, "message", data)
+        if converted:
+            self.gateway.send_to_storage(self.name, self.id, converted)
 
     def _request_attribute(self, peer, device, name, shared):
         # type: (Peer, Dict[str, Any], str, bool) -> None

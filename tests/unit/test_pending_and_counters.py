@@ -25,3 +25,25 @@ def test_drain_hands_back_everything_once():
         pending.add(("device", i % 2), item, 100.0)
     assert sorted(map(id, pending.drain())) == sorted(map(id, items))
     assert pending.drain() == [] and pending.expire(1000.0) == []
+
+
+def test_counters_lose_no_count_across_threads():
+    """runtime.counters: counts of one (lock-free tickers) and larger additions, from
+    four threads at once, add up exactly."""
+    import threading
+    from thingsboard_gateway.runtime.counters import Counters
+    counters = Counters("zero")
+    tick = counters.ticker("messages")
+
+    def work():
+        for _ in range(20000):
+            tick()
+            counters.add("frames")
+            counters.add("bytes", 3)
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert counters.snapshot() == {"zero": 0, "messages": 80000, "frames": 80000, "bytes": 240000}
+    assert counters["messages"] == 80000
