@@ -8,7 +8,8 @@ what the platform asks of devices (RPCs, attribute writes, outgoing requests), s
 device I/O ever runs on the platform connection's thread.
 
 Both own:
-- the connector's file, validated and completed once (`self.settings`, by load_config);
+- the connector's file, validated and completed once (`self.settings`: the loader's
+  result at start-up, load_config's when the connector is made directly);
 - thread-safe counters (`self.counts`), counted failures (`count()`, logged at most every
   30 s per kind) and `statistics()` made of both plus `gauges()`;
 - open, close (wakes the workers, joins every watched thread) and `is_connected()`;
@@ -22,6 +23,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from thingsboard_gateway.connectors.connector import Connector
+from thingsboard_gateway.connectors.registry import VALIDATED
 from thingsboard_gateway.connectors.worker import DeviceSession, DeviceWorker
 from thingsboard_gateway.runtime.backoff import BackoffPolicy
 from thingsboard_gateway.runtime.counters import Counters
@@ -46,12 +48,15 @@ class KitConnector(Connector):
     """The shared part of PollingConnector and ListeningConnector."""
 
     default_file = "config.json"  # the file name in messages when the entry names none
+    takes_validated = True  # the loader's validated file is taken as it is (registry.VALIDATED)
     close_timeout = 5.0  # seconds close() waits for each watched thread
 
     def __init__(self, gateway, config, connector_type):
         super(KitConnector, self).__init__(gateway, config, connector_type)
         self.file = config.get("configuration", self.default_file)
-        self.settings = self.load_config(config, self.file)
+        # Validated once: by the loader at start-up (which marks it), else here (a connector
+        # made directly, as tests and benchmarks do).
+        self.settings = config if config.pop(VALIDATED, False) else self.load_config(config, self.file)
         self.failures = FailureLog(logging.getLogger(type(self).__module__))
         self.counts = Counters()
         self.workers = []  # type: List[DeviceWorker]

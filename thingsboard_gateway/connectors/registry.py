@@ -13,6 +13,9 @@ from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.config.report_strategy import check_strategies
 
 # type -> "module:Class"; imported only when a config uses the type.
+# Set in a connector's config once load_config has validated it (the kit reads and drops it).
+VALIDATED = "__validated__"
+
 BUILTIN = {
     "mqtt": "thingsboard_gateway.connectors.mqtt.connector:MqttConnector",
     "modbus": "thingsboard_gateway.connectors.modbus.connector:ModbusConnector",
@@ -159,4 +162,6 @@ def validate_connector_files(config):
             raise ConfigError(spec.file, "", str(e))
         spec.config = cls.load_config(spec.config, spec.file, config.warnings)
         spec.config["configuration"] = spec.file
+        if getattr(cls, "takes_validated", False):  # a kit connector: it need not validate it again
+            spec.config[VALIDATED] = True
     return config
