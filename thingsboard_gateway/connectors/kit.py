@@ -38,6 +38,14 @@ def now_ms():
     return int(time.time() * 1000)
 
 
+def records(converted):
+    # type: (Any) -> List[Any]
+    """A converter's result (a dict, a list of them, or None) as the list of records to store."""
+    if isinstance(converted, list):
+        return [record for record in converted if record]
+    return [converted] if converted else []
+
+
 def failure_text(failures):
     # type: (Any) -> str
     """'key: reason; ...' of a converter's failures ((key, reason) pairs or mapping.Failure)."""
@@ -152,14 +160,12 @@ class KitConnector(Connector):
         converted, failures = result if isinstance(result, tuple) else (result, None)
         if failures:
             self.count("%s:%s" % (kind, device), "%s: %s" % (device, failure_text(failures)), sample)
-        stored = 0
-        for record in converted if isinstance(converted, list) else [converted]:
-            if record:
-                if strategy is not None and isinstance(record, dict):
-                    record.setdefault("reportStrategy", strategy)
-                self.gateway.send_to_storage(self.name, self.id, record)
-                stored += 1
-        return stored
+        stored = records(converted)
+        for record in stored:
+            if strategy is not None and isinstance(record, dict):
+                record.setdefault("reportStrategy", strategy)
+            self.gateway.send_to_storage(self.name, self.id, record)
+        return len(stored)
 
     # -- platform requests --------------------------------------------------------------------
     def server_side_rpc_handler(self, content):

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import paho.mqtt.client as mqtt
 
 from thingsboard_gateway.config.errors import ConfigError
-from thingsboard_gateway.connectors.kit import ListeningConnector, now_ms
+from thingsboard_gateway.connectors.kit import ListeningConnector, now_ms, records
 from thingsboard_gateway.connectors.mqtt import config as mqtt_config
 from thingsboard_gateway.connectors.mqtt.acks import AckSequencer, Acker
 from thingsboard_gateway.connectors.mqtt.requests import Requests, payload_of, render
@@ -225,7 +225,7 @@ class MqttConnector(ListeningConnector):
                 self.failures.count("custom_converter", "MQTT connector %s: custom converter failed on %s: %s"
                                      % (self.name, topic, e), payload)
                 return []
-            return [r for r in (result if isinstance(result, list) else [result]) if r]
+            return records(result)
         data = payload
         if mapping.kind == "json":
             try:

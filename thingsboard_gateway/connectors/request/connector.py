@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.connectors.http.outgoing import (OutgoingRequest, attribute_work, basic_auth, rpc_work,
                                                           ssl_context)
-from thingsboard_gateway.connectors.kit import PollingConnector, now_ms
+from thingsboard_gateway.connectors.kit import PollingConnector, now_ms, records
 from thingsboard_gateway.connectors.request import config as request_config
 from thingsboard_gateway.connectors.request.uplink import items, unpack
 from thingsboard_gateway.connectors.http.uplink import mapping_converter
@@ -142,7 +142,7 @@ class PollSession(DeviceSession):
                 converted = self.converter.convert(self.mapping["converter"], raw)
             except Exception as e:  # the custom converter's own failure: counted, the next poll goes on
                 raise EndpointError("converter failed: %s: %s" % (type(e).__name__, e))
-            return ([converted] if isinstance(converted, dict) else list(converted or [])), []
+            return records(converted), []
         try:
             data = json.loads(raw.decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as e:

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.connectors.connector import InvalidData
 from thingsboard_gateway.connectors.http.outgoing import OutgoingRequest, attribute_work, basic_auth, rpc_work
-from thingsboard_gateway.connectors.kit import ListeningConnector, now_ms
+from thingsboard_gateway.connectors.kit import ListeningConnector, now_ms, records
 from thingsboard_gateway.connectors.rest import config as rest_config
 from thingsboard_gateway.connectors.rest.server import Request, Response, RestServer
 from thingsboard_gateway.connectors.http.uplink import mapping_converter
@@ -146,7 +146,7 @@ class RestConnector(ListeningConnector):
         # type: (Endpoint, str, Any) -> Tuple[List[Dict[str, Any]], List[str]]
         if endpoint.custom:
             converted = endpoint.converter.convert(endpoint.entry["converter"], data)
-            return ([converted] if isinstance(converted, dict) else list(converted or [])), []
+            return records(converted), []
         converted, failures = endpoint.converter.convert_detailed(path, data, now_ms())
         return converted, ["%s %s: %s" % (f.section, f.key, f.reason) for f in failures]
 

@@ -16,7 +16,7 @@ from thingsboard_gateway.conversion.report import device_strategy
 from thingsboard_gateway.conversion.casting import CASTS, STRING_TYPES, CastError, device_text
 
 
-class KeyPlan(object):
+class FramePiece(object):
     """One telemetry/attribute entry, compiled: which piece of a frame, cast how."""
 
     __slots__ = ("section", "key", "type", "until", "after", "to_byte", "from_byte", "text", "cast")
@@ -71,13 +71,13 @@ class KeyPlan(object):
 def decode_value(data, type_name):
     # type: (bytes, str) -> Any
     """Bytes (a whole RPC answer) as `type_name`; CastError for undecodable or uncastable bytes."""
-    value = KeyPlan("", {"key": "", "type": type_name}).value(data)
+    value = FramePiece("", {"key": "", "type": type_name}).value(data)
     return "" if value is None else value
 
 
 def plan(config):
-    # type: (Dict[str, Any]) -> List[KeyPlan]
-    return [KeyPlan(section, entry) for section in ("telemetry", "attributes") for entry in config.get(section) or []]
+    # type: (Dict[str, Any]) -> List[FramePiece]
+    return [FramePiece(section, entry) for section in ("telemetry", "attributes") for entry in config.get(section) or []]
 
 
 class SerialUplinkConverter(Converter):
@@ -86,7 +86,7 @@ class SerialUplinkConverter(Converter):
 
     def __init__(self, config=None):
         super(SerialUplinkConverter, self).__init__(config)
-        self._plans = {}  # type: Dict[int, Tuple[Dict[str, Any], List[KeyPlan], Any]]
+        self._plans = {}  # type: Dict[int, Tuple[Dict[str, Any], List[FramePiece], Any]]
 
     def convert(self, config, data):
         return self.convert_detailed(config, data)[0]

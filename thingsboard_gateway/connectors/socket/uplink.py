@@ -63,7 +63,7 @@ class AttributeRequest(object):
             return None
 
 
-class KeyPlan(object):
+class ByteField(object):
     """One telemetry/attribute entry, compiled."""
 
     __slots__ = ("section", "key", "type", "start", "end", "text", "cast")
@@ -100,7 +100,7 @@ class DeviceConverter(object):
         self.name = config["deviceName"]
         self.type = config.get("deviceType", "default")
         self.encoding = config.get("encoding", "utf-8")
-        self.keys = [KeyPlan(section, entry) for section in ("telemetry", "attributes")
+        self.keys = [ByteField(section, entry) for section in ("telemetry", "attributes")
                      for entry in config.get(section) or []]
         self.strategy = device_strategy(config)
 
