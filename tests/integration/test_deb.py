@@ -5,13 +5,13 @@ import os
 import re
 import shutil
 import subprocess
-import time
 
 import pytest
 
 from thingsboard_gateway import __version__
 from tests.support.broker import free_port
 from tests.support.gateway import ROOT, simulator_entry
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("dpkg-deb") is None or shutil.which("dpkg") is None
                                 or not os.path.exists("/usr/bin/python3"),
@@ -305,12 +305,11 @@ def test_packaged_gateway_on_buster_python37_runs_every_connector_and_relays_wit
         def relayed():
             return {v["seq"] for d, v, _ in platform.telemetry() if d == "relay"}
 
-        deadline = time.monotonic() + 30
-        while 0 not in relayed():  # until the connector has subscribed (clean session: earlier ones go nowhere)
-            assert time.monotonic() < deadline and process.poll() is None, \
-                open(str(tmp_path / "gateway.out")).read()[-3000:]
+        def subscribed():  # until the connector has subscribed (clean session: earlier ones go nowhere)
+            assert process.poll() is None, open(str(tmp_path / "gateway.out")).read()[-3000:]
             peers.devices.publish("sensor/relay/data", {"serialNumber": "relay", "seq": 0})
-            time.sleep(0.2)
+            return 0 in relayed()
+        wait_until(subscribed, 30, "the relay subscribed", interval=0.2)
         for seq in range(1, RELAYED + 1):
             peers.devices.client.publish("sensor/relay/data", json.dumps({"serialNumber": "relay", "seq": seq}),
                                          qos=1)

@@ -51,8 +51,7 @@ def test_broker_down_10s_loses_nothing_and_keeps_order(tmp_path):
         assert announced == set(DEVICES)
         code, _ = gateway.terminate()
         assert code == 0
-        time.sleep(1)
-        for device in DEVICES:
+        for device in DEVICES:  # a prefix check: what is still on its way cannot make a gap
             order = first_occurrences(platform, device)
             assert order == list(range(1, len(order) + 1)), "gap or reordering for %s" % device
         assert "Traceback" not in gateway.output()

@@ -123,6 +123,7 @@ def test_tls_client_certificate(tmp_path, tls_broker, cleanup, kind):
                     {"type": kind, "caCert": tls_broker.ca[0], "cert": client[0], "privateKey": client[1]})
     cleanup(gateway)
     wait_for_data(platform)
+    assert "Traceback" not in gateway.output() and "TLS handshake failed" not in gateway.output()
 
 
 @needs_openssl
