@@ -48,10 +48,11 @@ def run_connector(args, mode):
     connector = BleConnector(gateway, {"name": "bench", "devices": devices}, "ble")
     connector.open()
     time.sleep(1.0)  # all connected
-    start_cpu, count0 = cpu(), (connector.notifications if mode == "notify" else connector.reads)
+    kind = "notifications" if mode == "notify" else "reads"
+    start_cpu, count0 = cpu(), connector.statistics()[kind]
     time.sleep(args.seconds)
     used = cpu() - start_cpu
-    count = (connector.notifications if mode == "notify" else connector.reads) - count0
+    count = connector.statistics()[kind] - count0
     rss = rss_mb()
     connector.close()
     return {"events": count, "cpu_s": round(used, 3), "rss_mb": round(rss, 1), "rss_over_start_mb": round(rss - base, 1)}
