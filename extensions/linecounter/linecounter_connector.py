@@ -1,5 +1,5 @@
-"""A listening connector in one file, on the connector kit: devices connect over TCP and
-send lines "<device name> <number>"; each line is telemetry {key: number} of that device.
+"""A listening connector in one file, on the connector kit: devices connect over TCP and send
+lines "<device name> <number>"; each line is telemetry {key: number} of that device.
 
 tb_gateway.json: {"name": "Lines", "type": "linecounter", "class": "LineCounterConnector",
                   "configuration": "linecounter.json"}
@@ -36,8 +36,9 @@ class LineCounterConnector(ListeningConnector):
         self.listener.listen(16)
         self.start_thread(self.serve, "tcp")
 
-    def stopping(self):
-        self.listener.close()  # select() below returns at once: the thread ends
+    def stopping(self):  # select() below returns at once: the thread ends
+        if self.listener is not None:
+            self.listener.close()
 
     def serve(self):
         """The connector's thread: accept, read and convert; every socket non-blocking."""
@@ -45,24 +46,23 @@ class LineCounterConnector(ListeningConnector):
         while not self.stop_event.is_set():
             try:
                 readable = select.select(list(framers), [], [], 0.5)[0]
-            except (OSError, ValueError):
-                break  # the listener was closed
-            for sock in readable:
-                if sock is self.listener:
-                    client, _ = sock.accept()
-                    client.setblocking(False)
-                    framers[client] = Framer(b"\n", None, 1024)
-                    continue
-                try:
-                    data = sock.recv(4096)
-                except OSError:
-                    data = b""
-                if not data:
-                    del framers[sock]
-                    sock.close()
-                    continue
-                for line in framers[sock].feed(data):
-                    self.line(sock, line)
+                for sock in readable:
+                    if sock is self.listener:
+                        client = sock.accept()[0]
+                        client.setblocking(False)
+                        framers[client] = Framer(b"\n", None, 1024)
+                        continue
+                    try:
+                        data = sock.recv(4096)
+                    except OSError:  # reset by the device: as closed
+                        data = b""
+                    if not data:
+                        del framers[sock]
+                        sock.close()
+                    for line in framers[sock].feed(data) if data else ():
+                        self.line(sock, line)
+            except (OSError, ValueError):  # the listener, closed by stopping()
+                pass
         for sock in framers:
             sock.close()
 
@@ -75,11 +75,9 @@ class LineCounterConnector(ListeningConnector):
             self.connections[name] = sock
             self.gateway.add_device(name, self.settings["deviceType"], self)
         self.counts.add("lines")
-        self.emit(name, lambda: self.convert(name, number), "value", line)
-
-    def convert(self, name, number):
-        return {"deviceName": name, "deviceType": self.settings["deviceType"], "attributes": {},
-                "telemetry": [{"ts": now_ms(), "values": {self.settings["key"]: float(number)}}]}
+        self.emit(name, lambda: {"deviceName": name, "deviceType": self.settings["deviceType"], "attributes": {},
+                                 "telemetry": [{"ts": now_ms(), "values": {self.settings["key"]: float(number)}}]},
+                  "value", line)
 
     def write(self, name, text):
         sock, data = self.connections.get(name), ("%s\n" % text).encode("utf-8")
@@ -92,9 +90,7 @@ class LineCounterConnector(ListeningConnector):
         return {"success": True}
 
     def rpc_target(self, name, method, params, request_id):
-        if method != "send":
-            return "no method %s (only send)" % method
-        return self.io, lambda: self.write(name, params)
+        return (self.io, lambda: self.write(name, params)) if method == "send" else "no method %s (only send)" % method
 
     def attribute_target(self, name, key, value):
         return (self.io, lambda: self.write(name, "%s=%s" % (key, value))) if key == "display" else None

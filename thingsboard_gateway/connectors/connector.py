@@ -16,6 +16,11 @@ from abc import ABC, abstractmethod
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 
+# Set in a connector's config by the loader once load_config has validated it; a connector
+# of the kit (kit.py) takes such a config as it is and drops the mark.
+VALIDATED = "__validated__"
+
+
 class DeliveryError(Exception):
     """How send_to_storage's Future fails: the data will not reach the platform; the
     message says why."""

@@ -22,8 +22,7 @@ import logging
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
-from thingsboard_gateway.connectors.connector import Connector
-from thingsboard_gateway.connectors.registry import VALIDATED
+from thingsboard_gateway.connectors.connector import VALIDATED, Connector
 from thingsboard_gateway.connectors.worker import DeviceSession, DeviceWorker
 from thingsboard_gateway.runtime.backoff import BackoffPolicy
 from thingsboard_gateway.runtime.counters import Counters

@@ -11,11 +11,9 @@ from typing import Any, List, Mapping, Optional
 
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.config.report_strategy import check_strategies
+from thingsboard_gateway.connectors.connector import VALIDATED
 
 # type -> "module:Class"; imported only when a config uses the type.
-# Set in a connector's config once load_config has validated it (the kit reads and drops it).
-VALIDATED = "__validated__"
-
 BUILTIN = {
     "mqtt": "thingsboard_gateway.connectors.mqtt.connector:MqttConnector",
     "modbus": "thingsboard_gateway.connectors.modbus.connector:ModbusConnector",

@@ -57,6 +57,7 @@ class SocketConnector(ListeningConnector):
             self.counts.add(kind, 0)
         self._count_message = self.counts.ticker("messages")
         self.udp = socket_settings["type"] == "UDP"
+        self.uses_io = not self.udp  # datagrams go out at once; only TCP dials on the io thread
         self._lock = threading.Lock()
         self._peers = {}  # type: Dict[Tuple[str, int], Peer]
         self._last_peer = {}  # type: Dict[str, Peer]  device name -> where it last spoke from
