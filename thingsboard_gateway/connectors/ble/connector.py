@@ -67,7 +67,6 @@ class BleConnector(PollingConnector):
         self.scanner = self.settings["scanner"]
         self.converter = BleUplinkConverter()
         self.custom = custom_converters(self.settings, self.file)
-        self.counts.add("reads", 0)
         self.count_notification = self.counts.ticker("notifications")
         self.sessions = []  # type: List[AdapterSession]
         self._delegate_class = None  # type: Any
@@ -90,7 +89,7 @@ class BleConnector(PollingConnector):
         return any(d.peripheral is not None for s in self.sessions for d in s.devices.values())
 
     def gauges(self):
-        return {"devices_connected": sum(1 for s in self.sessions for d in s.devices.values()
+        return {"reads": sum(s.reads for s in self.sessions), "devices_connected": sum(1 for s in self.sessions for d in s.devices.values()
                                          if d.peripheral is not None)}
 
     def delegate(self, session, device):
