@@ -89,7 +89,8 @@ class BleConnector(PollingConnector):
         return any(d.peripheral is not None for s in self.sessions for d in s.devices.values())
 
     def gauges(self):
-        return {"reads": sum(s.reads for s in self.sessions), "devices_connected": sum(1 for s in self.sessions for d in s.devices.values()
+        return {"reads": sum(s.reads for s in self.sessions),
+                "devices_connected": sum(1 for s in self.sessions for d in s.devices.values()
                                          if d.peripheral is not None)}
 
     def delegate(self, session, device):
