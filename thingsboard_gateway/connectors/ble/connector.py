@@ -2,6 +2,7 @@
 (see session.py and README.md beside this file). bluepy is imported when the connector
 opens; without it the connector is disabled with one line saying how to install it."""
 import logging
+from time import time
 from typing import Any, Dict, List
 
 from thingsboard_gateway.connectors.ble import config as ble_config
@@ -113,9 +114,12 @@ class BleConnector(PollingConnector):
         custom = self.custom.get(device["name"]) if self.custom else None
         if custom is not None:
             self.emit(device["name"], lambda: custom.convert(device, {"values": values, "ts": now_ms()}), "value")
-        else:
-            converted, failures = self.converter.convert_values(device, values, now_ms())
-            self.deliver(device["name"], converted, failures, "value")
+            return
+        converted, failures = self.converter.convert_values(device, values, int(time() * 1000))
+        if failures:  # the per-read path: deliver()'s work inline
+            self.deliver(device["name"], None, failures, "value")
+        if converted:
+            self.gateway.send_to_storage(self.name, self.id, converted)
 
     # -- platform requests (on the device's adapter thread) ---------------------------------
     def _find(self, name):

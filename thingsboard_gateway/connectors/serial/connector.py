@@ -4,9 +4,10 @@ polled devices (requestString) are asked in turn on their pollPeriod; RPCs and a
 writes run on the port's thread between reads. A port that vanishes (USB adapter
 unplugged) is reopened with backoff."""
 import logging
+from time import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from thingsboard_gateway.connectors.kit import PollingConnector, now_ms
+from thingsboard_gateway.connectors.kit import PollingConnector
 from thingsboard_gateway.connectors.registry import load_converter
 from thingsboard_gateway.connectors.serial import config as serial_config
 from thingsboard_gateway.connectors.serial.downlink import attribute_bytes, rpc_bytes
@@ -79,9 +80,12 @@ class SerialConnector(PollingConnector):
         custom = self.custom.get((device["name"], "converter")) if self.custom else None
         if custom is not None:
             self.emit(device["name"], lambda: custom.convert(device, frame), "frame", frame)
-        else:
-            converted, failures = self.converter.convert_detailed(device, {"frame": frame, "ts": now_ms()})
-            self.deliver(device["name"], converted, failures, "frame", frame)
+            return
+        converted, failures = self.converter.convert_detailed(device, {"frame": frame, "ts": int(time() * 1000)})
+        if failures:  # the per-frame path: deliver()'s work inline
+            self.deliver(device["name"], None, failures, "frame", frame)
+        if converted:
+            self.gateway.send_to_storage(self.name, self.id, converted)
 
     def downlink(self, device, request):
         # type: (Dict[str, Any], Dict[str, Any]) -> bytes
