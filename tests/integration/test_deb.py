@@ -106,6 +106,11 @@ def test_bundled_versions_match_setup_py():
 
 def test_installed_package_runs_with_packaged_code_only(debs, root, broker, platform, tmp_path):
     dpkg(root, "-i", debs["1"])
+    # postinst wrote byte code (the service user cannot; python-opcua's address space compiled
+    # at each start peaks at 250 MB on Python 3.7)
+    lib = os.path.join(root, "usr/lib/thingsboard-gateway")
+    assert os.listdir(os.path.join(lib, "opcua/server/standard_address_space/__pycache__"))
+    assert os.listdir(os.path.join(lib, "thingsboard_gateway/__pycache__"))
     assert packaged(root, "version").stdout.strip() == __version__
     check = packaged(root, "check", "--config", os.path.join(root, "etc/thingsboard-gateway/config/tb_gateway.json"))
     assert check.returncode == 0, check.stderr
@@ -175,6 +180,7 @@ def test_upgrade_keeps_config_edits_and_queued_data_remove_and_purge(debs, root)
     dpkg(root, "-r", PACKAGE)
     assert os.path.exists(main) and os.path.isdir(data)
     assert not os.path.exists(os.path.join(root, "usr/bin/thingsboard-gateway"))
+    assert not os.path.exists(os.path.join(root, "usr/lib/thingsboard-gateway"))  # byte code removed too
     dpkg(root, "--purge", PACKAGE)
     assert not os.path.exists(os.path.join(root, "var/lib/thingsboard_gateway"))
     assert not os.path.exists(main)
