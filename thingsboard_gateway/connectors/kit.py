@@ -55,6 +55,7 @@ class KitConnector(Connector):
     """The shared part of PollingConnector and ListeningConnector."""
 
     default_file = "config.json"  # the file name in messages when the entry names none
+    uses_io = False  # whether open() starts `self.io` (see start_io)
     takes_validated = True  # the loader's validated file is taken as it is (registry.VALIDATED)
     close_timeout = 5.0  # seconds close() waits for each watched thread
 
@@ -73,6 +74,8 @@ class KitConnector(Connector):
     def open(self):
         self.stop_event.clear()
         self.workers = []
+        if self.uses_io:
+            self.start_io()
         self.start()
 
     def start(self):
@@ -157,8 +160,7 @@ class KitConnector(Connector):
             self.count("converter:" + device, "%s: converter failed: %s: %s" % (device, type(e).__name__, e), sample)
             return 0
         converted, failures = result if isinstance(result, tuple) else (result, None)
-        if failures:
-            self.count("%s:%s" % (kind, device), "%s: %s" % (device, failure_text(failures)), sample)
+        self.deliver(device, None, failures, kind, sample)
         stored = records(converted)
         for record in stored:
             if strategy is not None and isinstance(record, dict):
@@ -206,13 +208,6 @@ class ListeningConnector(KitConnector):
     `uses_io` is false: a connector whose writes never block, such as MQTT's publishes)."""
 
     uses_io = True
-
-    def open(self):
-        self.stop_event.clear()
-        self.workers = []
-        if self.uses_io:
-            self.start_io()
-        self.start()
 
     def is_connected(self):
         return self.is_alive()

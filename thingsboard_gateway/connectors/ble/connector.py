@@ -116,10 +116,7 @@ class BleConnector(PollingConnector):
             self.emit(device["name"], lambda: custom.convert(device, {"values": values, "ts": now_ms()}), "value")
             return
         converted, failures = self.converter.convert_values(device, values, int(time() * 1000))
-        if failures:  # the per-read path: deliver()'s work inline
-            self.deliver(device["name"], None, failures, "value")
-        if converted:
-            self.gateway.send_to_storage(self.name, self.id, converted)
+        self.deliver(device["name"], converted, failures, "value")
 
     # -- platform requests (on the device's adapter thread) ---------------------------------
     def _find(self, name):

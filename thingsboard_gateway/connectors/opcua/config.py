@@ -213,7 +213,6 @@ def load(config, file, warnings=None):
         pattern = mapping.get("deviceNodePattern")
         if not pattern:
             raise ConfigError(file, where + ".deviceNodePattern", "required key is missing")
-        mapping["deviceNodePattern"] = pattern
         if NODE_ID.match(pattern):
             mapping["deviceNodeSource"] = "identifier"
         else:

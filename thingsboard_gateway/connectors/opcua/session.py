@@ -191,7 +191,7 @@ class OpcUaSession(DeviceSession):
 
     def node_for(self, device, expression):
         """The python-opcua Node of a value path or node id (for reads, writes and calls), or None."""
-        node_id = self._space.node_id_for(device.node_id, expression)
+        node_id = self.node_id_for(device, expression)
         return None if node_id is None else self._client.get_node(node_id)
 
     def _resolve(self, device):

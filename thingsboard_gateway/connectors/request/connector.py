@@ -183,6 +183,7 @@ class RequestConnector(PollingConnector):
     """Upstream-compatible request connector."""
 
     default_file = "request.json"
+    uses_io = True  # outgoing requests (attribute updates, RPCs) run on the io worker
 
     @staticmethod
     def load_config(config, file, warnings=None):
@@ -223,7 +224,6 @@ class RequestConnector(PollingConnector):
             session = PollSession(self, index, mapping)
             self.start_worker(session.key, session, BackoffPolicy(min(1.0, mapping["scanPeriod"]),
                                                                   max(60.0, mapping["scanPeriod"])))
-        self.start_io()
 
     def is_connected(self):
         return self.is_alive()

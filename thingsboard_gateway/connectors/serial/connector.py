@@ -82,10 +82,7 @@ class SerialConnector(PollingConnector):
             self.emit(device["name"], lambda: custom.convert(device, frame), "frame", frame)
             return
         converted, failures = self.converter.convert_detailed(device, {"frame": frame, "ts": int(time() * 1000)})
-        if failures:  # the per-frame path: deliver()'s work inline
-            self.deliver(device["name"], None, failures, "frame", frame)
-        if converted:
-            self.gateway.send_to_storage(self.name, self.id, converted)
+        self.deliver(device["name"], converted, failures, "frame", frame)
 
     def downlink(self, device, request):
         # type: (Dict[str, Any], Dict[str, Any]) -> bytes

@@ -254,10 +254,7 @@ class SocketConnector(ListeningConnector):
                 self._request_attribute(peer, device, attribute, request.shared)
                 return
         converted, failures = self.converters[name].convert(data, int(time() * 1000))
-        if failures:
-            self.deliver(name, None, failures, "message", data)
-        if converted:
-            self.gateway.send_to_storage(self.name, self.id, converted)
+        self.deliver(name, converted, failures, "message", data)
 
     def _request_attribute(self, peer, device, name, shared):
         # type: (Peer, Dict[str, Any], str, bool) -> None
@@ -314,7 +311,7 @@ class SocketConnector(ListeningConnector):
     @staticmethod
     def _dial(host, port, data):
         # type: (str, int, bytes) -> None
-        """On the dialer's thread: one connection for one write."""
+        """On the io thread: one connection for one write."""
         with socket.create_connection((host, port), timeout=DIAL_TIMEOUT) as sock:
             sock.sendall(data)
 
