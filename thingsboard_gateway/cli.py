@@ -139,6 +139,9 @@ def run(path):
     """Load the configuration, set up logging and run until SIGTERM/SIGINT."""
     from thingsboard_gateway.config.logs import setup_logging
     from thingsboard_gateway.gateway.service import GatewayService
+    from thingsboard_gateway.runtime import allocator
+
+    allocator.share_one_arena()  # before any thread starts
 
     # Handlers first: a SIGTERM during start-up still ends in an orderly shutdown.
     requested = []  # signals received

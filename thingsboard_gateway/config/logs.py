@@ -2,13 +2,11 @@
 
 Upstream's logs.json names its own rotating handler class and category loggers
 (`service`, `tb_connection`, `storage`, `connector`, `converter`, `extension`). We map
-the class to `TimedRotatingLogHandler` below and route our module loggers to the
+the class to our `log_handler.TimedRotatingLogHandler` and route our module loggers to the
 handlers and levels of the matching category, so an upstream file works unchanged.
 """
 import copy
 import logging
-import logging.config
-import logging.handlers
 import os
 from typing import Any, Dict
 
@@ -16,7 +14,8 @@ from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.config.loader import read_json
 
 UPSTREAM_HANDLER = "thingsboard_gateway.tb_utility.tb_rotating_file_handler.TimedRotatingFileHandler"
-OUR_HANDLER = "thingsboard_gateway.config.logs.TimedRotatingLogHandler"
+OUR_HANDLER = "thingsboard_gateway.config.log_handler.TimedRotatingLogHandler"
+FORMER_HANDLER = "thingsboard_gateway.config.logs.TimedRotatingLogHandler"  # where it lived before 0.2
 
 # Our logger prefix -> upstream category logger whose handlers and level it takes.
 CATEGORIES = [
@@ -35,32 +34,13 @@ DEFAULT_FORMAT = "%(asctime)s %(levelname)s [%(threadName)s] %(name)s: %(message
 THIRD_PARTY = ("opcua", "pymodbus", "paho", "bluepy", "serial")
 
 
-class TimedRotatingLogHandler(logging.handlers.TimedRotatingFileHandler):
-    """TimedRotatingFileHandler that accepts upstream's extra `maxBytes` key (0 = off)
-    and creates its folder."""
-
-    def __init__(self, filename, when="h", interval=1, backupCount=0, encoding=None, delay=False,
-                 utc=False, atTime=None, maxBytes=0):
-        folder = os.path.dirname(os.path.abspath(filename))
-        os.makedirs(folder, exist_ok=True)
-        self.max_bytes = maxBytes
-        super(TimedRotatingLogHandler, self).__init__(filename, when, interval, backupCount, encoding,
-                                                      delay, utc, atTime)
-
-    def shouldRollover(self, record):
-        if self.max_bytes and self.stream is not None:
-            if self.stream.tell() >= self.max_bytes:
-                return True
-        return super(TimedRotatingLogHandler, self).shouldRollover(record)
-
-
 def _prepare(config):
     # type: (Dict[str, Any]) -> Dict[str, Any]
     config = copy.deepcopy(config)
     for handler in (config.get("handlers") or {}).values():
         if not isinstance(handler, dict):
             continue
-        if handler.get("class") == UPSTREAM_HANDLER:
+        if handler.get("class") in (UPSTREAM_HANDLER, FORMER_HANDLER):
             handler["class"] = OUR_HANDLER
         filename = handler.get("filename")
         if isinstance(filename, str):
@@ -89,9 +69,10 @@ def setup_logging(config_folder, level=None):
     default at INFO. Returns what was used (for the start-up log line)."""
     path = os.path.join(config_folder, "logs.json")
     if os.path.isfile(path):
+        from logging import config as dict_config  # 1.1 MB resident on Python 3.7 (socketserver, pickle): only for a logs.json
         raw = read_json(path, "logs.json")
         try:
-            logging.config.dictConfig(_prepare(raw))
+            dict_config.dictConfig(_prepare(raw))
         except (ValueError, TypeError, AttributeError, ImportError) as e:
             raise ConfigError("logs.json", "", "invalid logging configuration: %s" % e)
         _route_categories()

@@ -20,6 +20,7 @@ from thingsboard_gateway.gateway.systemd import SystemdNotifier
 from thingsboard_gateway.gateway.activity import DeviceActivity
 from thingsboard_gateway.gateway.data_policy import DataPolicy
 from thingsboard_gateway.gateway.management import Management
+from thingsboard_gateway.runtime import allocator
 from thingsboard_gateway.runtime.schedule import Schedule
 from thingsboard_gateway.gateway.validation import name_problem, normalize_record
 from thingsboard_gateway.platform import topics
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 SHUTDOWN_DRAIN_SECONDS = 2.0
 INVALID_LOG_INTERVAL = 10.0
 ECHO_GRACE_SECONDS = 1.0
+# Every so often the allocator gives back pages freed after a burst (runtime/allocator.py).
+TRIM_PERIOD = 5.0
 
 
 def _dumps(value):
@@ -346,6 +349,8 @@ class GatewayService(object):
         if self.activity is not None:
             jobs.add("activity", self._activity_period, time.monotonic() + self._activity_period)
             actions["activity"] = self._check_activity
+        jobs.add("trim", TRIM_PERIOD, time.monotonic() + TRIM_PERIOD)
+        actions["trim"] = self._trim
         if self.management.reload_period > 0:
             jobs.add("reload", self.management.reload_period, time.monotonic() + self.management.reload_period)
             actions["reload"] = self.management.reload
@@ -371,6 +376,11 @@ class GatewayService(object):
         finally:
             systemd.notify("STOPPING=1")
             self.shutdown()
+
+    def _trim(self):
+        """After work, give the allocator's free pages back (not while records queue)."""
+        if not self.writer.queued():
+            allocator.trim()
 
     def shutdown(self):
         """Close connectors, flush the queue into storage, drain what is quick, disconnect."""
