@@ -8,7 +8,9 @@ compiler into a temporary folder) wraps libc's fsync/fdatasync with a sleep; onl
 gateway process gets it (`env LD_PRELOAD=... python -m thingsboard_gateway`), not the
 brokers or the benchmark. Per run: messages/s delivered, lost, p50 latency; then a run
 SIGKILLed at half the messages (--kill-at 0.5), restarted on the same storage: lost and
-duplicates (what was delivered but not yet acknowledged in storage comes again).
+duplicates (what was delivered but not yet acknowledged in storage comes again), beside
+the messages of one commit interval at that rate. The floor, in the same invocation, is
+the relay benchmark's bare paho relay at the same rate (it stores nothing).
 
   export TB_GW_RELAY_BENCH=/path/to/mqtt_relay_bench.py   # or --bench PATH
   python bench/slow_fsync_bench.py [--rate 2000] [--messages 20000] [--delay-ms 30]
@@ -62,10 +64,15 @@ def build_shim(folder):
 
 
 def relay(python, bench, shim, delay_ms, args, kill):
-    command = "env LD_PRELOAD=%s SLOW_FSYNC_MS=%d %s -m thingsboard_gateway --config {config_file}" % (
-        shim, delay_ms, python)
-    extra = ["--storage", "file", "--messages", str(args.messages), "--rate", str(args.rate),
-             "--gateway-cmd", command]
+    """One run of the relay benchmark: ours with file storage (delay_ms None: the floor,
+    the benchmark's bare paho relay, which stores nothing)."""
+    if delay_ms is None:
+        extra = ["--baseline", "--messages", str(args.messages), "--rate", str(args.rate)]
+    else:
+        command = "env LD_PRELOAD=%s SLOW_FSYNC_MS=%d %s -m thingsboard_gateway --config {config_file}" % (
+            shim, delay_ms, python)
+        extra = ["--storage", "file", "--messages", str(args.messages), "--rate", str(args.rate),
+                 "--gateway-cmd", command]
     if args.cpu_quota:
         extra += ["--cpu-quota", str(args.cpu_quota)]
     if kill:
@@ -78,8 +85,10 @@ def relay(python, bench, shim, delay_ms, args, kill):
         sys.stderr.write(result.stdout[-2000:] + result.stderr[-2000:])
         raise SystemExit("the relay benchmark produced no result (exit %d)" % result.returncode)
     out = json.loads(lines[-1])
-    row = {"python": python_version(python), "fsync_delay_ms": delay_ms, "rate": args.rate,
-           "cpu_quota": args.cpu_quota, "sigkill": kill}
+    row = {"python": python_version(python), "who": "floor" if delay_ms is None else "ours",
+           "fsync_delay_ms": delay_ms, "rate": args.rate, "cpu_quota": args.cpu_quota, "sigkill": kill}
+    if kill:  # a commit interval (0.1 s, storage's default) of messages at the offered rate
+        row["one_commit_interval_msgs"] = int(args.rate * 0.1)
     row.update({k: out.get(k) for k in ("delivered", "lost", "duplicates", "msgs_per_s", "lat_p50_ms")})
     print(json.dumps(row), flush=True)
     return row
@@ -101,6 +110,7 @@ def main():
     try:
         shim = build_shim(folder)
         for python in interpreters(args.python):
+            relay(python, args.bench, shim, None, args, False)
             for delay in (0, args.delay_ms):
                 relay(python, args.bench, shim, delay, args, False)
                 if not args.no_kill:

@@ -310,3 +310,85 @@ def test_real_enospc_on_a_full_tmpfs(small_tmpfs, monkeypatch):
     assert stored > 10
     assert drain(storage) == list(range(stored))   # what fit is intact and in order; no half frame
     storage.close()
+
+
+def test_the_index_is_written_at_each_commit_and_fsynced_at_most_once_a_second(tmp_path):
+    """A killed process reads the position of the last commit; fsyncs of the index (file and
+    folder) happen once per INDEX_SYNC_INTERVAL, not per commit (an SD card's fsync is slow)."""
+    from thingsboard_gateway.storage.segments import read_index
+    now = [0.0]
+    storage = open_storage(tmp_path, max_records_per_file=1000, clock=lambda: now[0])
+    storage.put(recs(30))
+    storage.commit()
+    for i in range(3):
+        storage.ack(storage.get_batch(10, timeout=0))
+        before = storage.fsyncs
+        storage.commit()
+        assert read_index(str(tmp_path))[1] > 0 and storage.fsyncs == before  # written, no fsync
+        offsets = read_index(str(tmp_path))
+        if i == 0:
+            first = offsets
+        now[0] += 0.3
+    assert offsets > first
+    assert storage.commit_wait() == pytest.approx(0.1)  # the last write is due to be made durable
+    now[0] = file_module.INDEX_SYNC_INTERVAL
+    before = storage.fsyncs
+    storage.commit()
+    assert storage.fsyncs == before + 2 and storage.commit_wait() is None
+    storage.close()
+
+
+def test_acks_and_reads_never_wait_for_the_index_write(tmp_path, monkeypatch):
+    """The platform's acknowledgements (paho's thread) and the sender go on while the writer
+    is inside a slow index write."""
+    import threading
+    from thingsboard_gateway.storage import segments
+    storage = open_storage(tmp_path, max_records_per_file=1000)
+    storage.put(recs(20))
+    storage.commit()
+    first = storage.get_batch(5, timeout=0)
+    storage.ack(first)
+    inside, release = threading.Event(), threading.Event()
+    real = segments.write_index
+
+    def slow_write_index(*args, **kwargs):
+        inside.set()
+        release.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(segments, "write_index", slow_write_index)
+    committer = threading.Thread(target=storage.commit)
+    committer.start()
+    read = []
+
+    def sender():
+        batch = storage.get_batch(5, timeout=0)
+        storage.ack(batch)
+        read.extend(seq_of(r) for r in batch.records)
+
+    try:
+        assert inside.wait(5)
+        reader = threading.Thread(target=sender)
+        reader.start()
+        reader.join(3)
+        assert read == [5, 6, 7, 8, 9]  # before, both waited for the storage lock the index write held
+    finally:
+        release.set()
+        committer.join(10)
+        reader.join(10)
+    storage.commit()
+    storage.close()
+    storage = open_storage(tmp_path, max_records_per_file=1000)
+    assert drain(storage) == list(range(10, 20))
+    storage.close()
+
+
+def test_close_makes_the_index_durable(tmp_path):
+    storage = open_storage(tmp_path, max_records_per_file=1000)
+    storage.put(recs(5))
+    storage.commit()
+    storage.ack(storage.get_batch(5, timeout=0))
+    storage.commit()
+    before = storage.fsyncs
+    storage.close()
+    assert storage.fsyncs == before + 2

@@ -9,14 +9,18 @@ log = logging.getLogger(__name__)
 
 
 class DeviceRegistry(object):
-    """device name -> (connector name, device type). Thread-safe; every change is written
-    to `path` atomically (temp file, fsync, rename) so it survives restarts."""
+    """device name -> (connector name, device type). Thread-safe. Changes are written to
+    `path` atomically (temp file, fsync, rename) by `save()`, which the service's loop calls
+    every SAVE_PERIOD s and at shutdown: never on a connector's thread, where a new device's
+    fsync (30 ms on a slow SD card) held every device's data behind it. A device first seen
+    in the last second before a crash is known again from its next message."""
 
     def __init__(self, path):
         # type: (Optional[str]) -> None
         self._path = path
         self._lock = threading.Lock()
         self._devices = {}  # type: Dict[str, Tuple[str, str]]
+        self._changed = False
         self._load()
 
     def _load(self):
@@ -31,10 +35,15 @@ class DeviceRegistry(object):
             log.warning("Device registry %s is unreadable (%s); starting empty", self._path, e)
             self._devices = {}
 
-    def _save(self):
+    def save(self):
+        """Write the registry if it changed since the last save (one thread calls this)."""
+        with self._lock:
+            if not self._changed:
+                return
+            self._changed = False
+            data = {name: {"connector": c, "type": t} for name, (c, t) in self._devices.items()}
         if not self._path:
             return
-        data = {name: {"connector": c, "type": t} for name, (c, t) in self._devices.items()}
         tmp = self._path + ".tmp"
         try:
             os.makedirs(os.path.dirname(os.path.abspath(self._path)), exist_ok=True)
@@ -45,6 +54,8 @@ class DeviceRegistry(object):
             os.replace(tmp, self._path)
         except OSError as e:
             log.error("Cannot save device registry %s: %s", self._path, e)
+            with self._lock:
+                self._changed = True
 
     def add(self, name, connector, device_type):
         # type: (str, str, str) -> bool
@@ -54,7 +65,7 @@ class DeviceRegistry(object):
             if self._devices.get(name) == entry:
                 return False
             self._devices[name] = entry
-            self._save()
+            self._changed = True
             return True
 
     def remove(self, name):
@@ -62,7 +73,7 @@ class DeviceRegistry(object):
         with self._lock:
             if self._devices.pop(name, None) is None:
                 return False
-            self._save()
+            self._changed = True
             return True
 
     def owner(self, name):

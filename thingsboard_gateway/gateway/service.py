@@ -39,6 +39,7 @@ INVALID_LOG_INTERVAL = 10.0
 ECHO_GRACE_SECONDS = 1.0
 # Every so often the allocator gives back pages freed after a burst (runtime/allocator.py).
 TRIM_PERIOD = 5.0
+SAVE_PERIOD = 1.0  # the device registry is written at most this often (gateway/devices.py)
 
 
 def _dumps(value):
@@ -351,6 +352,8 @@ class GatewayService(object):
             actions["activity"] = self._check_activity
         jobs.add("trim", TRIM_PERIOD, time.monotonic() + TRIM_PERIOD)
         actions["trim"] = self._trim
+        jobs.add("devices", SAVE_PERIOD, time.monotonic() + SAVE_PERIOD)
+        actions["devices"] = self.registry.save
         if self.management.reload_period > 0:
             jobs.add("reload", self.management.reload_period, time.monotonic() + self.management.reload_period)
             actions["reload"] = self.management.reload
@@ -393,4 +396,5 @@ class GatewayService(object):
         self.sender.stop()
         self.client.stop()
         self.storage.close()
+        self.registry.save()
         log.info("Stopped")

@@ -7,7 +7,7 @@ Batches may be acked out of order; storage only forgets a record once it and eve
 record before it were acked. All methods are thread-safe.
 """
 from abc import ABC, abstractmethod
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 
 class StorageFull(Exception):
@@ -55,6 +55,13 @@ class EventStorage(ABC):
     def commit(self):
         # type: () -> None
         """Make everything put so far durable (storage-writer thread). No-op in memory."""
+
+    def group_commit(self):
+        # type: () -> Optional[Tuple[float, int]]
+        """(seconds, records): the writer holds what it takes until the first record has
+        waited that long or that many wait, then puts them and commits at once. None: put
+        as they come (commit_wait() still says when to commit)."""
+        return None
 
     def commit_wait(self):
         # type: () -> Optional[float]

@@ -4,10 +4,9 @@ Threads: the storage-writer thread calls put/commit; the sender thread calls
 get_batch/rewind; paho's thread calls ack. One lock guards the positions; the fsync of
 a commit runs outside it. Only committed (fsynced) records are handed to the sender.
 
-Positions are (segment number, byte offset). The durable read position (index.json)
-is the end of the longest acked prefix; it is persisted at the commit cadence, so
-after a crash at most the records acked within the last commit interval are sent
-again. Segments wholly before it are deleted.
+Positions are (segment number, byte offset). The read position in index.json is the end
+of the longest acked prefix, written 50 ms after an ack and fsynced at most once a second:
+a killed process sends again what was acked in its last 50 ms, a power cut its last second.
 """
 import errno
 import logging
@@ -19,14 +18,16 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from thingsboard_gateway.storage import frames, recovery
 from thingsboard_gateway.storage.base import AckedPrefix, Batch, EventStorage, StorageFull
 from thingsboard_gateway.storage.record import Record
-from thingsboard_gateway.storage.segments import (fsync_folder, open_storage_folder, segment_path, unlock_folder,
-                                                  write_index)
+from thingsboard_gateway.storage.segments import (IndexFile, fsync_folder, open_storage_folder, segment_path,
+                                                  unlock_folder, write_index)
 
 log = logging.getLogger(__name__)
 
 Position = Tuple[int, int]
 READ_CHUNK = 256 * 1024
 ENOSPC_RETRY_MAX = 30.0
+INDEX_SYNC_INTERVAL = 1.0  # the index is fsynced at most this often (segments.IndexFile)
+INDEX_WRITE_INTERVAL = 0.02  # and written this long after an acknowledgement (no fsync)
 
 
 class FileBatch(Batch):
@@ -59,7 +60,7 @@ class FileEventStorage(EventStorage):
         self._has_data = threading.Condition(self._lock)
         self._acked_cond = threading.Condition(self._lock)
         self._closed = False
-        self.fsyncs = 0
+        self._data_fsyncs = 0
         try:
             self._recover()
         except BaseException:
@@ -81,8 +82,9 @@ class FileEventStorage(EventStorage):
         self._generation = 0
         self._read_seq = 0
         self._acks = AckedPrefix()
-        self._index_dirty = False
-        self._persisted = self._acked
+        self._index_dirty = False  # acknowledged since the index was last written
+        self._dirty_since = 0.0
+        self._index = IndexFile(self._folder, self._acked, self._clock, INDEX_SYNC_INTERVAL)
         numbers = sorted(self._seg_records)
         if numbers:
             last = numbers[-1]
@@ -181,8 +183,8 @@ class FileEventStorage(EventStorage):
             self._committed = (self._write_seg, 0)
 
     def _make_room(self, deadline):
+        self._persist_acks()
         with self._lock:
-            self._persist_acks_locked()
             if len(self._seg_records) < self._max_file_count:
                 return
             if self._overflow == "drop_oldest" and len(self._seg_records) > 1:
@@ -206,8 +208,7 @@ class FileEventStorage(EventStorage):
             self._generation += 1  # batches in flight from before are stale
             self._acks = AckedPrefix(self._read_seq)
             self._close_reader()
-            self._index_dirty = True
-            self._persist_acks_locked()
+            self._index_dirty = True  # written at the next commit (before it, recovery skips the segment)
         log.error("Storage full (max_file_count %d): dropped the oldest segment data_%d.dat with %d unsent "
                   "record(s)", self._max_file_count, oldest, lost)
         if self._stats is not None:
@@ -219,19 +220,21 @@ class FileEventStorage(EventStorage):
         return len(frames.scan(data).frames)
 
     def commit(self):
-        """fsync what was written; persist the acked read position; delete acked segments."""
+        """fsync what was written; write the acked read position; delete acked segments."""
+        self._persist_acks()  # what the platform acknowledged meanwhile: not behind a slow fsync
         with self._lock:
             pending = self._uncommitted
             position = (self._write_seg, self._write_size)
         if pending:
             os.fsync(self._write_fd)
-            self.fsyncs += 1
-        with self._lock:
-            if pending:
+            self._data_fsyncs += 1
+            with self._lock:
                 self._uncommitted -= pending
                 self._committed = max(self._committed, position)
                 self._has_data.notify_all()
-            self._persist_acks_locked()
+        self._persist_acks()
+
+    fsyncs = property(lambda self: self._data_fsyncs + self._index.fsyncs, doc="fsync calls so far")
 
     def commit_wait(self):
         # type: () -> Optional[float]
@@ -240,25 +243,41 @@ class FileEventStorage(EventStorage):
                 return 0.0
             if self._uncommitted:
                 return max(0.0, self._uncommitted_since + self._commit_interval - self._clock())
-            return self._commit_interval if self._index_dirty else None
+            if self._index_dirty:
+                return max(0.0, self._dirty_since + INDEX_WRITE_INTERVAL - self._clock())
+        return self._index.sync_wait()
 
-    def _persist_acks_locked(self):
-        if not self._index_dirty:
-            return
+    def group_commit(self):
+        # type: () -> Optional[Tuple[float, int]]
+        return self._commit_interval, self._commit_records
+
+    def _settle_acked_locked(self):
+        # type: () -> Position
+        """The acked position moved over wholly acked segments, marked as written."""
         segment, offset = self._acked
         while segment != self._write_seg and offset >= self._segment_size(segment):
             segment, offset = self._next_segment(segment), 0  # a fully acked segment
         self._acked = (segment, offset)
         if self._read < self._acked:
             self._read = self._acked
-        write_index(self._folder, self._acked[0], self._acked[1])
-        self.fsyncs += 2
-        self._persisted = self._acked
         self._index_dirty = False
-        for number in [n for n in self._seg_records if n < self._acked[0] and n != self._write_seg]:
-            del self._seg_records[number]
-            os.remove(segment_path(self._folder, number))
-        self._acked_cond.notify_all()
+        return self._acked
+
+    def _persist_acks(self, durable=None):
+        """At each commit (writer thread): write the acked position to the index outside
+        the lock, so the sender and the platform's acknowledgements never wait for it (the
+        index makes it durable when due); then delete wholly acked segments."""
+        with self._lock:
+            position = self._settle_acked_locked() if self._index_dirty else None
+        self._index.write(position, durable)
+        if position is not None:
+            with self._lock:
+                acked = [n for n in self._seg_records if n < position[0] and n != self._write_seg]
+                for number in acked:
+                    del self._seg_records[number]
+                self._acked_cond.notify_all()
+            for number in acked:
+                os.remove(segment_path(self._folder, number))
 
     # -- reading (sender thread) --------------------------------------------------------
     def get_batch(self, max_records, timeout=None):
@@ -357,6 +376,8 @@ class FileEventStorage(EventStorage):
             if released is not None:
                 self._pending -= released[0]
                 self._acked = max(self._acked, released[1])
+                if not self._index_dirty:
+                    self._dirty_since = self._clock()
                 self._index_dirty = True
             self._acked_cond.notify_all()
 
@@ -372,6 +393,7 @@ class FileEventStorage(EventStorage):
             self._has_data.notify_all()
             self._acked_cond.notify_all()
         self.commit()
+        self._persist_acks(durable=True)
         with self._lock:
             self._close_reader()
             os.close(self._write_fd)

@@ -10,7 +10,7 @@ import fcntl
 import json
 import os
 import re
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 SEGMENT_RE = re.compile(r"^data_(\d+)\.dat$")
 INDEX = "index.json"
@@ -66,20 +66,64 @@ def read_index(folder):
     return position
 
 
-def write_index(folder, segment, offset):
-    # type: (str, int, int) -> None
-    """Replace the index atomically: temp file, fsync, rename, fsync the folder."""
+def write_index(folder, segment, offset, durable=True):
+    # type: (str, int, int, bool) -> None
+    """Replace the index atomically: temp file, rename. durable: fsync the file before the
+    rename and the folder after it (without, a process killed afterwards still reads the
+    new index; a power cut may leave the old one, or none: recovery then starts earlier,
+    which re-sends, never loses)."""
     path = os.path.join(folder, INDEX)
     tmp = path + ".tmp"
     data = json.dumps({"version": 1, "read_segment": segment, "read_offset": offset}).encode()
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         os.write(fd, data)
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    fsync_folder(folder)
+    if durable:
+        fsync_folder(folder)
+
+
+class IndexFile(object):
+    """The folder's index as file storage keeps it: written at each commit without fsync
+    (a process killed afterwards still reads it), made durable at most every
+    `sync_interval` s, and at close. An SD card's fsync can take 30 ms; two per commit
+    (file and folder) had the storage writer spend most of its time there."""
+
+    def __init__(self, folder, position, clock, sync_interval=1.0):
+        # type: (str, Tuple[int, int], Any, float) -> None
+        self._folder = folder
+        self._clock = clock
+        self._sync_interval = sync_interval
+        self.position = position  # what the file holds
+        self._synced = True
+        self._synced_at = clock()
+        self.fsyncs = 0
+
+    def sync_wait(self):
+        # type: () -> Optional[float]
+        """Seconds until the last write is due to be made durable; None if it is."""
+        if self._synced:
+            return None
+        return max(0.0, self._synced_at + self._sync_interval - self._clock())
+
+    def write(self, position=None, durable=None):
+        # type: (Optional[Tuple[int, int]], Optional[bool]) -> None
+        """Write `position` (None: make the current one durable if due). durable: None =
+        when due, True = now."""
+        if durable is None:
+            durable = self.sync_wait() == 0.0
+        if position is None and not durable:
+            return
+        self.position = position or self.position
+        write_index(self._folder, self.position[0], self.position[1], durable)
+        self._synced = durable
+        if durable:
+            self.fsyncs += 2
+            self._synced_at = self._clock()
 
 
 def prepare_folder(folder):

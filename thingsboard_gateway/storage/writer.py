@@ -4,11 +4,17 @@ commits in groups.
 Producers (connector threads) call `submit`, which blocks up to a timeout when the
 queue is full: that is the backpressure connectors feel when storage cannot keep up.
 The writer takes records in groups and commits when storage says a commit is due (by
-count or by time), so one fsync covers many records. A record's `on_commit` callback
+count or by time), so one fsync covers many records. File storage asks the writer to hold
+what its source sends again until acknowledged (a record with an on_commit callback: a
+QoS 1 MQTT message) until the group's commit is due, and to put it just before the fsync:
+written but not yet fsynced, it would survive a killed process and come a second time from
+its device; held, it only comes again. What nobody sends again is written at once (a
+killed process keeps what it wrote). A record's `on_commit` callback
 runs on this thread once the record is durable (for memory storage: once stored).
 """
 import logging
 import threading
+import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.runtime.batchqueue import BatchQueue
@@ -26,20 +32,25 @@ IDLE_WAIT = 0.5
 LINGER = 0.02
 
 Callback = Optional[Callable[[bool], None]]
+Entry = Tuple[Dict[str, Any], Callback, bool]  # a record, its on_commit, prompt
 
 
 class StorageWriter(object):
     """Owns the `storage-writer` thread and the queue in front of storage."""
 
-    def __init__(self, storage, queue_size=2000, stats=None, linger=LINGER):
-        # type: (EventStorage, int, Any, float) -> None
+    def __init__(self, storage, queue_size=2000, stats=None, linger=LINGER, clock=time.monotonic):
+        # type: (EventStorage, int, Any, float, Callable[[], float]) -> None
         self._storage = storage
+        self._clock = clock
         self._linger = linger
         self._queue = BatchQueue(queue_size)
         self._stats = stats
         self._stop = threading.Event()
         self._thread = None  # type: Optional[threading.Thread]
         self._waiting = []  # type: List[Callable[[bool], None]]  callbacks of records not yet committed
+        self._held = []  # type: List[Entry]  taken, not yet put (a storage that groups them)
+        self._held_since = 0.0  # when the held group's first record came
+        self._taken = 0.0  # when the last take returned
 
     def start(self):
         self._thread = threading.Thread(target=self._run, name="storage-writer")
@@ -59,24 +70,55 @@ class StorageWriter(object):
         return self._queue.qsize()
 
     def _take_group(self, timeout):
-        # type: (float) -> List[Tuple[Dict[str, Any], Callback, bool]]
+        # type: (float) -> List[Entry]
         """Up to GROUP queued records, waiting up to `timeout` s for the first (and then
         lingering, when waiting was allowed)."""
         timeout = max(0.0, timeout)
         return self._queue.get_batch(GROUP, timeout, min(self._linger, timeout), self._stop)
 
     def _run(self):
+        grouping = self._storage.group_commit()
         while not self._stop.is_set():
             due = self._storage.commit_wait()
+            if self._held:
+                release = max(0.0, self._held_since + grouping[0] - self._clock())
+                due = release if due is None else min(due, release)
+            queued = self._queue.qsize() > 0  # came while the last group was stored and committed
             group = self._take_group(IDLE_WAIT if due is None else min(due, IDLE_WAIT))
-            if group:
-                self._store(group, None)
+            if grouping is None or any(prompt for _, _, prompt in group):
+                if group or self._held:  # a sender waits for one of them: all of it now
+                    self._store(self._release() + group, None)
+            else:
+                self._hold(group, grouping, queued)
             due = self._storage.commit_wait()
             if due is not None and due <= 0 or (not group and due is not None):
                 self._commit()
+        if self._held:
+            self._store(self._release(), None, commit=True)
 
-    def _store(self, group, timeout):
-        # type: (List[Tuple[Dict[str, Any], Callback, bool]], Optional[float]) -> bool
+    def _hold(self, group, grouping, queued):
+        # type: (List[Entry], Tuple[float, int], bool) -> None
+        """Hold what its source sends again until acknowledged; write the rest at once (a
+        killed process keeps what it wrote); put and commit the held group when it is due."""
+        again = [entry for entry in group if entry[1] is not None]
+        if len(again) < len(group):
+            self._store([entry for entry in group if entry[1] is None], None)
+        if again and not self._held:
+            # Records that queued meanwhile came after the previous take: the group is due
+            # one commit interval after that, not after this take.
+            self._held_since = self._taken if queued else self._clock()
+        self._held.extend(again)
+        self._taken = self._clock()
+        if self._held and (len(self._held) >= grouping[1] or self._taken - self._held_since >= grouping[0]):
+            self._store(self._release(), None, commit=True)
+
+    def _release(self):
+        # type: () -> List[Entry]
+        held, self._held = self._held, []
+        return held
+
+    def _store(self, group, timeout, commit=False):
+        # type: (List[Entry], Optional[float], bool) -> bool
         try:
             self._storage.put([record for record, _, _ in group], timeout=timeout)
         except StorageFull as e:
@@ -86,7 +128,7 @@ class StorageWriter(object):
             self._notify([cb for _, cb, _ in group if cb is not None], False)
             return False
         self._waiting.extend(cb for _, cb, _ in group if cb is not None)
-        if self._storage.commit_wait() is None or any(prompt for _, _, prompt in group):
+        if commit or self._storage.commit_wait() is None or any(prompt for _, _, prompt in group):
             self._commit()  # nothing to make durable (stored is committed), or a sender waits
         return True
 

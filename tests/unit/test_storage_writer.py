@@ -1,0 +1,67 @@
+"""The storage writer in front of file storage: a group is held in memory until its commit
+is due and then written and fsynced at once, so a killed process leaves no written but
+unacknowledged record behind (its device sends it again: it would come twice)."""
+import os
+
+from thingsboard_gateway.storage.file import FileEventStorage
+from thingsboard_gateway.storage.segments import segment_path
+from thingsboard_gateway.storage.writer import StorageWriter
+from tests.support.records import drain, recs
+from tests.support.waiting import wait_until
+
+
+def segment_bytes(folder):
+    return os.path.getsize(segment_path(str(folder), 0))
+
+
+def test_a_group_is_written_only_when_its_commit_is_due(tmp_path):
+    storage = FileEventStorage(str(tmp_path), commit_interval=30.0, commit_records=8)
+    writer = StorageWriter(storage)
+    writer.start()
+    committed = []
+    try:
+        for record in recs(5):
+            assert writer.submit(record, timeout=1, on_commit=committed.append)
+        wait_until(lambda: writer.queued() == 0, what="the writer took the records")
+        assert segment_bytes(tmp_path) == 0 and committed == []  # held: nothing on disk, nothing acked
+        for record in recs(3, start=5):
+            writer.submit(record, timeout=1, on_commit=committed.append)
+        wait_until(lambda: len(committed) == 8, what="the group of 8 committed")  # commit_records reached
+        assert committed == [True] * 8 and segment_bytes(tmp_path) > 0
+        assert drain(storage) == list(range(8))
+    finally:
+        writer.stop()
+        storage.close()
+
+
+def test_a_prompt_record_is_written_and_committed_at_once(tmp_path):
+    storage = FileEventStorage(str(tmp_path), commit_interval=30.0, commit_records=1000)
+    writer = StorageWriter(storage)
+    writer.start()
+    committed = []
+    try:
+        writer.submit(recs(1)[0], timeout=1, on_commit=committed.append)
+        writer.submit(recs(1, start=1)[0], timeout=1, on_commit=committed.append, prompt=True)
+        wait_until(lambda: len(committed) == 2, what="both committed")
+        assert drain(storage) == [0, 1]
+    finally:
+        writer.stop()
+        storage.close()
+
+
+def test_stop_writes_and_commits_what_is_held(tmp_path):
+    storage = FileEventStorage(str(tmp_path), commit_interval=30.0, commit_records=1000)
+    writer = StorageWriter(storage)
+    writer.start()
+    committed = []
+    for record in recs(4):
+        writer.submit(record, timeout=1, on_commit=committed.append)
+    wait_until(lambda: writer.queued() == 0, what="the writer took the records")
+    writer.stop()
+    assert committed == [True] * 4
+    storage.close()
+    reopened = FileEventStorage(str(tmp_path))
+    try:
+        assert drain(reopened) == [0, 1, 2, 3]
+    finally:
+        reopened.close()
