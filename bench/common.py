@@ -75,7 +75,7 @@ class CountingGateway(object):
         self.values = 0
         self.lock = threading.Lock()
 
-    def send_to_storage(self, name, connector_id, data, on_stored=None, prompt=False):
+    def send_to_storage(self, name, connector_id, data, on_stored=None, prompt=False, delivery=True):
         n = sum(len(e["values"]) for e in data.get("telemetry") or [])
         with self.lock:
             self.records += 1

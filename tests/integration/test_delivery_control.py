@@ -162,3 +162,21 @@ def test_rejected_values_are_counted_in_statistics(started):
         "ok": 1, "huge": "x" * 5000}}]}).result(timeout=20)
     assert service.statistics()["values_rejected"] == 1
     assert fake.telemetry() == {("Odd", "ok"): 1}
+
+
+def test_data_sent_without_a_delivery_future_is_delivered_and_not_tracked(started):
+    """delivery=False (built-in connectors, which ignore the Future): None comes back,
+    nothing waits in the tracker, and the data arrives all the same; on_stored still runs."""
+    fake = FakePlatform(session_limits=session())
+    service = started(fake)
+    stored = []
+    results = [service.send_to_storage("t", "t", {"deviceName": "Quiet", "telemetry": [{"ts": 10 + i, "values": {
+        "seq": i}}]}, on_stored=stored.append, delivery=False) for i in range(20)]
+    assert results == [None] * 20 and len(service.tracker) == 0
+    tracked = service.send_to_storage("t", "t", {"deviceName": "Quiet", "telemetry": [{"ts": 99, "values": {
+        "seq": 99}}]})
+    assert tracked.result(timeout=20).messages >= 1
+    seqs = sorted(entry["values"]["seq"] for p in list(fake.published) if p.topic == "v1/gateway/telemetry"
+                  for entry in p.body.get("Quiet", []))
+    assert seqs == list(range(20)) + [99]  # the untracked records went before the tracked one was acked
+    assert stored == [True] * 20

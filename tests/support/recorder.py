@@ -15,7 +15,7 @@ class RecordingGateway(object):
         self.store_ok = store_ok
         self.attributes = attributes or {}
 
-    def send_to_storage(self, name, connector_id, data, on_stored=None, prompt=False):
+    def send_to_storage(self, name, connector_id, data, on_stored=None, prompt=False, delivery=True):
         future = concurrent.futures.Future()
         if self.store_ok:
             self.sent.append(data)

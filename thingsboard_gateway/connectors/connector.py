@@ -1,10 +1,12 @@
 """The public Connector base class: what a built-in or custom connector implements.
 
 A connector gets a `gateway` object with exactly these methods:
-  send_to_storage(connector_name, connector_id, converted_data, on_stored=None, prompt=False)
+  send_to_storage(connector_name, connector_id, converted_data, on_stored=None, prompt=False,
+                  delivery=True)
       -> a Future of the delivery (failing with DeliveryError, InvalidData for data
       ThingsBoard could not take); on_stored(ok) once the data is durable in storage;
-      prompt: a sender is waiting for on_stored (commit at once)
+      prompt: a sender is waiting for on_stored (commit at once); delivery=False: the
+      caller ignores the Future (None is returned, nothing is tracked)
   send_rpc_reply(device, request_id, content)
   add_device(device_name, device_type, connector) / del_device(device_name)
   request_attributes(device_name, keys, callback, shared=True)

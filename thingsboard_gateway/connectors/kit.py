@@ -145,7 +145,7 @@ class KitConnector(Connector):
         if failures:
             self.count("%s:%s" % (kind, device), "%s: %s" % (device, failure_text(failures)), sample)
         if converted:
-            self.gateway.send_to_storage(self.name, self.id, converted)
+            self.gateway.send_to_storage(self.name, self.id, converted, delivery=False)
 
     def emit(self, device, convert, kind, sample=None, strategy=None):
         # type: (str, Callable[[], Any], str, Any, Any) -> int
@@ -165,7 +165,7 @@ class KitConnector(Connector):
         for record in stored:
             if strategy is not None and isinstance(record, dict):
                 record.setdefault("reportStrategy", strategy)
-            self.gateway.send_to_storage(self.name, self.id, record)
+            self.gateway.send_to_storage(self.name, self.id, record, delivery=False)
         return len(stored)
 
     # -- platform requests --------------------------------------------------------------------

@@ -95,34 +95,36 @@ class GatewayService(object):
         self._invalid_unlogged = 0
 
     # -- the API connectors see --------------------------------------------------------
-    def send_to_storage(self, connector_name, connector_id, data, on_stored=None, prompt=False):
-        # type: (str, Any, Dict[str, Any], Optional[Callable[[bool], None]], bool) -> Any
+    def send_to_storage(self, connector_name, connector_id, data, on_stored=None, prompt=False, delivery=True):
+        # type: (str, Any, Dict[str, Any], Optional[Callable[[bool], None]], bool, bool) -> Any
         """Validate and queue converted data for delivery; returns a
         concurrent.futures.Future resolved (DeliveryResult) once the platform acknowledged
         every message that carried it, or failed (DeliveryError) when the data is invalid or
         dropped. Blocks up to the storage put timeout when the queue is full
         (backpressure). on_stored(ok) runs on the storage-writer thread once the data is
         durable in storage (committed), or with False if it was not stored. prompt: a sender
-        waits for on_stored (commit this data's group at once, not at the next group commit)."""
+        waits for on_stored (commit this data's group at once, not at the next group commit).
+        delivery=False: the caller ignores the Future; None is returned and nothing is
+        tracked (a Future and its weak reference cost 14 us per message on Python 3.7)."""
         report = None
         if isinstance(data, dict):
             if self.policy.denied(connector_name, data.get("deviceName")):
                 self.stats.add("events_filtered", 1, connector_name)
-                return self._nothing_to_send(on_stored)
+                return self._nothing_to_send(on_stored, delivery)
             report = self.policy.report_for(connector_name, data)
-        return self._store(connector_name, data, on_stored, prompt, report, self._put_timeout)
+        return self._store(connector_name, data, on_stored, prompt, report, self._put_timeout, delivery)
 
-    def _nothing_to_send(self, on_stored):
-        # type: (Optional[Callable[[bool], None]]) -> Any
-        token, future = self.tracker.new()
+    def _nothing_to_send(self, on_stored, delivery):
+        # type: (Optional[Callable[[bool], None]], bool) -> Any
+        token, future = self.tracker.new() if delivery else ("", None)
         if on_stored is not None:
             on_stored(True)
         self.tracker.delivered(token, 0)
         return future
 
-    def _store(self, connector_name, data, on_stored, prompt, report, put_timeout):
-        # type: (str, Any, Optional[Callable[[bool], None]], bool, Any, float) -> Any
-        token, future = self.tracker.new()
+    def _store(self, connector_name, data, on_stored, prompt, report, put_timeout, delivery=True):
+        # type: (str, Any, Optional[Callable[[bool], None]], bool, Any, float, bool) -> Any
+        token, future = self.tracker.new() if delivery else ("", None)
         record, problem = normalize_record(data, int(time.time() * 1000), token, report)
         if problem is not None:
             self.stats.add("events_invalid", 1, connector_name)
@@ -351,7 +353,7 @@ class GatewayService(object):
             jobs.add("activity", self._activity_period, time.monotonic() + self._activity_period)
             actions["activity"] = self._check_activity
         jobs.add("trim", TRIM_PERIOD, time.monotonic() + TRIM_PERIOD)
-        actions["trim"] = self._trim
+        actions["trim"] = lambda: self.writer.queued() or allocator.trim()  # after work, not while records queue
         jobs.add("devices", SAVE_PERIOD, time.monotonic() + SAVE_PERIOD)
         actions["devices"] = self.registry.save
         if self.management.reload_period > 0:
@@ -379,11 +381,6 @@ class GatewayService(object):
         finally:
             systemd.notify("STOPPING=1")
             self.shutdown()
-
-    def _trim(self):
-        """After work, give the allocator's free pages back (not while records queue)."""
-        if not self.writer.queued():
-            allocator.trim()
 
     def shutdown(self):
         """Close connectors, flush the queue into storage, drain what is quick, disconnect."""

@@ -1,4 +1,5 @@
 """Checking and normalizing converted data before it enters storage (pure)."""
+import re
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.storage.record import Record
@@ -48,6 +49,7 @@ def _attributes(attributes):
 MAX_NAME = 255
 # Timestamps ThingsBoard can store and show: 1970 to the end of year 9999, in ms.
 MAX_TS = 253402300799999
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def name_problem(what, value):
@@ -60,7 +62,7 @@ def name_problem(what, value):
         return "%s is empty" % what
     if len(value) > MAX_NAME:
         return "%s is %d characters long (at most %d): %r..." % (what, len(value), MAX_NAME, value[:40])
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if _CONTROL.search(value):
         return "%s contains control characters: %r" % (what, value[:80])
     return None
 

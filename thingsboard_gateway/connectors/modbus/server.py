@@ -284,7 +284,7 @@ class ServerSession(DeviceSession):
 
     def run_job(self, key):
         data = served.report(self.slave, self.reported, self.image.read, int(time.time() * 1000))
-        self.connector.gateway.send_to_storage(self.connector.name, self.connector.id, data)
+        self.connector.gateway.send_to_storage(self.connector.name, self.connector.id, data, delivery=False)
 
     # -- platform requests (on the worker's thread) ---------------------------------------
     def write_attribute(self, key, value):
