@@ -3,6 +3,8 @@ is due and then written and fsynced at once, so a killed process leaves no writt
 unacknowledged record behind (its device sends it again: it would come twice)."""
 import os
 
+import pytest
+
 from thingsboard_gateway.storage.file import FileEventStorage
 from thingsboard_gateway.storage.segments import segment_path
 from thingsboard_gateway.storage.writer import StorageWriter
@@ -14,39 +16,46 @@ def segment_bytes(folder):
     return os.path.getsize(segment_path(str(folder), 0))
 
 
-def test_a_group_is_written_only_when_its_commit_is_due(tmp_path):
-    storage = FileEventStorage(str(tmp_path), commit_interval=30.0, commit_records=8)
-    writer = StorageWriter(storage)
-    writer.start()
-    committed = []
-    try:
-        for record in recs(5):
-            assert writer.submit(record, timeout=1, on_commit=committed.append)
-        wait_until(lambda: writer.queued() == 0, what="the writer took the records")
-        assert segment_bytes(tmp_path) == 0 and committed == []  # held: nothing on disk, nothing acked
-        for record in recs(3, start=5):
-            writer.submit(record, timeout=1, on_commit=committed.append)
-        wait_until(lambda: len(committed) == 8, what="the group of 8 committed")  # commit_records reached
-        assert committed == [True] * 8 and segment_bytes(tmp_path) > 0
-        assert drain(storage) == list(range(8))
-    finally:
+@pytest.fixture
+def writing(tmp_path):
+    """writing(commit_records) -> (storage, writer), a writer running in front of file
+    storage whose commit interval never comes due in a test; both closed at teardown."""
+    opened = []
+
+    def start(commit_records=1000):
+        storage = FileEventStorage(str(tmp_path), commit_interval=30.0, commit_records=commit_records)
+        writer = StorageWriter(storage)
+        writer.start()
+        opened.append((storage, writer))
+        return storage, writer
+
+    yield start
+    for storage, writer in opened:
         writer.stop()
         storage.close()
 
 
-def test_a_prompt_record_is_written_and_committed_at_once(tmp_path):
-    storage = FileEventStorage(str(tmp_path), commit_interval=30.0, commit_records=1000)
-    writer = StorageWriter(storage)
-    writer.start()
+def test_a_group_is_written_only_when_its_commit_is_due(tmp_path, writing):
+    storage, writer = writing(commit_records=8)
     committed = []
-    try:
-        writer.submit(recs(1)[0], timeout=1, on_commit=committed.append)
-        writer.submit(recs(1, start=1)[0], timeout=1, on_commit=committed.append, prompt=True)
-        wait_until(lambda: len(committed) == 2, what="both committed")
-        assert drain(storage) == [0, 1]
-    finally:
-        writer.stop()
-        storage.close()
+    for record in recs(5):
+        assert writer.submit(record, timeout=1, on_commit=committed.append)
+    wait_until(lambda: writer.queued() == 0, what="the writer took the records")
+    assert segment_bytes(tmp_path) == 0 and committed == []  # held: nothing on disk, nothing acked
+    for record in recs(3, start=5):
+        writer.submit(record, timeout=1, on_commit=committed.append)
+    wait_until(lambda: len(committed) == 8, what="the group of 8 committed")  # commit_records reached
+    assert committed == [True] * 8 and segment_bytes(tmp_path) > 0
+    assert drain(storage) == list(range(8))
+
+
+def test_a_prompt_record_is_written_and_committed_at_once(writing):
+    storage, writer = writing()
+    committed = []
+    writer.submit(recs(1)[0], timeout=1, on_commit=committed.append)
+    writer.submit(recs(1, start=1)[0], timeout=1, on_commit=committed.append, prompt=True)
+    wait_until(lambda: len(committed) == 2, what="both committed")
+    assert drain(storage) == [0, 1]
 
 
 def test_stop_writes_and_commits_what_is_held(tmp_path):
@@ -54,14 +63,39 @@ def test_stop_writes_and_commits_what_is_held(tmp_path):
     writer = StorageWriter(storage)
     writer.start()
     committed = []
-    for record in recs(4):
-        writer.submit(record, timeout=1, on_commit=committed.append)
-    wait_until(lambda: writer.queued() == 0, what="the writer took the records")
-    writer.stop()
+    try:
+        for record in recs(4):
+            writer.submit(record, timeout=1, on_commit=committed.append)
+        wait_until(lambda: writer.queued() == 0, what="the writer took the records")
+    finally:
+        writer.stop()
     assert committed == [True] * 4
     storage.close()
     reopened = FileEventStorage(str(tmp_path))
     try:
         assert drain(reopened) == [0, 1, 2, 3]
+    finally:
+        reopened.close()
+
+
+def test_what_nobody_sends_again_is_written_at_once(tmp_path):
+    """A record without on_commit (a polled value, a serial line) goes to the segment file
+    as it comes, so a killed process keeps it; one whose source resends it is held."""
+    storage = FileEventStorage(str(tmp_path), commit_interval=30.0, commit_records=1000)
+    writer = StorageWriter(storage)
+    writer.start()
+    try:
+        writer.submit(recs(1)[0], timeout=1)
+        wait_until(lambda: segment_bytes(tmp_path) > 0, what="the record without a callback written")
+        written = segment_bytes(tmp_path)
+        writer.submit(recs(1, start=1)[0], timeout=1, on_commit=lambda ok: None)
+        wait_until(lambda: writer.queued() == 0, what="the writer took the record")
+        assert segment_bytes(tmp_path) == written  # held
+    finally:
+        writer.stop()
+        storage.close()
+    reopened = FileEventStorage(str(tmp_path))
+    try:
+        assert drain(reopened) == [0, 1]
     finally:
         reopened.close()
