@@ -5,8 +5,8 @@ get_batch/rewind; paho's thread calls ack. One lock guards the positions; the fs
 a commit runs outside it. Only committed (fsynced) records are handed to the sender.
 
 Positions are (segment number, byte offset). The read position in index.json is the end
-of the longest acked prefix, written 50 ms after an ack and fsynced at most once a second:
-a killed process sends again what was acked in its last 50 ms, a power cut its last second.
+of the longest acked prefix, written 20 ms after an ack and fsynced at most once a second:
+a killed process sends again what was acked in its last 20 ms, a power cut its last second.
 """
 import errno
 import logging
