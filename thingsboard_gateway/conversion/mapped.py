@@ -67,22 +67,25 @@ def device_sources(config, file, path, compiler=compile_template):
         profile = NameSource(profile_source, info.get("deviceProfileExpression", "default"),
                              file, path + ".deviceInfo.deviceProfileExpression", compiler)
         return name, profile
-    if "deviceNameJsonExpression" in config:
-        name = NameSource("message", config["deviceNameJsonExpression"], file, path + ".deviceNameJsonExpression",
-                          compiler)
-    elif "deviceNameTopicExpression" in config:
-        name = NameSource("topic", config["deviceNameTopicExpression"], file, path + ".deviceNameTopicExpression")
-    else:
+    name = _old_source(config, "Name", file, path, compiler)
+    if name is None:
         raise ConfigError(file, path + ".deviceInfo", "required: deviceInfo (or deviceNameJsonExpression / "
                                                       "deviceNameTopicExpression)")
-    if "deviceTypeJsonExpression" in config:
-        profile = NameSource("message", config["deviceTypeJsonExpression"], file, path + ".deviceTypeJsonExpression",
-                             compiler)
-    elif "deviceTypeTopicExpression" in config:
-        profile = NameSource("topic", config["deviceTypeTopicExpression"], file, path + ".deviceTypeTopicExpression")
-    else:
-        profile = NameSource("constant", "default", file, path)
+    profile = _old_source(config, "Type", file, path, compiler) or NameSource("constant", "default", file, path)
     return name, profile
+
+
+def _old_source(config, what, file, path, compiler):
+    # type: (Dict[str, Any], str, str, str, Any) -> Optional[NameSource]
+    """The source of upstream's old `device<what>JsonExpression` (from the message, with the
+    converter's compiler) or `device<what>TopicExpression` key; None when neither is set."""
+    key = "device%sJsonExpression" % what
+    if key in config:
+        return NameSource("message", config[key], file, path + "." + key, compiler)
+    key = "device%sTopicExpression" % what
+    if key in config:
+        return NameSource("topic", config[key], file, path + "." + key)
+    return None
 
 
 class MappedConverter(Converter):
