@@ -7,7 +7,7 @@ import socket
 import sys
 import threading
 import time
-from typing import Any, List
+from typing import Any, Dict, List
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -59,12 +59,23 @@ def cpu():
     return usage.ru_utime + usage.ru_stime
 
 
-def rss_mb():
-    with open("/proc/self/status") as f:
+def status_mb(pid="self", *fields):
+    # type: (Any, *str) -> Dict[str, float]
+    """Memory fields of /proc/<pid>/status (VmRSS by default; VmHWM, RssAnon, ...) in MB."""
+    wanted = fields or ("VmRSS",)
+    figures = {}  # type: Dict[str, float]
+    with open("/proc/%s/status" % pid) as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
+            key = line.split(":", 1)[0]
+            if key in wanted:
+                figures[key] = int(line.split()[1]) / 1024.0
+    return figures
+
+
+def rss_mb(pid="self"):
+    # type: (Any) -> float
+    """RSS of this process (or of `pid`) in MB."""
+    return status_mb(pid).get("VmRSS", 0.0)
 
 
 class CountingGateway(object):

@@ -29,7 +29,7 @@ import time
 import paho.mqtt.client as mqtt
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, CpuQuota, interpreters, python_version, stop_process  # noqa: E402
+from common import ROOT, CpuQuota, interpreters, python_version, status_mb, stop_process  # noqa: E402
 from tests.support.broker import Mosquitto  # noqa: E402
 
 LIMITS = {"maxPayloadSize": 65536, "maxInflightMessages": 1000, "rateLimits": {}, "gatewayRateLimits": {}}
@@ -37,13 +37,7 @@ LIMITS = {"maxPayloadSize": 65536, "maxInflightMessages": 1000, "rateLimits": {}
 
 def memory(pid):
     """VmRSS, VmHWM and RssAnon of a process, in MB."""
-    figures = {}
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            key = line.split(":", 1)[0]
-            if key in ("VmRSS", "VmHWM", "RssAnon"):
-                figures[key] = int(line.split()[1]) / 1024.0
-    return figures
+    return status_mb(pid, "VmRSS", "VmHWM", "RssAnon")
 
 
 def steady(pid, seconds=1.0):

@@ -34,7 +34,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (ROOT, CpuQuota, free_port, interpreters, process_cpu, python_version,  # noqa: E402
-                    wait_port, write_gateway_config)
+                    status_mb, wait_port, write_gateway_config)
 
 sys.path.insert(0, ROOT)
 from tests.support.broker import Mosquitto  # noqa: E402
@@ -199,11 +199,7 @@ def old_shape_file(url, nodes, subscriptions):
 
 
 def peak_rss_mb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
+    return status_mb(pid, "VmHWM").get("VmHWM", 0.0)
 
 
 def stop_timed(process, timeout=15.0):

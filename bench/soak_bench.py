@@ -21,7 +21,7 @@ import time
 import paho.mqtt.client as mqtt
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT  # noqa: E402
+from common import ROOT, rss_mb  # noqa: E402
 from tests.support.broker import Mosquitto  # noqa: E402
 
 CLIENT_ID = "soak-gateway"
@@ -29,8 +29,7 @@ BOUNDS = {"fds": 3, "threads": 2, "rss_mb": 3.0}
 
 
 def sample(pid):
-    with open("/proc/%d/status" % pid) as f:
-        rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024.0
+    rss = rss_mb(pid)
     return {"fds": len(os.listdir("/proc/%d/fd" % pid)), "threads": len(os.listdir("/proc/%d/task" % pid)),
             "rss_mb": round(rss, 1)}
 
