@@ -18,7 +18,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, free_port, interpreters, python_version, rss_mb, stop_process, wait_port  # noqa: E402
+from common import ROOT, free_port, interpreters, process_cpu, python_version, rss_mb, stop_process, wait_port  # noqa: E402
 
 sys.path.insert(0, ROOT)
 from tests.support.broker import Mosquitto  # noqa: E402
@@ -28,10 +28,7 @@ from tests.support.platform import PlatformDouble  # noqa: E402
 
 def process_figures(pid):
     """(CPU seconds, RSS MB, voluntary context switches of every thread)."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / float(os.sysconf("SC_CLK_TCK"))
-    rss, switches = rss_mb(pid), 0
+    cpu, rss, switches = process_cpu(pid), rss_mb(pid), 0
     for task in os.listdir("/proc/%d/task" % pid):
         try:
             with open("/proc/%d/task/%s/status" % (pid, task)) as f:

@@ -19,7 +19,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import CpuQuota, ROOT, free_port, interpreters, python_version, rss_mb, wait_port  # noqa: E402
+from common import CpuQuota, ROOT, free_port, interpreters, process_cpu, python_version, rss_mb, wait_port  # noqa: E402
 from tests.support.broker import Mosquitto  # noqa: E402
 from tests.support.gateway import write_config  # noqa: E402
 from tests.support.platform import PlatformDouble  # noqa: E402
@@ -27,11 +27,7 @@ from tests.support.platform import PlatformDouble  # noqa: E402
 
 
 def proc_cpu_rss(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    rss = rss_mb(pid)
-    return (int(fields[11]) + int(fields[12])) / float(ticks), rss
+    return process_cpu(pid), rss_mb(pid)
 
 
 def post_all(port, number, count, statuses, lock):
