@@ -28,9 +28,12 @@ class DeliveryTracker(object):
         self._lock = threading.Lock()
         self._futures = weakref.WeakValueDictionary()  # type: weakref.WeakValueDictionary
 
-    def new(self):
-        # type: () -> tuple
-        """(token, future) for a new record."""
+    def new(self, wanted=True):
+        # type: (bool) -> tuple
+        """(token, future) for a new record; ("", None) when nobody wants the future (a
+        caller that ignores it: a Future and its weak reference cost 14 us on Python 3.7)."""
+        if not wanted:
+            return "", None
         token = "%s.%d" % (self._prefix, next(self._counter))
         future = concurrent.futures.Future()
         future.set_running_or_notify_cancel()

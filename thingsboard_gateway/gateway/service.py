@@ -116,7 +116,7 @@ class GatewayService(object):
 
     def _nothing_to_send(self, on_stored, delivery):
         # type: (Optional[Callable[[bool], None]], bool) -> Any
-        token, future = self.tracker.new() if delivery else ("", None)
+        token, future = self.tracker.new(delivery)
         if on_stored is not None:
             on_stored(True)
         self.tracker.delivered(token, 0)
@@ -124,7 +124,7 @@ class GatewayService(object):
 
     def _store(self, connector_name, data, on_stored, prompt, report, put_timeout, delivery=True):
         # type: (str, Any, Optional[Callable[[bool], None]], bool, Any, float, bool) -> Any
-        token, future = self.tracker.new() if delivery else ("", None)
+        token, future = self.tracker.new(delivery)
         record, problem = normalize_record(data, int(time.time() * 1000), token, report)
         if problem is not None:
             self.stats.add("events_invalid", 1, connector_name)
