@@ -102,6 +102,20 @@ class CountingGateway(object):
         pass
 
 
+def listener(port, client_id, subscriptions, on_message):
+    # type: (int, str, Any, Any) -> Any
+    """A started paho client on the local broker at `port`, subscribed to `subscriptions`
+    (a topic, or [(topic, qos), ...]; a lone topic at QoS 1), calling on_message(client,
+    userdata, message): the platform side of a benchmark."""
+    import paho.mqtt.client as mqtt
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+    client.on_message = on_message
+    client.connect("127.0.0.1", port)
+    client.subscribe(subscriptions if isinstance(subscriptions, list) else [(subscriptions, 1)])
+    client.loop_start()
+    return client
+
+
 _QUOTAS = itertools.count()
 
 

@@ -29,7 +29,7 @@ import time
 import paho.mqtt.client as mqtt
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, CpuQuota, interpreters, python_version, status_mb, stop_process  # noqa: E402
+from common import ROOT, CpuQuota, interpreters, listener, python_version, status_mb, stop_process  # noqa: E402
 from tests.support.broker import Mosquitto  # noqa: E402
 
 LIMITS = {"maxPayloadSize": 65536, "maxInflightMessages": 1000, "rateLimits": {}, "gatewayRateLimits": {}}
@@ -58,11 +58,8 @@ class Platform(object):
         self.expected = expected
         self.seen = set()
         self.done = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="memory-platform")
-        self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", port)
-        self.client.subscribe([("v1/gateway/#", 1), ("v1/devices/me/rpc/request/+", 1)])
-        self.client.loop_start()
+        self.client = listener(port, "memory-platform", [("v1/gateway/#", 1), ("v1/devices/me/rpc/request/+", 1)],
+                               self._on_message)
 
     def _on_message(self, client, userdata, msg):
         if msg.topic.startswith("v1/devices/me/rpc/request/"):

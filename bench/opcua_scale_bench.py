@@ -33,7 +33,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (ROOT, CpuQuota, free_port, interpreters, process_cpu, python_version,  # noqa: E402
+from common import (ROOT, CpuQuota, free_port, interpreters, listener, process_cpu, python_version,  # noqa: E402
                     status_mb, wait_port, write_gateway_config)
 
 sys.path.insert(0, ROOT)
@@ -114,16 +114,11 @@ class Platform(object):
     """Records, per key, the change stamps seen and the delay of their first sight."""
 
     def __init__(self, port):
-        import paho.mqtt.client as mqtt
         self.lock = threading.Lock()
         self.seen = {}  # type: dict  key -> last stamp
         self.delays = []  # (stamp, delay) of every first sight of a change
         self.values = 0
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="scale-platform-%d" % os.getpid())
-        self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", port)
-        self.client.subscribe("v1/gateway/telemetry", 1)
-        self.client.loop_start()
+        self.client = listener(port, "scale-platform-%d" % os.getpid(), "v1/gateway/telemetry", self._on_message)
 
     def _on_message(self, client, userdata, msg):
         now = time.time()

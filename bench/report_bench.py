@@ -20,7 +20,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (ROOT, free_port, interpreters, process_cpu, python_version, stop_process,  # noqa: E402
+from common import (ROOT, free_port, interpreters, listener, process_cpu, python_version, stop_process,  # noqa: E402
                     wait_port, write_gateway_config)
 
 sys.path.insert(0, ROOT)
@@ -53,14 +53,9 @@ class Counter(object):
     """Counts telemetry values and messages published on v1/gateway/telemetry."""
 
     def __init__(self, port):
-        import paho.mqtt.client as mqtt
         self.values = self.messages = 0
         self.lock = threading.Lock()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="report-bench-%d" % os.getpid())
-        self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", port)
-        self.client.subscribe("v1/gateway/telemetry", 1)
-        self.client.loop_start()
+        self.client = listener(port, "report-bench-%d" % os.getpid(), "v1/gateway/telemetry", self._on_message)
 
     def _on_message(self, client, userdata, msg):
         body = json.loads(msg.payload.decode())

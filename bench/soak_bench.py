@@ -21,7 +21,7 @@ import time
 import paho.mqtt.client as mqtt
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, rss_mb  # noqa: E402
+from common import ROOT, listener, rss_mb  # noqa: E402
 from tests.support.broker import Mosquitto  # noqa: E402
 
 CLIENT_ID = "soak-gateway"
@@ -54,11 +54,8 @@ class Watcher(object):
         self.connects = 0
         self.stats = {}
         self.cond = threading.Condition()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="soak-watcher")
-        self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", port)
-        self.client.subscribe([("v1/devices/me/rpc/request/+", 1), ("v1/devices/me/telemetry", 1)])
-        self.client.loop_start()
+        self.client = listener(port, "soak-watcher", [("v1/devices/me/rpc/request/+", 1),
+                                                      ("v1/devices/me/telemetry", 1)], self._on_message)
 
     def _on_message(self, client, userdata, message):
         body = json.loads(message.payload)
