@@ -37,6 +37,10 @@ class Router(object):
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._attribute_requests = {}  # type: Dict[int, Callable[[Dict[str, Any]], None]]
+        # Attribute requests made while the platform connection was not subscribed: their
+        # answer would find no subscription (connectors start before the platform connects).
+        self._ready = False
+        self._unsent = []  # type: List[str]
         self._platform_requests = {}  # type: Dict[str, Callable[[Any], None]]
         # The gateway device's own shared attributes -> remote configuration (on paho's thread).
         self.on_own_attributes = None  # type: Optional[Callable[[Dict[str, Any]], None]]
@@ -125,8 +129,26 @@ class Router(object):
             request["key"] = keys[0]
         else:
             request["keys"] = list(keys)
-        self._publish(topics.ATTRIBUTES_REQUEST, _dumps(request))
+        payload = _dumps(request)
+        with self._lock:
+            if not self._ready:
+                self._unsent.append(payload)
+                return request_id
+        self._publish(topics.ATTRIBUTES_REQUEST, payload)
         return request_id
+
+    def connection_ready(self):
+        """The platform connection is subscribed (paho's thread): send the held requests."""
+        with self._lock:
+            self._ready = True
+            unsent, self._unsent = self._unsent, []
+        for payload in unsent:
+            self._publish(topics.ATTRIBUTES_REQUEST, payload)
+
+    def connection_lost(self):
+        """The platform connection ended (paho's thread): hold requests until it is ready."""
+        with self._lock:
+            self._ready = False
 
     def _attribute_response(self, content):
         request_id = content.get("id") if isinstance(content, dict) else None

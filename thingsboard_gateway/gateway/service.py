@@ -63,7 +63,8 @@ class GatewayService(object):
             if activity["checkDeviceInactivity"] else None  # type: Optional[DeviceActivity]
         self._activity_period = activity["inactivityCheckPeriodSeconds"]
         self.client = client_factory(tb, on_message=self._on_platform_message,
-                                     on_connected=self._on_platform_connected)
+                                     on_connected=self._on_platform_connected,
+                                     on_lost=lambda: self.router.connection_lost())
         self.router = Router(self._publish, self._connector_of_device, {
             "gateway_ping": lambda params: "pong",
             "gateway_version": lambda params: __version__,
@@ -262,6 +263,7 @@ class GatewayService(object):
         for device, _, device_type in self.registry.items():
             self._publish(topics.CONNECT, _dumps({"device": device, "type": device_type}))
         self.management.on_connected()
+        self.router.connection_ready()  # attribute requests held until now go after the announcements
 
     def _on_own_request_echoed(self, method):
         """A plain MQTT broker stands in for the platform: an answer to getSessionLimits

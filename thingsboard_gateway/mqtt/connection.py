@@ -75,11 +75,12 @@ class MqttConnection(object):
     subscriptions: [(topic filter, qos)] subscribed after every connect.
     on_message(message): every incoming message, on paho's thread.
     on_ready(): after each connect once subscribed, on paho's thread.
+    on_lost(): when a connection ends, on paho's thread.
     wait(seconds) -> bool: how the thread waits between attempts (True = stop).
     """
 
     def __init__(self, name, client, host, port, keepalive=60, subscriptions=(), on_message=None,
-                 on_ready=None, backoff=None, wait=None, clock=time.monotonic, connect_args=None):
+                 on_ready=None, backoff=None, wait=None, clock=time.monotonic, connect_args=None, on_lost=None):
         self.name = name
         self._client = client
         self._host = host
@@ -89,6 +90,7 @@ class MqttConnection(object):
         self.subscriptions = list(subscriptions)  # type: List[Tuple[str, int]]
         self._on_message_cb = on_message
         self._on_ready_cb = on_ready
+        self._on_lost_cb = on_lost
         self.backoff = backoff or BackoffPolicy(clock=clock)
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -228,6 +230,11 @@ class MqttConnection(object):
         if self._ready.is_set():
             self.last_error = "connection lost (%s)" % reason_code
         self._ready.clear()
+        if self._on_lost_cb is not None:
+            try:
+                self._on_lost_cb()
+            except Exception:
+                log.exception("%s: on_lost handler failed", self.name)
         self._wake.set()
 
     def _on_message(self, client, userdata, message):

@@ -45,17 +45,19 @@ class PlatformClient(MqttConnection):
     thingsboard: the validated `thingsboard` config section.
     on_message(topic, payload_bytes): every incoming message, on paho's thread.
     on_connected(): after each successful connect and subscribe, on paho's thread.
+    on_lost(): when a connection ends, on paho's thread.
     """
 
     def __init__(self, thingsboard, on_message, on_connected=None, clock=time.monotonic, wait=None,
-                 backoff=None):
+                 backoff=None, on_lost=None):
         self._config = thingsboard
         qos = thingsboard["qos"]
         super(PlatformClient, self).__init__(
             "platform", platform_client(thingsboard["security"]), thingsboard["host"], thingsboard["port"],
             thingsboard["keepalive"], [(topic, qos) for topic in SUBSCRIPTIONS],
             on_message=lambda message: on_message(message.topic, message.payload), on_ready=on_connected,
-            backoff=backoff or backoff_from_config(thingsboard["reconnect"], clock), wait=wait, clock=clock)
+            backoff=backoff or backoff_from_config(thingsboard["reconnect"], clock), wait=wait, clock=clock,
+            on_lost=on_lost)
 
     def publish(self, topic, payload, qos=None, on_ack=None, retain=False):
         # type: (str, Any, Optional[int], Any, bool) -> int
