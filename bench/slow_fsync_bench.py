@@ -3,7 +3,7 @@
 storage, once as it is and once with every fsync and fdatasync of the gateway delayed by
 --delay-ms (30 ms: a slow SD card's flush), on each interpreter side by side.
 
-How the delay is made: a 20-line LD_PRELOAD shim (compiled here with the machine's C
+How the delay is made: an LD_PRELOAD shim (tests/support/fsync_shim.py, compiled here with the machine's C
 compiler into a temporary folder) wraps libc's fsync/fdatasync with a sleep; only the
 gateway process gets it (`env LD_PRELOAD=... python -m thingsboard_gateway`), not the
 brokers or the benchmark. Per run: messages/s delivered, lost, p50 latency; then a run
@@ -26,41 +26,15 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import ROOT, interpreters, python_version  # noqa: E402
-
-SHIM = r"""
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <stdlib.h>
-#include <unistd.h>
-static long delay_us(void) {
-    const char *ms = getenv("SLOW_FSYNC_MS");
-    return ms ? atol(ms) * 1000L : 0L;
-}
-int fsync(int fd) {
-    static int (*real)(int) = 0;
-    if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-    usleep(delay_us());
-    return real(fd);
-}
-int fdatasync(int fd) {
-    static int (*real)(int) = 0;
-    if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-    usleep(delay_us());
-    return real(fd);
-}
-"""
+from tests.support import fsync_shim  # noqa: E402
 
 
 def build_shim(folder):
     # type: (str) -> str
-    source, library = os.path.join(folder, "slowsync.c"), os.path.join(folder, "slowsync.so")
-    with open(source, "w") as f:
-        f.write(SHIM)
-    compiler = shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        raise SystemExit("a C compiler is needed for the fsync shim (apt-get install -y gcc)")
-    subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-o", library, source, "-ldl"], check=True)
-    return library
+    try:
+        return fsync_shim.build_shim(folder)
+    except RuntimeError as e:
+        raise SystemExit(str(e))
 
 
 def relay(python, bench, shim, delay_ms, args, kill):

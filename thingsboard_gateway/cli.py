@@ -179,4 +179,24 @@ def run(path):
         if os.access(program, os.X_OK) and not program.endswith("__main__.py"):
             os.execv(program, sys.argv)  # /usr/bin/thingsboard-gateway, a venv's script
         os.execv(sys.executable, [sys.executable, "-m", "thingsboard_gateway"] + sys.argv[1:])
+    _exit_past_stuck_threads(log)
     return 0
+
+
+def _exit_past_stuck_threads(log, grace=2.0):
+    # type: (logging.Logger, float) -> None
+    """After the orderly shutdown (storage closed): a thread that is still stuck in a call
+    that does not return (a connector the supervisor gave up on) would keep the
+    interpreter from exiting; wait `grace` s for the others, then exit without it."""
+    import threading
+    import time
+    deadline = time.monotonic() + grace
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = [t.name for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon
+             and t.is_alive()]
+    if stuck:
+        log.warning("Exiting with thread(s) still stuck: %s", ", ".join(stuck))
+        logging.shutdown()
+        os._exit(0)

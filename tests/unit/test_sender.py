@@ -23,13 +23,17 @@ class AckingClient(object):
         self.published = []
         self.hold = False
         self.held = []
+        self.reconnects = 0
         self.lock = threading.Lock()
 
     def wait_connected(self, timeout):
         return True
 
+    def is_connected(self):
+        return True
+
     def reconnect(self):
-        pass
+        self.reconnects += 1
 
     def publish(self, topic, payload, on_ack=None):
         with self.lock:
@@ -99,5 +103,59 @@ def test_rate_limit_spaces_messages():
         time.sleep(0.3)
         assert len(client.published) == 2       # the bucket of 2 per second is empty
         wait_until(lambda: len(client.published) == 4, timeout=5)
+    finally:
+        sender.stop()
+
+
+def test_a_full_window_without_acks_reconnects_after_the_ack_timeout_and_resumes():
+    """The in-flight window full of publishes the platform never acknowledged: the wait
+    for room must not outlast the ack timeout (it once waited until a restart)."""
+    storage = MemoryEventStorage(1000)
+    client = AckingClient()
+    client.hold = True
+    stats = Statistics()
+    sender = Sender(storage, client, stats, max_read=1, min_pack_delay=0, max_inflight=3, ack_timeout=0.3)
+    sender.start()
+    try:
+        storage.put(recs(10))
+        wait_until(lambda: len(client.published) == 3)         # the window is full
+        wait_until(lambda: client.reconnects >= 1, timeout=5, what="a reconnect after the ack timeout")
+        assert stats.get("platform_ack_timeouts") >= 1
+        assert sender.heart.silent_for(time.monotonic()) < 1.0  # it went round while it waited
+        client.hold = False
+        client.release()                                       # the new session acknowledges
+        sender.connected()
+        wait_until(lambda: len(storage) == 0, timeout=5)
+    finally:
+        sender.stop()
+
+
+def test_a_rate_limit_wait_does_not_outlast_the_ack_timeout():
+    storage = MemoryEventStorage(1000)
+    client = AckingClient()
+    client.hold = True
+    sender = Sender(storage, client, Statistics(), max_read=1, min_pack_delay=0, ack_timeout=0.3,
+                    limits=TrafficLimits([(1, 30.0)]))                # one message per 30 s
+    sender.start()
+    try:
+        storage.put(recs(3))
+        wait_until(lambda: len(client.published) == 1)
+        wait_until(lambda: client.reconnects >= 1, timeout=5, what="a reconnect while waiting for tokens")
+    finally:
+        sender.stop()
+
+
+def test_one_timeout_makes_one_reconnect_and_a_new_session_restarts_the_clock():
+    storage = MemoryEventStorage(1000)
+    client = AckingClient()
+    client.hold = True
+    sender = Sender(storage, client, Statistics(), max_read=1, min_pack_delay=0, max_inflight=1, ack_timeout=0.4)
+    sender.start()
+    try:
+        storage.put(recs(2))
+        wait_until(lambda: client.reconnects >= 1, timeout=5)
+        sender.connected()
+        time.sleep(0.25)
+        assert client.reconnects == 1
     finally:
         sender.stop()

@@ -5,6 +5,7 @@ import threading
 from thingsboard_gateway.connectors.worker import DeviceSession, DeviceWorker, SessionLost
 from thingsboard_gateway.runtime.backoff import AttemptsBackoff
 from thingsboard_gateway.runtime.failures import FailureLog
+from thingsboard_gateway.runtime.liveness import Heart
 from thingsboard_gateway.runtime.schedule import Schedule
 from tests.support.waiting import wait_until
 from tests.support.clock import Clock
@@ -69,6 +70,9 @@ class Connector(object):
         self.gateway = RecordingGateway()
         self.stop_event = threading.Event()
         self.threads = []
+
+    def heart(self, suffix=""):
+        return Heart("connector:test-" + suffix)
 
     def start_thread(self, target, suffix=""):
         thread = threading.Thread(target=target, name="connector:test-" + suffix)

@@ -130,6 +130,11 @@ SUPERVISION = Field("object", default=dict, fields={
     "minDelay": Field("int", min=0, default=1000),
     "maxDelay": Field("int", min=0, default=60000),
     "closeTimeoutMs": Field("int", min=0, default=5000),
+    # A thread that makes no progress for this long is stuck (gateway/liveness.py): the data
+    # path's (sender, storage writer, main loop) stop the systemd watchdog's feeding; a
+    # connector's gets the connector restarted.
+    "dataPathStuckMs": Field("int", min=1000, default=60000),
+    "connectorStuckMs": Field("int", min=1000, default=120000),
 })
 
 GATEWAY = Field("object", fields={

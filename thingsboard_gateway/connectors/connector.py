@@ -17,6 +17,8 @@ import time
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from thingsboard_gateway.runtime.liveness import Heart
+
 
 # Set in a connector's config by the loader once load_config has validated it; a connector
 # of the kit (kit.py) takes such a config as it is and drops the mark.
@@ -85,6 +87,7 @@ class Connector(ABC):
         self.id = config.get("id") or self.name
         self.stop_event = threading.Event()
         self._threads = []  # type: List[threading.Thread]
+        self._hearts = {}  # type: Dict[str, Heart]  thread name -> its heart (see heart())
         # Set by the supervisor: called when a watched thread ends while not stopping, so
         # that it restarts the connector at once instead of at its next check.
         self.on_thread_ended = None  # type: Optional[Callable[[], None]]
@@ -140,15 +143,43 @@ class Connector(ABC):
             self.gateway.send_rpc_reply(device, request_id, result)
         return device, data.get("method"), data.get("params"), reply
 
+    def heart(self, suffix=""):
+        # type: (str) -> Heart
+        """The Heart of the watched thread `suffix` (see start_thread). A loop whose waits
+        are all bounded beats it once per round; silent beyond supervision.connectorStuckMs
+        (a device call or a converter that does not return), the supervisor restarts the
+        connector. A thread that never beats is not watched for progress."""
+        name = "connector:" + self.name + ("-" + suffix if suffix else "")
+        heart = self._hearts.get(name)
+        if heart is None:
+            heart = self._hearts[name] = Heart(name, self.clock)
+        return heart
+
+    def stuck_thread(self, bound):
+        # type: (float) -> Optional[Heart]
+        """The heart of a watched thread silent for more than `bound` s, if any."""
+        if self.stop_event.is_set():
+            return None
+        now = self.clock()
+        for heart in list(self._hearts.values()):
+            silent = heart.silent_for(now)
+            if silent is not None and silent > bound:
+                return heart
+        return None
+
     def start_thread(self, target, suffix=""):
         # type: (Callable[[], None], str) -> threading.Thread
-        """Start a named thread the supervisor watches (`connector:<name>[-suffix]`)."""
-        name = "connector:" + self.name + ("-" + suffix if suffix else "")
+        """Start a named thread the supervisor watches (`connector:<name>[-suffix]`): its
+        end while the connector is open is a failure, and so is its heart's silence."""
+        heart = self.heart(suffix)
+        name = heart.name
 
         def watched():
+            heart.attach()
             try:
                 target()
             finally:
+                heart.stopped()
                 if not self.stop_event.is_set() and self.on_thread_ended is not None:
                     self.on_thread_ended()
 

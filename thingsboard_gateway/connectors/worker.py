@@ -18,6 +18,7 @@ import time
 from typing import Any, Callable, Dict, Hashable, List, Optional
 
 from thingsboard_gateway.runtime.batchqueue import BatchQueue
+from thingsboard_gateway.runtime.liveness import Heart
 from thingsboard_gateway.runtime.schedule import Schedule
 
 log = logging.getLogger(__name__)
@@ -79,10 +80,14 @@ class DeviceWorker(object):
         self._tasks = BatchQueue(1000, clock)
         self._online = {}  # type: Dict[str, bool]
         self._retry_at = 0.0  # when to connect again
+        # Beaten once per round; the connector's heart for this thread once started (a job or
+        # task that never returns gets the connector restarted: Connector.heart).
+        self.heart = Heart(endpoint, clock)
         session.worker = self
 
     # -- any thread -----------------------------------------------------------------------
     def start(self):
+        self.heart = self.connector.heart(self.endpoint)
         self.connector.start_thread(self.run, self.endpoint)
 
     def submit(self, work, reply=None):
@@ -118,7 +123,9 @@ class DeviceWorker(object):
     def run(self):
         stop = self.connector.stop_event
         self._retry_at = self.clock()
+        beat = self.heart.beat
         while not stop.is_set():
+            beat()
             if not self.connected and self.clock() >= self._retry_at:
                 if self._connect():
                     continue

@@ -17,6 +17,8 @@ from thingsboard_gateway.gateway.routing import Router
 from thingsboard_gateway.gateway.statistics import Statistics
 from thingsboard_gateway.gateway.supervisor import Supervisor
 from thingsboard_gateway.gateway.systemd import SystemdNotifier
+from thingsboard_gateway.gateway.liveness import Watch
+from thingsboard_gateway.runtime.liveness import Heart
 from thingsboard_gateway.gateway.activity import DeviceActivity
 from thingsboard_gateway.gateway.data_policy import DataPolicy
 from thingsboard_gateway.gateway.management import Management
@@ -92,6 +94,10 @@ class GatewayService(object):
         self.router.on_own_attributes = self.management.on_own_attributes
         self._put_timeout = config.storage.get("put_timeout_ms", 10000) / 1000.0
         self._stop = threading.Event()
+        self.heart = Heart("main")  # the main loop's; it and the data path's threads are watched
+        self.watch = Watch(SystemdNotifier(), config.supervision["dataPathStuckMs"] / 1000.0, self.stats)
+        for heart in (self.heart, self.sender.heart, self.writer.heart):
+            self.watch.add(heart)
         self._invalid_logged_at = -INVALID_LOG_INTERVAL
         self._invalid_unlogged = 0
 
@@ -255,6 +261,7 @@ class GatewayService(object):
         self.supervisor.wake()
 
     def _on_platform_connected(self):
+        self.sender.connected()
         timeout = self.config.thingsboard["sessionLimitsTimeoutMs"] / 1000.0
         if timeout > 0:
             self.sender.wait_for_limits(timeout)
@@ -340,12 +347,8 @@ class GatewayService(object):
         # process: keep it out of the collector's scans, which otherwise walk it again
         # and again as devices' data churns through the young generations.
         gc.freeze()
-        systemd = SystemdNotifier()
-        systemd.notify("READY=1\nSTATUS=running")
+        self.watch.notifier.notify("READY=1\nSTATUS=running")
         jobs, actions = Schedule(), {}  # type: Schedule, Dict[Any, Callable[[], None]]
-        if systemd.watchdog_interval:
-            jobs.add("watchdog", systemd.watchdog_interval)
-            actions["watchdog"] = lambda: systemd.notify("WATCHDOG=1")
         statistics = self.config.thingsboard["statistics"]
         if statistics["enable"]:
             period = statistics["statsSendPeriodInSeconds"]
@@ -361,8 +364,11 @@ class GatewayService(object):
         if self.management.reload_period > 0:
             jobs.add("reload", self.management.reload_period, time.monotonic() + self.management.reload_period)
             actions["reload"] = self.management.reload
+        self.heart.attach()
+        self.watch.start()
         try:
             while not self._stop.is_set():
+                self.heart.beat()
                 wait = self.supervisor.check()
                 for period_ms in self.policy.unscheduled():
                     jobs.add(("report", period_ms), period_ms / 1000.0, time.monotonic() + period_ms / 1000.0)
@@ -381,12 +387,14 @@ class GatewayService(object):
                 self.supervisor.attention.wait(wait)  # a dead connector thread, or stop, cuts it short
                 self.supervisor.attention.clear()
         finally:
-            systemd.notify("STOPPING=1")
+            self.heart.stopped()
+            self.watch.notifier.notify("STOPPING=1")
             self.shutdown()
 
     def shutdown(self):
         """Close connectors, flush the queue into storage, drain what is quick, disconnect."""
         log.info("Shutting down")
+        self.watch.stop()
         self.supervisor.stop_all()
         self.writer.stop()
         if self.config.storage["type"] == "memory" and self.client.is_connected() and len(self.storage):

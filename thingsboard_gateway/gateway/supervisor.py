@@ -2,8 +2,10 @@
 
 Runs on the main thread: `start_all()` once, then `check()` whenever it is due (it
 returns the seconds until it wants to run again). A connector fails when its class
-cannot be created, when `open()` raises, or when a thread it started with
-`start_thread` ends while it is open.
+cannot be created, when `open()` raises, when a thread it started with `start_thread`
+ends while it is open, or when such a thread's heart stays silent for longer than
+`connectorStuckMs` (a device call or a custom converter that never returns): the
+thread's stack is logged once and the connector restarted; the others run on.
 """
 import logging
 import threading
@@ -14,6 +16,7 @@ from thingsboard_gateway.config.loader import ConnectorSpec
 from thingsboard_gateway.connectors.connector import Connector, ConnectorUnavailable
 from thingsboard_gateway.connectors.registry import ExtensionError, connector_class
 from thingsboard_gateway.runtime.backoff import BackoffPolicy
+from thingsboard_gateway.runtime.liveness import stack_of
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,7 @@ class Supervisor(object):
         self._class_for = class_for
         self._max_failures = settings["maxFailures"]
         self._close_timeout = settings["closeTimeoutMs"] / 1000.0
+        self._stuck_after = settings.get("connectorStuckMs", 120000) / 1000.0
         self._delays = (settings["minDelay"] / 1000.0, settings["maxDelay"] / 1000.0)
         self.slots = [ConnectorSlot(spec, self._backoff()) for spec in specs]  # type: List[ConnectorSlot]
         self._lock = threading.Lock()
@@ -168,6 +172,8 @@ class Supervisor(object):
                 dead = slot.instance.dead_thread()
                 if dead:
                     self._failed(slot, "thread %s ended unexpectedly" % dead)
+                else:
+                    self._check_progress(slot)
             if slot.state == RESTARTING:
                 if now >= slot.next_attempt:
                     slot.restarts += 1
@@ -176,6 +182,17 @@ class Supervisor(object):
                 if slot.state == RESTARTING:
                     wait = min(wait, max(0.05, slot.next_attempt - self._clock()))
         return wait
+
+    def _check_progress(self, slot):
+        # type: (ConnectorSlot) -> None
+        stuck = slot.instance.stuck_thread(self._stuck_after)
+        if stuck is None:
+            return
+        silent = stuck.silent_for(slot.instance.clock()) or self._stuck_after  # None: it ended just now
+        log.error("Connector %s: thread %s made no progress for %.0f s (connectorStuckMs: %.0f s). Where it is "
+                  "(most recent call last):\n%s", slot.spec.name, stuck.name, silent, self._stuck_after,
+                  stack_of(stuck) or "(ended)")
+        self._failed(slot, "thread %s made no progress for %.0f s" % (stuck.name, silent))
 
     def stop_all(self, timeout=None):
         # type: (Optional[float]) -> None

@@ -77,10 +77,14 @@ class MqttConnection(object):
     on_ready(): after each connect once subscribed, on paho's thread.
     on_lost(): when a connection ends, on paho's thread.
     wait(seconds) -> bool: how the thread waits between attempts (True = stop).
+    handshake_timeout: seconds from the TCP connect to ready (CONNACK, then SUBACK); a
+    connection not ready by then is dropped and tried again with backoff (a link that
+    swallows packets while it stays open would otherwise hold it until paho's keepalive).
     """
 
     def __init__(self, name, client, host, port, keepalive=60, subscriptions=(), on_message=None,
-                 on_ready=None, backoff=None, wait=None, clock=time.monotonic, connect_args=None, on_lost=None):
+                 on_ready=None, backoff=None, wait=None, clock=time.monotonic, connect_args=None, on_lost=None,
+                 handshake_timeout=30.0):
         self.name = name
         self._client = client
         self._host = host
@@ -91,6 +95,7 @@ class MqttConnection(object):
         self._on_message_cb = on_message
         self._on_ready_cb = on_ready
         self._on_lost_cb = on_lost
+        self._handshake_timeout = handshake_timeout
         self.backoff = backoff or BackoffPolicy(clock=clock)
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -143,7 +148,7 @@ class MqttConnection(object):
             self.attempts += 1
             self._wake.clear()
             if self._connect_once():
-                self._wake.wait()
+                self._await_end()
             self._ready.clear()
             self._shutdown_loop()
             if self._stop.is_set():
@@ -156,6 +161,16 @@ class MqttConnection(object):
         self._shutdown_loop()
         self._release()
         log.info("%s connection thread stopped", self.name)
+
+    def _await_end(self):
+        """Wait until the connection ends (or stop); give up on one that is not ready
+        within the handshake timeout."""
+        if self._wake.wait(self._handshake_timeout):
+            return
+        if not self._ready.is_set():
+            self.last_error = "no CONNACK/SUBACK within %.0f s" % self._handshake_timeout
+            return
+        self._wake.wait()
 
     def _release(self):
         """Close every socket the paho client holds. paho closes its wake-up socket pair

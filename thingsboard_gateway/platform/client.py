@@ -46,6 +46,7 @@ class PlatformClient(MqttConnection):
     on_message(topic, payload_bytes): every incoming message, on paho's thread.
     on_connected(): after each successful connect and subscribe, on paho's thread.
     on_lost(): when a connection ends, on paho's thread.
+    A connect not answered (CONNACK, SUBACK) within publishAckTimeoutMs is tried again.
     """
 
     def __init__(self, thingsboard, on_message, on_connected=None, clock=time.monotonic, wait=None,
@@ -57,7 +58,7 @@ class PlatformClient(MqttConnection):
             thingsboard["keepalive"], [(topic, qos) for topic in SUBSCRIPTIONS],
             on_message=lambda message: on_message(message.topic, message.payload), on_ready=on_connected,
             backoff=backoff or backoff_from_config(thingsboard["reconnect"], clock), wait=wait, clock=clock,
-            on_lost=on_lost)
+            on_lost=on_lost, handshake_timeout=thingsboard.get("publishAckTimeoutMs", 30000) / 1000.0)
 
     def publish(self, topic, payload, qos=None, on_ack=None, retain=False):
         # type: (str, Any, Optional[int], Any, bool) -> int

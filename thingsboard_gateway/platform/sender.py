@@ -6,7 +6,11 @@ the in-flight window, and acked to storage only when the platform acknowledged e
 message that carried them. Reads go ahead of acks. Delivery waits, after each connect,
 for the platform's session limits (or their timeout). A publish not acknowledged within
 `ack_timeout` makes the client reconnect, and paho re-sends everything unacknowledged
-(with DUP) before new data.
+(with DUP) before new data. That timeout holds wherever the thread waits (the in-flight
+window, the rate limits, the session limits' wait): every wait is at most 0.5 s and is
+followed by the check, so a platform that stops acknowledging while the connection stays
+up (a middlebox swallowing bytes) costs one timeout, not the session. Each session starts
+the clock of what is in flight again (`connected()`).
 """
 import logging
 import threading
@@ -16,6 +20,7 @@ from typing import Any, Callable, Dict, List, Optional
 from thingsboard_gateway.platform.limits import TrafficLimits
 from thingsboard_gateway.platform.packing import pack
 from thingsboard_gateway.platform.topics import TELEMETRY
+from thingsboard_gateway.runtime.liveness import Heart
 from thingsboard_gateway.storage.base import Batch, EventStorage
 
 log = logging.getLogger(__name__)
@@ -73,6 +78,7 @@ class Sender(object):
         self._limits_deadline = None  # type: Optional[float]
         self._limits_wait_shortened = False
         self.max_inflight_seen = 0
+        self.heart = Heart("sender")  # beaten every round and every bounded wait (gateway/liveness.py)
 
     def consume(self, telemetry, datapoints):
         # type: (bool, int) -> None
@@ -139,26 +145,34 @@ class Sender(object):
         return True
 
     def _run(self):
+        self.heart.attach()
         while not self._stop.is_set():
+            self.heart.beat()
+            self._check_ack_timeout()
             if not self._client.wait_connected(0.5):
                 continue
-            if not self._ready.is_set():
-                deadline = self._limits_deadline or 0.0
-                if self._ready.wait(max(0.0, min(0.5, deadline - self._clock()))):
-                    pass
-                elif self._clock() >= deadline:
-                    if self._limits_wait_shortened:
-                        log.info("The platform is a plain MQTT broker (no session limits); using the configured "
-                                 "limits")
-                    else:
-                        log.warning("No answer to getSessionLimits in time; delivering with the configured limits")
-                    self._ready.set()
-                else:
-                    continue
-            self._check_ack_timeout()
+            if not self._ready.is_set() and not self._limits_known():
+                continue
             batches = self._read_batches()
             if batches:
                 self._send(batches)
+        self.heart.stopped()
+
+    def _limits_known(self):
+        # type: () -> bool
+        """Wait (at most 0.5 s) for the session limits; True once they are known or their
+        wait ran out."""
+        deadline = self._limits_deadline or 0.0
+        if self._ready.wait(max(0.0, min(0.5, deadline - self._clock()))):
+            return True
+        if self._clock() < deadline:
+            return False
+        if self._limits_wait_shortened:
+            log.info("The platform is a plain MQTT broker (no session limits); using the configured limits")
+        else:
+            log.warning("No answer to getSessionLimits in time; delivering with the configured limits")
+        self._ready.set()
+        return True
 
     def _read_batches(self):
         # type: () -> List[Batch]
@@ -196,42 +210,79 @@ class Sender(object):
     def _wait_for_room(self, telemetry, datapoints):
         # type: (bool, int) -> Optional[int]
         """Block until the in-flight window and the rate limits allow one more message;
-        returns its number (None when stopping). Waits exactly until tokens are due."""
-        with self._cond:
+        returns its number (None when stopping). Waits exactly until tokens are due, and
+        never past the ack timeout of what is in flight."""
+        self._cond.acquire()
+        try:
             while not self._stop.is_set():
                 if len(self._outstanding) >= self._max_inflight:
-                    self._cond.wait(self._ack_timeout_wait())
-                    continue
-                wait = self._limits.wait_time(telemetry, datapoints)
-                if wait > 0:
-                    self._cond.wait(wait)
-                    continue
-                self._limits.take(telemetry, datapoints)
-                self._published += 1
-                self._outstanding[self._published] = self._clock()
-                self.max_inflight_seen = max(self.max_inflight_seen, len(self._outstanding))
-                return self._published
-        return None
+                    wait = self._ack_timeout_wait()
+                else:
+                    wait = self._limits.wait_time(telemetry, datapoints)
+                    if wait <= 0:
+                        self._limits.take(telemetry, datapoints)
+                        self._published += 1
+                        self._outstanding[self._published] = self._clock()
+                        if len(self._outstanding) > self.max_inflight_seen:
+                            self.max_inflight_seen = len(self._outstanding)
+                        return self._published
+                    wait = min(wait, self._ack_timeout_wait())
+                self._cond.wait(wait)
+                self.heart.beat()
+                overdue = self._overdue_locked()
+                if overdue is not None:  # the platform stopped acknowledging: reconnect, then go on
+                    self._cond.release()
+                    try:
+                        self._reconnect_for_acks(overdue)
+                    finally:
+                        self._cond.acquire()
+            return None
+        finally:
+            self._cond.release()
 
     def _ack_timeout_wait(self):
+        # type: () -> float
+        """Seconds (0.01 to 0.5) until the oldest message in flight is overdue."""
         if not self._outstanding:
             return 0.5
         oldest = min(self._outstanding.values())
         return max(0.01, min(0.5, oldest + self._ack_timeout - self._clock()))
 
+    def _overdue_locked(self):
+        # type: () -> Optional[float]
+        """The age of the oldest message in flight when it is past the ack timeout and the
+        client is connected (else None); its clock and the others' restart, so that one
+        timeout makes one reconnect. Holds self._cond."""
+        if not self._outstanding or not self._client.is_connected():
+            return None
+        now = self._clock()
+        age = now - min(self._outstanding.values())
+        if age < self._ack_timeout:
+            return None
+        for number in self._outstanding:
+            self._outstanding[number] = now
+        return age
+
     def _check_ack_timeout(self):
         with self._cond:
-            if not self._outstanding:
-                return
-            age = self._clock() - min(self._outstanding.values())
-            if age < self._ack_timeout:
-                return
-            for number in self._outstanding:
-                self._outstanding[number] = self._clock()  # one reconnect per timeout
-        log.warning("No PUBACK from the platform for %.0f s: reconnecting so that unacknowledged messages are "
-                    "sent again", age)
+            overdue = self._overdue_locked()
+        if overdue is not None:
+            self._reconnect_for_acks(overdue)
+
+    def _reconnect_for_acks(self, age):
+        # type: (float) -> None
+        log.warning("No PUBACK from the platform for %.0f s (%d messages in flight): reconnecting so that "
+                    "unacknowledged messages are sent again", age, len(self._outstanding))
         self._stats.add("platform_ack_timeouts", 1)
         self._client.reconnect()
+
+    def connected(self):
+        """A new platform session (paho's thread): what is in flight is sent again now, so
+        its ack timeout counts from here."""
+        with self._cond:
+            now = self._clock()
+            for number in self._outstanding:
+                self._outstanding[number] = now
 
     def _acked(self, number, delivery):
         # type: (int, _Delivery) -> None

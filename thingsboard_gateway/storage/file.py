@@ -79,8 +79,7 @@ class FileEventStorage(EventStorage):
         self._pending = report.pending
         self._acked = (report.read_segment, report.read_offset)  # type: Position
         self._read = self._acked
-        self._generation = 0
-        self._read_seq = 0
+        self._generation = self._read_seq = 0
         self._acks = AckedPrefix()
         self._index_dirty = False  # acknowledged since the index was last written
         self._dirty_since = 0.0
@@ -94,8 +93,7 @@ class FileEventStorage(EventStorage):
             self._open_write_segment(report.read_segment, 0, 0)
             write_index(self._folder, report.read_segment, 0)
         self._committed = (self._write_seg, self._write_size)  # type: Position
-        self._uncommitted = 0
-        self._uncommitted_since = 0.0
+        self._uncommitted, self._uncommitted_since = 0, 0.0
         self._reader = None  # type: Optional[Tuple[int, int]]  (segment, fd)
         if report.pending:
             log.info("File storage %s: %d record(s) waiting in %d segment(s)", self._folder, report.pending,
@@ -164,6 +162,7 @@ class FileEventStorage(EventStorage):
                 if self._stats is not None:
                     self._stats.add("storage_disk_full", 1)
                 time.sleep(delay)
+                self.beat()  # waiting for room is not a stuck writer
                 delay = min(delay * 2, ENOSPC_RETRY_MAX)
         with self._lock:
             if self._uncommitted == 0:
@@ -193,7 +192,8 @@ class FileEventStorage(EventStorage):
             remaining = None if deadline is None else deadline - self._clock()
             if self._closed or (remaining is not None and remaining <= 0):
                 raise StorageFull("file storage holds %d segments (max_file_count)" % len(self._seg_records))
-            self._acked_cond.wait(remaining if remaining is not None else 1.0)
+            self._acked_cond.wait(min(remaining, 1.0) if remaining is not None else 1.0)
+        self.beat()  # waiting for room is not a stuck writer
 
     def _drop_oldest_locked(self):
         oldest = min(self._seg_records)

@@ -30,7 +30,8 @@ class MemoryEventStorage(EventStorage):
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
                         raise StorageFull("memory storage holds %d records" % self._max)
-                    self._has_room.wait(remaining)
+                    self._has_room.wait(1.0 if remaining is None else min(remaining, 1.0))
+                    self.beat()  # waiting for room is not a stuck writer
                 if self._closed:
                     raise StorageFull("storage is closed")
                 self._records.append(record)

@@ -18,6 +18,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.runtime.batchqueue import BatchQueue
+from thingsboard_gateway.runtime.liveness import Heart
 from thingsboard_gateway.storage.base import EventStorage, StorageFull
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,10 @@ class StorageWriter(object):
         self._held = []  # type: List[Entry]  taken, not yet put (a storage that groups them)
         self._held_since = 0.0  # when the held group's first record came
         self._taken = 0.0  # when the last take returned
+        # Beaten every round; storage beats it too while it waits for room (storage.beat),
+        # so only a write or commit that does not return leaves it silent (gateway/liveness.py).
+        self.heart = Heart("storage-writer")
+        storage.beat = self.heart.beat
 
     def start(self):
         self._thread = threading.Thread(target=self._run, name="storage-writer")
@@ -77,8 +82,10 @@ class StorageWriter(object):
         return self._queue.get_batch(GROUP, timeout, min(self._linger, timeout), self._stop)
 
     def _run(self):
+        self.heart.attach()
         grouping = self._storage.group_commit()
         while not self._stop.is_set():
+            self.heart.beat()
             due = self._storage.commit_wait()
             if self._held:
                 release = max(0.0, self._held_since + grouping[0] - self._clock())
@@ -95,6 +102,7 @@ class StorageWriter(object):
                 self._commit()
         if self._held:
             self._store(self._release(), None, commit=True)
+        self.heart.stopped()
 
     def _hold(self, group, grouping, queued):
         # type: (List[Entry], Tuple[float, int], bool) -> None

@@ -170,7 +170,9 @@ class MqttConnector(ListeningConnector):
                 return
 
     def _run(self):
+        beat = self.heart().beat  # a custom converter that never returns: the supervisor restarts us
         while not self.stop_event.is_set():
+            beat()
             items = self._queue.get_batch(BATCH, self._rpc_waiting.wait(self.clock(), 0.5), LINGER, self.stop_event)
             for topic, payload, mid, qos, seq in items:
                 try:
