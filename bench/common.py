@@ -13,6 +13,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from thingsboard_gateway.connectors.connector import GatewayApi  # noqa: E402
+
 
 def free_port():
     s = socket.socket()
@@ -78,7 +80,7 @@ def rss_mb(pid="self"):
     return status_mb(pid).get("VmRSS", 0.0)
 
 
-class CountingGateway(object):
+class CountingGateway(GatewayApi):
     """What a connector sees as `gateway`, counting records and telemetry values."""
 
     def __init__(self):
@@ -100,6 +102,9 @@ class CountingGateway(object):
 
     def send_rpc_reply(self, *args):
         pass
+
+    def request_attributes(self, *args, **kwargs):
+        return 0
 
 
 def listener(port, client_id, subscriptions, on_message):

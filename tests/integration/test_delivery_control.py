@@ -41,7 +41,7 @@ def started(tmp_path):
 
 
 def send(service, count, device="Dev", values=lambda i: {"seq": i}):
-    return [service.send_to_storage("test", "test", {"deviceName": device, "telemetry": [{"ts": 1000 + i,
+    return [service.ingest.send_to_storage("test", "test", {"deviceName": device, "telemetry": [{"ts": 1000 + i,
                                                                                             "values": values(i)}]})
             for i in range(count)]
 
@@ -99,7 +99,7 @@ def test_a_200_kb_record_is_split_and_every_part_fits(started):
     fake = FakePlatform(limits={"max_payload": 65536}, session_limits=session(max_payload=65536))
     service = started(fake)
     values = {"k%03d" % i: "v" * 1000 for i in range(200)}
-    future = service.send_to_storage("t", "t", {"deviceName": "Big", "telemetry": [{"ts": 5, "values": values}]})
+    future = service.ingest.send_to_storage("t", "t", {"deviceName": "Big", "telemetry": [{"ts": 5, "values": values}]})
     future.result(timeout=30)
     parts = [p for p in fake.published if p.topic == "v1/gateway/telemetry"]
     assert len(parts) >= 4 and fake.violations == []
@@ -112,7 +112,7 @@ def test_datapoint_limit_splits_messages(started):
     fake = FakePlatform(limits={"datapoints": "50:1"}, session_limits=session(datapoints_limit="50:1"))
     service = started(fake)
     values = {"k%d" % i: i for i in range(100)}
-    service.send_to_storage("t", "t", {"deviceName": "Wide", "telemetry": [{"ts": 1, "values": values}]}) \
+    service.ingest.send_to_storage("t", "t", {"deviceName": "Wide", "telemetry": [{"ts": 1, "values": values}]}) \
         .result(timeout=30)
     assert fake.violations == []
     assert max(datapoints(p) for p in fake.published) <= 40
@@ -158,7 +158,7 @@ def test_in_flight_window_is_never_exceeded_and_futures_wait_for_every_ack(start
 def test_rejected_values_are_counted_in_statistics(started):
     fake = FakePlatform(session_limits=session(max_payload=1000))
     service = started(fake)
-    service.send_to_storage("t", "t", {"deviceName": "Odd", "telemetry": [{"ts": 1, "values": {
+    service.ingest.send_to_storage("t", "t", {"deviceName": "Odd", "telemetry": [{"ts": 1, "values": {
         "ok": 1, "huge": "x" * 5000}}]}).result(timeout=20)
     assert service.statistics()["values_rejected"] == 1
     assert fake.telemetry() == {("Odd", "ok"): 1}
@@ -170,10 +170,10 @@ def test_data_sent_without_a_delivery_future_is_delivered_and_not_tracked(starte
     fake = FakePlatform(session_limits=session())
     service = started(fake)
     stored = []
-    results = [service.send_to_storage("t", "t", {"deviceName": "Quiet", "telemetry": [{"ts": 10 + i, "values": {
+    results = [service.ingest.send_to_storage("t", "t", {"deviceName": "Quiet", "telemetry": [{"ts": 10 + i, "values": {
         "seq": i}}]}, on_stored=stored.append, delivery=False) for i in range(20)]
     assert results == [None] * 20 and len(service.tracker) == 0
-    tracked = service.send_to_storage("t", "t", {"deviceName": "Quiet", "telemetry": [{"ts": 99, "values": {
+    tracked = service.ingest.send_to_storage("t", "t", {"deviceName": "Quiet", "telemetry": [{"ts": 99, "values": {
         "seq": 99}}]})
     assert tracked.result(timeout=20).messages >= 1
     seqs = sorted(entry["values"]["seq"] for p in list(fake.published) if p.topic == "v1/gateway/telemetry"

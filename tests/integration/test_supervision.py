@@ -1,11 +1,13 @@
 """Supervision: failing connectors are restarted with backoff, then disabled; others run."""
 import os
+import threading
 
 from thingsboard_gateway.config.loader import ConnectorSpec
 from thingsboard_gateway.connectors.registry import connector_class
 from thingsboard_gateway.gateway.supervisor import DISABLED, RESTARTING, RUNNING, Supervisor
 from tests.support.gateway import ROOT, GatewayProcess, run_cli, simulator_entry, write_config
 from tests.support.clock import Clock
+from tests.support.waiting import wait_until
 
 EXTENSIONS = os.path.join(ROOT, "tests", "extensions")
 SETTINGS = {"maxFailures": 3, "minDelay": 1000, "maxDelay": 60000, "closeTimeoutMs": 1000}
@@ -43,11 +45,13 @@ def test_connector_raising_in_open_is_restarted_then_disabled(tmp_path):
 def test_connector_whose_thread_dies_is_restarted():
     spec = ConnectorSpec("Dying", "failing", "DyingConnector", "d.json", {})
     clock = Clock(100.0)
-    supervisor = Supervisor([spec], gateway=None, settings=SETTINGS, clock=clock, class_for=classes)
+    attention = threading.Event()
+    supervisor = Supervisor([spec], gateway=None, settings=SETTINGS, clock=clock, class_for=classes,
+                            on_attention=attention.set)
     supervisor.start_all()
     slot = supervisor.slots[0]
     assert slot.state == RUNNING
-    assert supervisor.attention.wait(5)       # its thread ended: the supervisor is woken at once
+    assert attention.wait(5)                  # its thread ended: the supervisor's owner is woken at once
     supervisor.check()
     assert slot.state == RESTARTING and "ended unexpectedly" in slot.last_error
     supervisor.stop_all()
@@ -123,3 +127,41 @@ def test_a_class_that_is_no_connector_is_disabled_with_its_reason():
     supervisor.start_all()
     state = supervisor.states()["Odd"]
     assert state["state"] == "disabled" and "NotAConnector is not a subclass" in state["last_error"]
+
+
+def test_by_name_while_the_connector_restarts_answers_or_says_none():
+    """paho's thread looks a connector up for an RPC while the main thread restarts it:
+    the slot still reads RUNNING when its instance is already gone. None, never an
+    exception (the Router then answers the RPC with an error)."""
+    spec = ConnectorSpec("Quick", "failing", "IdleConnector", "q.json", {})
+    supervisor = Supervisor([spec], gateway=None, settings=SETTINGS, class_for=classes)
+    supervisor.start_all()
+    slot = supervisor.slots[0]
+    assert supervisor.by_name("Quick") is slot.instance
+    slot.instance = None                     # the moment in _close between the two assignments
+    assert slot.state == RUNNING
+    assert supervisor.by_name("Quick") is None
+    supervisor.stop_all()
+
+
+def test_a_connector_thread_silent_beyond_its_bound_is_restarted():
+    spec = ConnectorSpec("Stuck", "failing", "StuckConnector", "s.json", {})
+    clock = Clock(100.0)
+    settings = dict(SETTINGS, connectorStuckMs=5000)
+    supervisor = Supervisor([spec], gateway=None, settings=settings, clock=clock, class_for=classes)
+    supervisor.start_all()
+    slot = supervisor.slots[0]
+    instance = slot.instance
+    try:
+        instance.clock = clock
+        wait_until(lambda: instance.heart().last is not None)  # it beat once (at the real clock)
+        instance.heart().last = clock.now
+        clock.now += 4.0
+        supervisor.check()
+        assert slot.state == RUNNING                       # within its bound
+        clock.now += 2.0
+        supervisor.check()
+        assert slot.state == RESTARTING and "made no progress for 6 s" in slot.last_error
+    finally:
+        instance.forever.set()
+        supervisor.stop_all()

@@ -2,8 +2,10 @@
 that run a connector in the test's own process)."""
 import concurrent.futures
 
+from thingsboard_gateway.connectors.connector import GatewayApi
 
-class RecordingGateway(object):
+
+class RecordingGateway(GatewayApi):
     """store_ok: what on_stored reports (False: storage full). attributes: {key: value}
     answered to attribute requests on the calling thread."""
 

@@ -392,3 +392,51 @@ def test_close_makes_the_index_durable(tmp_path):
     before = storage.fsyncs
     storage.close()
     assert storage.fsyncs == before + 2
+
+
+def test_rotation_while_the_sender_reads_keeps_every_record_once_and_in_order(tmp_path):
+    """Segments of two records: the writer rotates thousands of times while the sender
+    reads (acknowledging at the end, so that the segments pile up and each step to the next
+    one walks them all), with a thread switch after every few bytecodes; the segment
+    bookkeeping must change under the lock the reader holds."""
+    import sys
+    import threading
+    total = 10000
+    storage = FileEventStorage(str(tmp_path), max_records_per_file=2, max_file_count=1000000)
+    errors, read, batches = [], [], []
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+
+    def write():
+        try:
+            for start in range(0, total, 5):
+                storage.put(recs(5, start))
+                storage.commit()
+        except Exception as e:  # what the test is about: reported, not raised in a thread
+            errors.append(e)
+
+    def read_all():
+        try:
+            while len(read) < total and not errors:
+                batch = storage.get_batch(50, timeout=0.2)
+                if batch is not None:
+                    read.extend(seq_of(r) for r in batch.records)
+                    batches.append(batch)
+        except Exception as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=write), threading.Thread(target=read_all)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        for batch in batches:
+            storage.ack(batch)
+        storage.commit()
+        assert len(storage) == 0
+    finally:
+        sys.setswitchinterval(interval)
+        storage.close()
+    assert errors == []
+    assert read == list(range(total))

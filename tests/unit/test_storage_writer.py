@@ -99,3 +99,52 @@ def test_what_nobody_sends_again_is_written_at_once(tmp_path):
         assert drain(reopened) == [0, 1]
     finally:
         reopened.close()
+
+
+class BlockingStorage(object):
+    """Memory storage whose commit waits for `release` while `blocking` is set; records
+    which threads wrote."""
+
+    def __init__(self):
+        from thingsboard_gateway.storage.memory import MemoryEventStorage
+        import threading
+        self.inner = MemoryEventStorage(10000)
+        self.blocking = threading.Event()
+        self.release = threading.Event()
+        self.in_commit = threading.Event()
+        self.writers = set()
+        self.beat = lambda: None
+
+    def group_commit(self):
+        return None
+
+    def commit_wait(self):
+        return 0.0 if self.blocking.is_set() else None
+
+    def put(self, records, timeout=None):
+        import threading
+        self.writers.add(threading.current_thread().name)
+        self.inner.put(records, timeout)
+
+    def commit(self):
+        import threading
+        self.writers.add(threading.current_thread().name)
+        if self.blocking.is_set():
+            self.in_commit.set()
+            self.release.wait(10)
+
+
+def test_stop_never_touches_storage_while_the_writer_is_in_a_write_that_does_not_return():
+    storage = BlockingStorage()
+    writer = StorageWriter(storage)
+    writer.start()
+    storage.blocking.set()
+    writer.submit(recs(1)[0], 1.0)
+    wait_until(storage.in_commit.is_set, what="the writer in a commit that does not return")
+    for record in recs(5, 1):
+        writer.submit(record, 1.0)
+    assert writer.stop(timeout=0.2) is False               # it said so, and did not store on this thread
+    assert storage.writers == {"storage-writer"}
+    storage.release.set()                                  # the write returns: the writer flushes by itself
+    wait_until(lambda: len(storage.inner) == 6, what="the queued records stored by the writer's thread")
+    assert storage.writers == {"storage-writer"}

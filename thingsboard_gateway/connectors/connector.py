@@ -1,16 +1,7 @@
-"""The public Connector base class: what a built-in or custom connector implements.
-
-A connector gets a `gateway` object with exactly these methods:
-  send_to_storage(connector_name, connector_id, converted_data, on_stored=None, prompt=False,
-                  delivery=True)
-      -> a Future of the delivery (failing with DeliveryError, InvalidData for data
-      ThingsBoard could not take); on_stored(ok) once the data is durable in storage;
-      prompt: a sender is waiting for on_stored (commit at once); delivery=False: the
-      caller ignores the Future (None is returned, nothing is tracked)
-  send_rpc_reply(device, request_id, content)
-  add_device(device_name, device_type, connector) / del_device(device_name)
-  request_attributes(device_name, keys, callback, shared=True)
-and never touches MQTT or storage directly.
+"""The public extension API: Connector (what a built-in or custom connector implements)
+and GatewayApi (the `gateway` object every connector gets, and nothing else: a connector
+never touches MQTT or storage directly). The gateway's GatewayApi is
+gateway/ingest.py's Ingest; tests hand connectors their own (tests/support/recorder.py).
 """
 import threading
 import time
@@ -32,6 +23,42 @@ class DeliveryError(Exception):
 
 class InvalidData(DeliveryError):
     """The data was refused as ThingsBoard could not take it (device name, timestamp, value)."""
+
+
+class GatewayApi(ABC):
+    """What a connector sees as `gateway`. Every method may be called from any thread."""
+
+    @abstractmethod
+    def send_to_storage(self, connector_name, connector_id, data, on_stored=None, prompt=False, delivery=True):
+        # type: (str, Any, Dict[str, Any], Optional[Callable[[bool], None]], bool, bool) -> Any
+        """Validate and queue converted data ({"deviceName", "deviceType", "telemetry",
+        "attributes"}) for delivery. Returns a concurrent.futures.Future resolved once the
+        platform acknowledged every message that carried it, or failed with DeliveryError
+        (InvalidData for data ThingsBoard could not take). Blocks up to the storage put
+        timeout when the queue is full (backpressure). on_stored(ok): once the data is
+        durable in storage (on the storage writer's thread), False if it was not stored.
+        prompt: a sender waits for on_stored (commit at once). delivery=False: the caller
+        ignores the Future; None is returned and nothing is tracked."""
+
+    @abstractmethod
+    def send_rpc_reply(self, device, request_id, content):
+        # type: (Optional[str], Any, Any) -> None
+        """Answer a device's RPC (device given), or with device None a gateway RPC id."""
+
+    @abstractmethod
+    def add_device(self, device_name, device_type, connector):
+        # type: (str, str, Any) -> None
+        """A device of `connector` (instance or name) is online: registered, announced."""
+
+    @abstractmethod
+    def del_device(self, device_name):
+        # type: (str) -> None
+        """A device went away: disconnected on the platform and forgotten."""
+
+    @abstractmethod
+    def request_attributes(self, device_name, keys, callback, shared=True):
+        # type: (str, List[str], Callable[[Dict[str, Any]], None], bool) -> int
+        """Ask the platform for a device's attributes; callback(answer) on the network thread."""
 
 
 class ConnectorUnavailable(Exception):

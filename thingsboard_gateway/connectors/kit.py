@@ -137,6 +137,12 @@ class KitConnector(Connector):
         self.failures.count(kind, "%s: %s" % (self.name, message), sample)
 
     # -- data -------------------------------------------------------------------------------
+    def store(self, data, on_stored=None, prompt=False, delivery=False):
+        # type: (Any, Optional[Callable[[bool], None]], bool, bool) -> Any
+        """Hand one converted record to the gateway (GatewayApi.send_to_storage): the way
+        every built-in connector's data leaves it, beside deliver() and emit()."""
+        return self.gateway.send_to_storage(self.name, self.id, data, on_stored, prompt, delivery)
+
     def deliver(self, device, converted, failures, kind, sample=None):
         # type: (str, Any, Any, str, Any) -> None
         """What a built-in converter returned (it never raises): failures counted as

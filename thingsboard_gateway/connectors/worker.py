@@ -80,6 +80,7 @@ class DeviceWorker(object):
         self._tasks = BatchQueue(1000, clock)
         self._online = {}  # type: Dict[str, bool]
         self._retry_at = 0.0  # when to connect again
+        self._ended = False  # run() returned: submit() refuses
         # Beaten once per round; the connector's heart for this thread once started (a job or
         # task that never returns gets the connector restarted: Connector.heart).
         self.heart = Heart(endpoint, clock)
@@ -93,12 +94,21 @@ class DeviceWorker(object):
     def submit(self, work, reply=None):
         # type: (Callable[[], Any], Reply) -> bool
         """Run `work()` on this worker's thread; `reply(result)` gets its result, or
-        {"error": ...} when it raised. False (and an error reply) when the queue is full."""
-        if self._tasks.put_nowait((work, reply)):
+        {"error": ...} when it raised. False (and an error reply) when the queue is full or
+        the worker has stopped (a connector closed while the platform's RPC was on its way)."""
+        if not self._ended and self._tasks.put_nowait((work, reply)):
+            if self._ended:  # it ended meanwhile: nobody else answers what is queued
+                self._refuse_queued()
             return True
         if reply is not None:
-            reply({"error": "endpoint %s is busy: too many requests waiting" % self.endpoint})
+            reply({"error": "connector %s is stopped" % self.connector.name if self._ended else
+                   "endpoint %s is busy: too many requests waiting" % self.endpoint})
         return False
+
+    def _refuse_queued(self):
+        for task in self._tasks.get_batch(1000, 0):
+            if task is not None and task[1] is not None:
+                task[1]({"error": "connector %s is stopped" % self.connector.name})
 
     def wake(self):
         """Make the thread look at its stop event now (close() calls it)."""
@@ -141,6 +151,8 @@ class DeviceWorker(object):
                 if not self._run_job(key):
                     break
         self._disconnect()
+        self._ended = True
+        self._refuse_queued()
         for name in self.online_devices():
             self._online[name] = False
             self.connector.gateway.del_device(name)

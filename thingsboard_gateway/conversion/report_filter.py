@@ -7,9 +7,11 @@ gateway's main thread, one Schedule job per report period in use (not a thread o
 timer per key); it reads the latest value of each key of that period and returns the
 re-sends with a fresh timestamp. The two share per-key slots: the device path replaces a
 slot's latest value (one attribute store), the period path reads it."""
+import itertools
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from thingsboard_gateway.runtime.counters import counted
 from thingsboard_gateway.conversion.report import (
     ON_CHANGE, ON_CHANGE_OR_REPORT_PERIOD, ON_RECEIVED, RECEIVED, DeviceStrategy, Strategy, differs)
 
@@ -48,7 +50,25 @@ class ReportFilter(object):
         self._wall = wall
         self._tables = {}  # type: Dict[Tuple[str, str, str], Dict[str, _Slot]]  (connector, device, section)
         self._groups = {}  # type: Dict[int, List[_Slot]]
-        self.suppressed = 0  # values not sent at once (statistics)
+        self._suppressed = itertools.count()  # values not sent at once (statistics); any thread
+
+    @property
+    def suppressed(self):
+        # type: () -> int
+        return counted(self._suppressed)
+
+    def set_connectors(self, connectors):
+        # type: (Dict[str, Strategy]) -> None
+        """New connector-level strategies (a connector added, changed or removed; main
+        thread): a connector whose strategy changed starts afresh (its remembered values
+        and period slots are dropped), so that its next values meet the new one."""
+        changed = {name for name in set(connectors) | set(self.connectors)
+                   if connectors.get(name) != self.connectors.get(name)}
+        self.connectors = dict(connectors)
+        if changed:
+            self._tables = {key: table for key, table in self._tables.items() if key[0] not in changed}
+            self._groups = {period: [slot for slot in slots if slot.connector not in changed]
+                            for period, slots in self._groups.items()}
 
     def applies(self, connector, device_strategy):
         # type: (str, Optional[DeviceStrategy]) -> bool
@@ -104,7 +124,7 @@ class ReportFilter(object):
                 slot.sent = value
                 kept[key] = value
             else:
-                self.suppressed += 1
+                next(self._suppressed)
         return kept
 
     def _join(self, period_ms, slot):

@@ -13,6 +13,7 @@ class DeviceActivity(object):
     def __init__(self, timeout, clock=time.monotonic):
         # type: (float, Callable[[], float]) -> None
         self._timeout = timeout
+        self.timeout = timeout  # seconds
         self._clock = clock
         self._lock = threading.Lock()
         self._last = {}  # type: Dict[str, float]  device -> last data (monotonic s)

@@ -1,7 +1,9 @@
 """DataPolicy: what of the connectors' data goes to ThingsBoard. Device filtering
 (gateway/device_filter.py) and report strategies (conversion/report_filter.py), built
-from the configuration, for every connector, applied by GatewayService.send_to_storage
-before anything is stored or announced."""
+from the configuration, for every connector, applied by Ingest.send_to_storage before
+anything is stored or announced. What depends on the connectors (their level of report
+strategy, the names device filtering knows them by) follows every change of the connector
+set (gateway/connector_set.py calls connectors_changed), not only the start-up's."""
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.config.report_strategy import parse_strategy
@@ -12,16 +14,16 @@ from thingsboard_gateway.gateway.device_filter import DeviceFilter
 Report = Callable[[str, str, List[Dict[str, Any]], Dict[str, Any]], Tuple[List[Dict[str, Any]], Dict[str, Any]]]
 
 
-def connector_names(config):
+def connector_names(specs):
     # type: (Any) -> Dict[str, str]
     """Every name a connector goes by (its tb_gateway.json name, its file's own `name`)
     -> its tb_gateway.json name."""
     names = {}  # type: Dict[str, str]
-    for spec in config.connectors:
+    for spec in specs:
         own = spec.config.get("name") if isinstance(spec.config, dict) else None
         if isinstance(own, str) and own not in names:
             names[own] = spec.name
-    for spec in config.connectors:
+    for spec in specs:
         names[spec.name] = spec.name
     return names
 
@@ -33,17 +35,26 @@ class DataPolicy(object):
 
     def __init__(self, config, on_new_period=None):
         # type: (Any, Optional[Callable[[], None]]) -> None
-        aliases = connector_names(config)
-        self.filter = DeviceFilter(config.device_filter, aliases) if config.device_filter else None
+        self.filter = DeviceFilter(config.device_filter) if config.device_filter else None
+        wake = on_new_period or (lambda: None)
+        self.reports = ReportFilter(parse_strategy(config.thingsboard["reportStrategy"]),
+                                    on_new_period=lambda period_ms: wake())
+        self._scheduled = set()  # type: set  periods with a job (main thread only)
+        self.connectors_changed(config.connectors)
+
+    def connectors_changed(self, specs):
+        # type: (Any) -> None
+        """The connector set changed (start-up, remote configuration, hot reload, SIGHUP;
+        main thread): their report strategies and names apply from the next value on."""
+        aliases = connector_names(specs)
+        if self.filter is not None:
+            self.filter.set_aliases(aliases)
         connectors = {}
-        for spec in config.connectors:
+        for spec in specs:
             if isinstance(spec.config, dict) and spec.config.get("reportStrategy") is not None:
                 strategy = parse_strategy(spec.config["reportStrategy"], spec.file)
                 connectors.update({alias: strategy for alias, name in aliases.items() if name == spec.name})
-        wake = on_new_period or (lambda: None)
-        self.reports = ReportFilter(parse_strategy(config.thingsboard["reportStrategy"]), connectors,
-                                    on_new_period=lambda period_ms: wake())
-        self._scheduled = set()  # type: set  periods with a job (main thread only)
+        self.reports.set_connectors(connectors)
 
     def denied(self, connector, device):
         # type: (str, Any) -> bool

@@ -24,24 +24,32 @@ class DeviceFilter(object):
         self._decided = {}  # type: Dict[Tuple[str, str], bool]
         self._lock = threading.Lock()
 
+    def set_aliases(self, aliases):
+        # type: (Dict[str, str]) -> None
+        """The connectors' names changed (a connector added, changed or removed): decide again."""
+        with self._lock:
+            self._aliases = dict(aliases)
+            self._decided = {}
+
     def denied(self, connector, device):
         # type: (str, str) -> bool
         """Whether `device` of `connector` is filtered out (its data and announcement)."""
         key = (connector, device)
-        verdict = self._decided.get(key)
+        decided = self._decided
+        verdict = decided.get(key)
         if verdict is None:
-            verdict = self._decide(connector, device)
+            verdict = self._decide(connector, device, self._aliases)
             with self._lock:
-                if key not in self._decided:
-                    self._decided[key] = verdict
+                if decided is self._decided and key not in decided:  # not decided on names since changed
+                    decided[key] = verdict
                     if verdict:
                         log.info("Device %s of connector %s is denied by device filtering: its data is "
                                  "not sent and it is not announced", device, connector)
         return verdict
 
-    def _decide(self, connector, device):
-        # type: (str, str) -> bool
-        name = self._aliases.get(connector, connector)
+    def _decide(self, connector, device, aliases):
+        # type: (str, str, Dict[str, str]) -> bool
+        name = aliases.get(connector, connector)
         patterns = self._deny.get(name)  # type: Optional[Iterable]
         if patterns is None and name != connector:
             patterns = self._deny.get(connector)

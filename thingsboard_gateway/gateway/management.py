@@ -1,10 +1,11 @@
 """Management: what ThingsBoard's gateway pages need of the gateway and what an operator
-does on the board, in one place beside GatewayService: remote configuration
-(remote_config.py), remote logs (remote_logs.py), statistics in upstream's shapes
-(machine_stats.py) and hot reload of connector files (checkConnectorsConfigurationInSeconds,
-SIGHUP). Everything here runs on the main thread but the hooks marked otherwise."""
-import json
+does on the board, in one place: remote configuration (remote_config.py), remote logs
+(remote_logs.py), statistics in upstream's shapes (machine_stats.py) and hot reload of
+connector files (checkConnectorsConfigurationInSeconds, SIGHUP). It publishes through the
+GatewayDevice and changes connectors through the ConnectorSet. Everything here runs on
+the main thread but the hooks marked otherwise."""
 import logging
+import threading
 import time
 from typing import Any, Dict, List, Optional
 
@@ -13,21 +14,16 @@ from thingsboard_gateway.config.store import canonical, read_json_or_none
 from thingsboard_gateway.gateway.machine_stats import MachineStats, service_stats
 from thingsboard_gateway.gateway.remote_config import RemoteConfiguration
 from thingsboard_gateway.gateway.remote_logs import LEVELS, RemoteLogs
-from thingsboard_gateway.platform import topics
 from thingsboard_gateway.platform.client import try_platform
 
 log = logging.getLogger(__name__)
 
 
-def _dumps(value):
-    return json.dumps(value, separators=(",", ":")).encode()
-
-
-def remote_logging_connectors(config):
+def remote_logging_connectors(specs):
     # type: (Any) -> Dict[str, Any]
     """name -> (type, level) of the connectors whose files enable remote logging."""
     out = {}
-    for spec in config.connectors:
+    for spec in specs:
         content = spec.config if isinstance(spec.config, dict) else {}
         if content.get("enableRemoteLogging"):
             level = LEVELS.get(str(content.get("logLevel", "INFO")).upper()) or logging.INFO
@@ -36,22 +32,45 @@ def remote_logging_connectors(config):
 
 
 class Management(object):
-    """Built by GatewayService (`service`), which calls the hooks below."""
+    """config: the GatewayConfig. connectors: the ConnectorSet. device: the GatewayDevice.
+    stats: Statistics. gauges() -> current figures (devices_connected, events_queued,
+    values_held_back). wake(): the main loop's. request_restart(reason)."""
 
-    def __init__(self, service):
-        self.service = service
-        config = service.config
-        self.remote = RemoteConfiguration(service, trial=try_platform)
-        self.logs = RemoteLogs(self._send_logs, service.supervisor.wake, remote_logging_connectors(config))
+    def __init__(self, config, connectors, device, stats, gauges, wake, request_restart):
+        self.config = config
+        self.connectors = connectors
+        self.device = device
+        self.stats = stats
+        self._gauges = gauges
+        self.remote = RemoteConfiguration(config, connectors, device, wake, request_restart, trial=try_platform)
+        self.logs = RemoteLogs(self._send_logs, wake, remote_logging_connectors(connectors.specs))
         self.remote.on_remote_level = self.logs.set_remote_level
         self.remote.on_logs = self.logs.install
-        self.remote.on_connectors = self._connectors_changed
+        connectors.on_change(lambda specs: self.logs.set_connectors(remote_logging_connectors(specs)))
         self.logs.install()
         self.machine = MachineStats(config.storage.get("data_folder_path") or "./data/")
         self.reload_period = float(config.thingsboard.get("checkConnectorsConfigurationInSeconds") or 0)
         self._reload_refused = {}  # type: Dict[str, str]
         self._logs_due = None  # type: Optional[float]
         self._once_sent = False
+        self._reload_asked = threading.Event()
+        self._wake = wake
+
+    def schedule(self, loop):
+        # type: (Any) -> None
+        """Register this module's jobs with the MainLoop: the tick (remote changes, logs,
+        a reload asked for), statistics and the periodic check of connector files."""
+        loop.each_round(self.tick)
+        statistics = self.config.thingsboard["statistics"]
+        if statistics["enable"]:
+            loop.every("statistics", statistics["statsSendPeriodInSeconds"], self.report_statistics)
+        if self.reload_period > 0:
+            loop.every("reload", self.reload_period, self.reload)
+
+    def request_reload(self):
+        """Check the connector files for changes now (SIGHUP; safe from signal handlers)."""
+        self._reload_asked.set()
+        self._wake()
 
     # -- hooks ------------------------------------------------------------------------------
     def on_connected(self):
@@ -69,6 +88,9 @@ class Management(object):
         # type: () -> Optional[float]
         """Main thread, every loop: queued remote changes, remote logs; returns the
         monotonic time it wants to run again (None: when woken)."""
+        if self._reload_asked.is_set():
+            self._reload_asked.clear()
+            self.reload()
         self.remote.process()
         if self.logs.installed:
             self._logs_due = self.logs.send_pending()
@@ -77,29 +99,26 @@ class Management(object):
     def gateway_statistics(self):
         # type: () -> Dict[str, Any]
         """Every counter of the gateway, its connectors and this module, flat."""
-        service = self.service
-        counters = service.stats.snapshot()
+        counters = self.stats.snapshot()
         values = dict(counters)  # every counter (values_rejected, storage_recovery_dropped, ...)
         values.update({
-            "devices_connected": len(service.registry),
             "messages_received": counters.get("messages_received", 0),
             "messages_sent": counters.get("messages_sent", 0),
-            "events_queued": len(service.storage) + service.writer.queued(),
             "events_dropped": counters.get("events_dropped", 0),
             "events_invalid": counters.get("events_invalid", 0),
-            "platform_connected": service.client.is_connected(),
-            "values_held_back": service.policy.reports.suppressed,  # by report strategies
+            "platform_connected": self.device.connected(),
         })  # type: Dict[str, Any]
+        values.update(self._gauges())
         values.update(self.logs.statistics())
         values.update({"remote_changes_applied": self.remote.applied, "remote_changes_rejected": self.remote.rejected})
-        for name, state in service.supervisor.states().items():
-            per = service.stats.connector_snapshot(name)
+        for name, state in self.connectors.states().items():
+            per = self.stats.connector_snapshot(name)
             values[name + "_state"] = state["state"]
             values[name + "_messages_received"] = per.get("messages_received", 0)
             values[name + "_restarts"] = state["restarts"]
             if state["last_error"]:
                 values[name + "_last_error"] = state["last_error"][:200]
-            connector = service.supervisor.by_name(name)
+            connector = self.connectors.by_name(name)
             if connector is not None:
                 try:
                     for key, count in connector.statistics().items():
@@ -111,37 +130,32 @@ class Management(object):
     def report_statistics(self):
         """Each statistics period: our flat counters, then upstream's shapes (and the
         attributes sent once per connection)."""
-        service = self.service
         values = self.gateway_statistics()
         log.info("Statistics: %s", ", ".join("%s=%s" % kv for kv in sorted(values.items())))
-        if not service.client.is_connected():
+        if not self.device.connected():
             return
-        service._publish(topics.ME_TELEMETRY, _dumps({"ts": int(time.time() * 1000), "values": values}))
+        self.device.publish_telemetry({"ts": int(time.time() * 1000), "values": values})
         if not self._once_sent:
-            service.publish_own_attributes(self.machine.once())
+            self.device.publish_attributes(self.machine.once())
             self._once_sent = True
         connectors = {}
-        for name, state in service.supervisor.states().items():
+        for name, state in self.connectors.states().items():
             connectors[name] = {k[len(name) + 1:]: v for k, v in values.items() if k.startswith(name + "_")}
             connectors[name]["state"] = state["state"]
-        service._publish(topics.ME_TELEMETRY, _dumps({"ts": int(time.time() * 1000), "values": {
+        self.device.publish_telemetry({"ts": int(time.time() * 1000), "values": {
             "machineStats": self.machine.machine(),
-            "serviceStats": service_stats(service.stats.snapshot(), values.get("events_queued", 0)),
-            "connectorsStats": connectors}}))
+            "serviceStats": service_stats(self.stats.snapshot(), values.get("events_queued", 0)),
+            "connectorsStats": connectors}})
 
     def _send_logs(self, entries):
         # type: (List[Dict[str, Any]]) -> None
-        if self.service.client.is_connected():
-            self.service._publish(topics.ME_TELEMETRY, _dumps(entries))
-
-    def _connectors_changed(self):
-        self.logs.set_connectors(remote_logging_connectors(self.service.config))
+        self.device.publish_telemetry(entries)
 
     # -- hot reload -------------------------------------------------------------------------
     def reload(self):
         """A connector file edited on disk: validated and applied with the remote rules
         (identical -> untouched; invalid -> the old one keeps running, one line why)."""
-        for spec in list(self.service.config.connectors):
+        for spec in list(self.connectors.specs):
             content = read_json_or_none(spec.config_path)
             key = canonical(content)
             if key == self.remote.on_disk.get(spec.name):
@@ -157,11 +171,8 @@ class Management(object):
                 continue
             self.remote.on_disk[spec.name] = key
             self._reload_refused.pop(spec.name, None)
-            self.service.config.connectors = [s if s.name != spec.name else new_spec
-                                              for s in self.service.config.connectors]
             log.info("Connector %s: %s changed on disk; restarting it on the new configuration", spec.name, spec.file)
-            self.service.supervisor.put(new_spec)
-            self._connectors_changed()
+            self.connectors.put(new_spec)
 
     def _refuse_reload(self, name, reason):
         if self._reload_refused.get(name) != reason:

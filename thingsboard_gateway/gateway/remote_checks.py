@@ -32,10 +32,11 @@ def without_ts(value):
     return {k: v for k, v in value.items() if k != "ts"} if isinstance(value, dict) else value
 
 
-def checked_connector(gateway_config, name, value, spec, local=False):
-    # type: (Any, str, Dict[str, Any], Optional[ConnectorSpec], bool) -> Tuple[ConnectorSpec, Dict[str, Any]]
+def checked_connector(gateway_config, name, value, spec, local=False, others=None):
+    # type: (Any, str, Dict[str, Any], Optional[ConnectorSpec], bool, Any) -> Tuple[ConnectorSpec, Dict[str, Any]]
     """The spec and file content a connector attribute (or, `local`, a file edited on
-    disk) asks for, checked as `check` checks; ConfigError naming what is refused."""
+    disk) asks for, checked as `check` checks; ConfigError naming what is refused.
+    others: the connectors configured now (default: gateway_config's)."""
     kind = value.get("type")
     content = value.get("configurationJson")
     if not isinstance(content, dict):
@@ -44,7 +45,7 @@ def checked_connector(gateway_config, name, value, spec, local=False):
                                           re.sub(r"[^A-Za-z0-9_.-]+", "_", name).lower() + ".json")
     if not isinstance(file, str) or not FILE_NAME.match(file) or file in RESERVED_FILES:
         raise ConfigError(name, "configuration", "expected a plain file name like \"modbus.json\", got %r" % file)
-    if any(s.file == file and s.name != name for s in gateway_config.connectors):
+    if any(s.file == file and s.name != name for s in (gateway_config.connectors if others is None else others)):
         raise ConfigError(name, "configuration", "%s belongs to another connector" % file)
     class_name = spec.class_name if spec is not None and spec.type == kind else None
     if value.get("class") and value.get("class") != class_name and not local:

@@ -36,14 +36,19 @@ CONNECTION_KEYS = ("host", "port", "security")
 
 
 class RemoteConfiguration(object):
-    """`service` is the GatewayService (config, supervisor, publish, restart). Call
-    `on_connected()` and `on_attributes(content)` from any thread; `process()` on the main
-    thread when woken."""
+    """config: the GatewayConfig started with (its files, its sections). connectors: the
+    ConnectorSet (the only way connectors change). device: the GatewayDevice (its
+    attributes). wake(): the main loop's wake-up. request_restart(reason): stop in order
+    and start again. Call `on_connected()` and `on_attributes(content)` from any thread;
+    `process()` on the main thread when woken."""
 
-    def __init__(self, service, trial=None, clock=time.time):
-        # type: (Any, Optional[Callable[[Dict[str, Any], float], Optional[str]]], Callable[[], float]) -> None
-        self.service = service
-        self.config = service.config
+    def __init__(self, config, connectors, device, wake, request_restart, trial=None, clock=time.time):
+        # type: (Any, Any, Any, Callable[[], None], Callable[[str], None], Optional[Callable[[Dict[str, Any], float], Optional[str]]], Callable[[], float]) -> None
+        self.config = config
+        self.connectors = connectors
+        self._device = device
+        self._wake = wake
+        self._request_restart = request_restart
         tb = self.config.thingsboard
         self.enabled = bool(tb.get("remoteConfiguration"))
         self.trial_seconds = float(tb.get("remoteConfigurationTrialSeconds", 60))
@@ -60,10 +65,9 @@ class RemoteConfiguration(object):
         self.rejected = 0
         self.on_logs = None  # type: Optional[Callable[[], None]]  called after logging was reconfigured
         self.on_remote_level = None  # type: Optional[Callable[[Any], None]]
-        self.on_connectors = None  # type: Optional[Callable[[], None]]  after connectors changed
         # name -> canonical content of its file as last loaded or written (hot reload's baseline)
         self.on_disk = {spec.name: canonical(read_json_or_none(spec.config_path))
-                        for spec in self.config.connectors}  # type: Dict[str, str]
+                        for spec in connectors.specs}  # type: Dict[str, str]
 
     # -- any thread -------------------------------------------------------------------------
     def on_connected(self):
@@ -78,7 +82,7 @@ class RemoteConfiguration(object):
             self._queue.put_nowait(item)
         except queue.Full:
             log.warning("Remote configuration: too many updates waiting; one dropped")
-        self.service.supervisor.wake()
+        self._wake()
 
     # -- main thread ------------------------------------------------------------------------
     def process(self):
@@ -102,7 +106,7 @@ class RemoteConfiguration(object):
         # type: (Dict[str, Any]) -> None
         for key, value in values.items():
             self._published[key] = canonical(value)
-        self.service.publish_own_attributes(values)
+        self._device.publish_attributes(values)
 
     def report(self):
         """The current configuration as client attributes, then a request for the shared ones."""
@@ -113,13 +117,13 @@ class RemoteConfiguration(object):
                        "storage_configuration": dict(raw.get("storage") or {}, ts=now),
                        "grpc_configuration": dict(raw.get("grpc") or {}, ts=now),
                        "logs_configuration": dict(logs, ts=now),
-                       "active_connectors": [spec.name for spec in self.config.connectors],
+                       "active_connectors": [spec.name for spec in self.connectors.specs],
                        "Version": __version__})
-        for spec in self.config.connectors:
+        for spec in self.connectors.specs:
             self._publish({spec.name: self._connector_attribute(spec, now)})
         names = ["general_configuration", "storage_configuration", "logs_configuration", "active_connectors",
-                 "RemoteLoggingLevel", "deleted"] + [spec.name for spec in self.config.connectors]
-        self.service.request_own_attributes(next(self._ids), names)
+                 "RemoteLoggingLevel", "deleted"] + [spec.name for spec in self.connectors.specs]
+        self._device.request_attributes(next(self._ids), names)
 
     def _connector_attribute(self, spec, now):
         # type: (ConnectorSpec, int) -> Dict[str, Any]
@@ -167,7 +171,7 @@ class RemoteConfiguration(object):
             self._apply_active([n for n in changes["active_connectors"] if isinstance(n, str)])
         if isinstance(changes.get("deleted"), list):
             for name in changes["deleted"]:
-                if isinstance(name, str) and self.service.supervisor.slot(name) is not None:
+                if isinstance(name, str) and self.connectors.has(name):
                     self._disable(name)
         for section, key in (("storage_configuration", "storage"), ("general_configuration", "thingsboard")):
             if section in changes:
@@ -185,8 +189,6 @@ class RemoteConfiguration(object):
     def _applied(self, name, echo):
         # type: (str, Dict[str, Any]) -> None
         self.applied += 1
-        if self.on_connectors is not None:
-            self.on_connectors()
         log.info("Remote configuration of %s applied", name)
         if self._errors.pop(name, None) is not None:
             echo = dict(echo, **{ERRORS_KEY: dict(self._errors)})
@@ -195,7 +197,7 @@ class RemoteConfiguration(object):
     # -- connectors -------------------------------------------------------------------------
     def _apply_connector(self, name, value):
         # type: (str, Dict[str, Any]) -> None
-        spec = next((s for s in self.config.connectors if s.name == name), None)
+        spec = self.connectors.spec(name)
         try:
             new_spec, content = self._checked_connector(name, value, spec)
         except ConfigError as e:
@@ -203,7 +205,7 @@ class RemoteConfiguration(object):
             return
         if spec is not None and spec.type == new_spec.type and spec.file == new_spec.file \
                 and self.on_disk.get(name) == canonical(content) \
-                and self.service.supervisor.slot(name) is not None:
+                and self.connectors.has(name):
             return  # identical to what it runs on: the running connector is not touched
         try:
             write_json(new_spec.config_path, content)
@@ -212,9 +214,8 @@ class RemoteConfiguration(object):
             self._reject(name, "cannot write %s: %s" % (new_spec.file, e))
             return
         self.on_disk[name] = canonical(content)
-        self.config.connectors = [s for s in self.config.connectors if s.name != name] + [new_spec]
-        self.service.supervisor.put(new_spec)
-        self._applied(name, {name: value, "active_connectors": [s.name for s in self.config.connectors]})
+        self.connectors.put(new_spec)
+        self._applied(name, {name: value, "active_connectors": [s.name for s in self.connectors.specs]})
 
     def checked_local(self, spec, value):
         # type: (ConnectorSpec, Dict[str, Any]) -> Tuple[ConnectorSpec, Dict[str, Any]]
@@ -223,25 +224,25 @@ class RemoteConfiguration(object):
 
     def _checked_connector(self, name, value, spec, local=False):
         # type: (str, Dict[str, Any], Optional[ConnectorSpec], bool) -> Tuple[ConnectorSpec, Dict[str, Any]]
-        return checked_connector(self.config, name, value, spec, local)
+        return checked_connector(self.config, name, value, spec, local, self.connectors.specs)
 
     def _apply_active(self, names):
         # type: (List[str]) -> None
         self._active = names
-        for spec in list(self.config.connectors):
+        for spec in list(self.connectors.specs):
             if spec.name not in names:
                 self._disable(spec.name)
         missing = []
         for name in names:
-            if any(s.name == name for s in self.config.connectors):
+            if any(s.name == name for s in self.connectors.specs):
                 continue
             if name in self._known:
                 self._apply_connector(name, self._known[name])
             else:
                 missing.append(name)
         if missing:
-            self.service.request_own_attributes(next(self._ids), missing)
-        self._publish({"active_connectors": [s.name for s in self.config.connectors]})
+            self._device.request_attributes(next(self._ids), missing)
+        self._publish({"active_connectors": [s.name for s in self.connectors.specs]})
 
     def _disable(self, name):
         # type: (str) -> None
@@ -250,9 +251,8 @@ class RemoteConfiguration(object):
         except OSError as e:
             self._reject(name, "cannot write tb_gateway.json: %s" % e)
             return
-        self.service.supervisor.remove(name)
-        self.config.connectors = [s for s in self.config.connectors if s.name != name]
-        self._applied(name, {"active_connectors": [s.name for s in self.config.connectors]})
+        self.connectors.remove(name)
+        self._applied(name, {"active_connectors": [s.name for s in self.connectors.specs]})
 
     def _edit_connectors(self, change):
         # type: (Callable[[List[Dict[str, Any]]], List[Dict[str, Any]]]) -> None
@@ -342,7 +342,7 @@ class RemoteConfiguration(object):
             self._reject(section, "cannot write tb_gateway.json: %s" % e)
             return
         self._applied(section, {section: value})
-        self.service.request_restart("%s changed remotely" % section)
+        self._request_restart("%s changed remotely" % section)
 
     def _apply_logs(self, value):
         # type: (Any) -> None

@@ -1,35 +1,38 @@
-"""Thread-safe counters for the statistics the gateway reports."""
+"""The gateway's named counters, global and per connector, on the project's one counters
+class (runtime/counters.py: a count of one takes no lock, larger additions do)."""
 import threading
 from typing import Dict
+
+from thingsboard_gateway.runtime.counters import Counters
 
 
 class Statistics(object):
     """Named counters, global and per connector. `add` is cheap and thread-safe."""
 
     def __init__(self):
-        self._lock = threading.Lock()
-        self._counters = {}  # type: Dict[str, int]
-        self._per_connector = {}  # type: Dict[str, Dict[str, int]]
+        self._all = Counters()
+        self._lock = threading.Lock()  # guards the creation of a connector's counters
+        self._per_connector = {}  # type: Dict[str, Counters]
 
     def add(self, name, n=1, connector=None):
         # type: (str, int, str) -> None
-        with self._lock:
-            self._counters[name] = self._counters.get(name, 0) + n
-            if connector is not None:
-                counters = self._per_connector.setdefault(connector, {})
-                counters[name] = counters.get(name, 0) + n
+        self._all.add(name, n)
+        if connector is not None:
+            counters = self._per_connector.get(connector)
+            if counters is None:
+                with self._lock:
+                    counters = self._per_connector.setdefault(connector, Counters())
+            counters.add(name, n)
 
     def get(self, name):
         # type: (str) -> int
-        with self._lock:
-            return self._counters.get(name, 0)
+        return self._all[name]
 
     def snapshot(self):
         # type: () -> Dict[str, int]
-        with self._lock:
-            return dict(self._counters)
+        return self._all.snapshot()
 
     def connector_snapshot(self, connector):
         # type: (str) -> Dict[str, int]
-        with self._lock:
-            return dict(self._per_connector.get(connector, {}))
+        counters = self._per_connector.get(connector)
+        return counters.snapshot() if counters is not None else {}

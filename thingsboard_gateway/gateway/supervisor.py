@@ -71,8 +71,8 @@ class ConnectorSlot(object):
 class Supervisor(object):
     """Owns the connector instances of one gateway."""
 
-    def __init__(self, specs, gateway, settings, clock=time.monotonic, class_for=connector_class):
-        # type: (List[ConnectorSpec], Any, Dict[str, Any], Callable[[], float], Callable[..., type]) -> None
+    def __init__(self, specs, gateway, settings, clock=time.monotonic, class_for=connector_class, on_attention=None):
+        # type: (List[ConnectorSpec], Any, Dict[str, Any], Callable[[], float], Callable[..., type], Optional[Callable[[], None]]) -> None
         self._gateway = gateway
         self._clock = clock
         self._class_for = class_for
@@ -81,10 +81,9 @@ class Supervisor(object):
         self._stuck_after = settings.get("connectorStuckMs", 120000) / 1000.0
         self._delays = (settings["minDelay"] / 1000.0, settings["maxDelay"] / 1000.0)
         self.slots = [ConnectorSlot(spec, self._backoff()) for spec in specs]  # type: List[ConnectorSlot]
-        self._lock = threading.Lock()
-        # Set when a connector's thread ends unexpectedly; the owner of the check loop
-        # waits on it (wait_for_attention) so that the restart does not wait for the next check.
-        self.attention = threading.Event()
+        # Called (any thread) when a connector's thread ends unexpectedly, so that the
+        # owner of the check loop runs check() now instead of at the next round.
+        self._on_attention = on_attention or (lambda: None)
 
     def _backoff(self):
         # type: () -> BackoffPolicy
@@ -93,15 +92,17 @@ class Supervisor(object):
 
     def wake(self):
         """Ask for a check now (any thread)."""
-        self.attention.set()
+        self._on_attention()
 
     def by_name(self, name):
         # type: (Optional[str]) -> Any
         """The running connector instance called `name` (its tb_gateway.json name, or the
-        `name` its own file gives, which devices are registered under), or None."""
-        for slot in self.slots:
-            if slot.state == RUNNING and name in (slot.spec.name, slot.instance.get_name()):
-                return slot.instance
+        `name` its own file gives, which devices are registered under), or None. Any
+        thread (paho's, for RPCs): the main thread may be restarting that very connector."""
+        for slot in list(self.slots):
+            instance = slot.instance  # read once: a restart sets it to None under our feet
+            if instance is not None and slot.state == RUNNING and name in (slot.spec.name, instance.get_name()):
+                return instance
         return None
 
     def start_all(self):

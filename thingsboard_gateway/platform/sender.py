@@ -17,6 +17,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional
 
+from thingsboard_gateway.platform import limits as traffic
 from thingsboard_gateway.platform.limits import TrafficLimits
 from thingsboard_gateway.platform.packing import pack
 from thingsboard_gateway.platform.topics import TELEMETRY
@@ -44,6 +45,20 @@ class _Delivery(object):
             finished = self._remaining == 0
         if finished:
             self._done(self.batches, self.messages)
+
+
+def sender_for(storage, client, stats, thingsboard, storage_config, tracker=None):
+    # type: (EventStorage, Any, Any, Dict[str, Any], Dict[str, Any], Any) -> Sender
+    """The Sender a `thingsboard` and a `storage` section ask for."""
+    tb = thingsboard
+    read_count = storage_config.get("read_records_count", 100)
+    if storage_config.get("type") != "memory":
+        read_count = storage_config.get("max_read_records_count", read_count)
+    return Sender(storage, client, stats, max_read=read_count, max_payload=tb["maxPayloadSizeBytes"],
+                  limits=TrafficLimits.combine(traffic.configured(tb, "devices")),
+                  min_pack_delay=tb["minPackSendDelayMS"] / 1000.0, min_pack_size=tb["minPackSizeToSend"],
+                  max_inflight=tb["maxInflightMessages"], ack_timeout=tb["publishAckTimeoutMs"] / 1000.0,
+                  tracker=tracker)
 
 
 class Sender(object):

@@ -9,6 +9,13 @@ import threading
 from typing import Any, Dict
 
 
+def counted(ticks):
+    # type: (Any) -> int
+    """How many times next() was called on `ticks`, an itertools.count() started at 0
+    (its repr is "count(N)"): a lock-free counter of one that any thread may tick."""
+    return int(repr(ticks)[6:-1])
+
+
 class Counters(object):
     """add(kind, n=1) from any thread; snapshot() is a copy."""
 
@@ -48,5 +55,5 @@ class Counters(object):
             values = dict(self._counts)
             ticks = list(self._ticks.items())
         for kind, counter in ticks:  # repr is "count(N)": N - 1 counts of one so far
-            values[kind] = values.get(kind, 0) + int(repr(counter)[6:-1]) - 1
+            values[kind] = values.get(kind, 0) + counted(counter) - 1
         return values

@@ -18,8 +18,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from thingsboard_gateway.storage import frames, recovery
 from thingsboard_gateway.storage.base import AckedPrefix, Batch, EventStorage, StorageFull
 from thingsboard_gateway.storage.record import Record
-from thingsboard_gateway.storage.segments import (IndexFile, fsync_folder, open_storage_folder, segment_path,
-                                                  unlock_folder, write_index)
+from thingsboard_gateway.storage.segments import (IndexFile, frames_before, fsync_folder, open_storage_folder,
+                                                  segment_path, unlock_folder, write_index)
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +100,13 @@ class FileEventStorage(EventStorage):
                      len(numbers))
 
     def _open_write_segment(self, number, size, records):
-        self._write_seg = number
-        self._write_fd = os.open(segment_path(self._folder, number), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        self._write_size = size
-        self._seg_records.setdefault(number, records)
+        """Write into segment `number`; under the lock, as the sender walks _seg_records."""
+        fd = os.open(segment_path(self._folder, number), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        with self._lock:
+            self._write_seg, self._write_fd, self._write_size = number, fd, size
+            self._seg_records.setdefault(number, records)
+            if size == 0:
+                self._committed = (number, 0)  # a rotation: the new segment's start
         if size == 0:
             fsync_folder(self._folder)
 
@@ -176,10 +179,9 @@ class FileEventStorage(EventStorage):
         self.commit()
         while len(self._seg_records) >= self._max_file_count:
             self._make_room(deadline)
-        os.close(self._write_fd)
+        old_fd = self._write_fd
         self._open_write_segment(self._write_seg + 1, 0, 0)
-        with self._lock:
-            self._committed = (self._write_seg, 0)
+        os.close(old_fd)
 
     def _make_room(self, deadline):
         self._persist_acks()
@@ -199,7 +201,7 @@ class FileEventStorage(EventStorage):
         oldest = min(self._seg_records)
         lost = self._seg_records.pop(oldest)
         if self._acked[0] == oldest:
-            lost -= self._frames_before(oldest, self._acked[1])
+            lost -= frames_before(self._folder, oldest, self._acked[1])
         os.remove(segment_path(self._folder, oldest))
         self._pending -= lost
         start = (min(self._seg_records), 0)
@@ -213,11 +215,6 @@ class FileEventStorage(EventStorage):
                   "record(s)", self._max_file_count, oldest, lost)
         if self._stats is not None:
             self._stats.add("events_dropped", lost)
-
-    def _frames_before(self, number, offset):
-        with open(segment_path(self._folder, number), "rb") as f:
-            data = f.read(offset)
-        return len(frames.scan(data).frames)
 
     def commit(self):
         """fsync what was written; write the acked read position; delete acked segments."""

@@ -12,6 +12,8 @@ import os
 import re
 from typing import Any, List, Optional, Tuple
 
+from thingsboard_gateway.storage import frames
+
 SEGMENT_RE = re.compile(r"^data_(\d+)\.dat$")
 INDEX = "index.json"
 LOCK = "lock"
@@ -38,6 +40,13 @@ def segment_numbers(folder):
         if match:
             numbers.append(int(match.group(1)))
     return sorted(numbers)
+
+
+def frames_before(folder, number, offset):
+    # type: (str, int, int) -> int
+    """How many frames segment `number` holds before `offset`."""
+    with open(segment_path(folder, number), "rb") as f:
+        return len(frames.scan(f.read(offset)).frames)
 
 
 def fsync_folder(folder):

@@ -32,6 +32,8 @@ IDLE_WAIT = 0.5
 # docs/DEVIATIONS.md 7). It adds at most this much to the latency.
 LINGER = 0.02
 
+FLUSH_PUT_TIMEOUT = 5.0  # on stop, how long storage may hold each group back when full
+
 Callback = Optional[Callable[[bool], None]]
 Entry = Tuple[Dict[str, Any], Callback, bool]  # a record, its on_commit, prompt
 
@@ -100,9 +102,21 @@ class StorageWriter(object):
             due = self._storage.commit_wait()
             if due is not None and due <= 0 or (not group and due is not None):
                 self._commit()
-        if self._held:
-            self._store(self._release(), None, commit=True)
+        self._flush()
         self.heart.stopped()
+
+    def _flush(self):
+        """What is held and queued into storage, committed: the last thing the writer's
+        thread does (or stop()'s caller when the thread never ran), so that no two threads
+        ever touch the held records or the storage's write side."""
+        if self._held:
+            self._store(self._release(), FLUSH_PUT_TIMEOUT)
+        while True:
+            group = self._take_group(0)
+            if not group:
+                break
+            self._store(group, FLUSH_PUT_TIMEOUT)  # a full storage refuses them (counted) instead of waiting
+        self._commit()
 
     def _hold(self, group, grouping, queued):
         # type: (List[Entry], Tuple[float, int], bool) -> None
@@ -158,13 +172,17 @@ class StorageWriter(object):
                 log.exception("on_commit callback failed")
 
     def stop(self, timeout=5.0):
-        """Stop the thread, then flush what is still queued into storage and commit."""
+        # type: (float) -> bool
+        """Stop the thread, which flushes what is still queued into storage and commits;
+        False when it is not done within `timeout` s (a write that does not return): it
+        goes on by itself once the write returns, and this thread does not touch storage."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        while True:
-            group = self._take_group(0)
-            if not group:
-                break
-            self._store(group, timeout)
-        self._commit()
+        if self._thread is None:
+            self._flush()
+            return True
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.error("The storage writer did not finish within %.1f s (a storage write does not return); %d "
+                      "record(s) wait in its queue", timeout, self._queue.qsize() + len(self._held))
+            return False
+        return True

@@ -24,3 +24,31 @@ class DyingConnector(Connector):
 
     def close(self):
         self.join_threads(1)
+
+
+class IdleConnector(Connector):
+    """Opens and closes at once; does nothing."""
+
+    def open(self):
+        pass
+
+    def close(self):
+        pass
+
+
+class StuckConnector(Connector):
+    """Its thread beats once, then waits for good (a device call that never returns)."""
+
+    def open(self):
+        import threading
+        self.forever = threading.Event()
+
+        def run():
+            self.heart().beat()
+            self.forever.wait()
+        self.start_thread(run)
+
+    def close(self):
+        self.stop_event.set()
+        self.forever.set()
+        self.join_threads(1)

@@ -14,6 +14,7 @@ every fault is counted instead of logged with a traceback.
 - ServerSession (the connector kit's DeviceSession) starts and stops the transport and,
   every pollPeriod, reads the attributes and timeseries entries from the block in
   memory (never through the port) and reports them as `deviceName`'s data."""
+import itertools
 import logging
 import select
 import socket
@@ -25,6 +26,7 @@ from typing import Any, Dict, List, Optional, Set
 
 from thingsboard_gateway.connectors.modbus import served
 from thingsboard_gateway.connectors.worker import DeviceSession
+from thingsboard_gateway.runtime.counters import counted
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +99,12 @@ class Responder(object):
         self.decoder = decoder
         self.framers = framers
         self.failure_code = exceptions.SlaveFailure
-        self.requests = 0
+        self._requests = itertools.count()  # served requests; the server's threads count
+
+    @property
+    def requests(self):
+        # type: () -> int
+        return counted(self._requests)
 
     def framer(self, method):
         return self.framers[method](self.decoder(), client=None)
@@ -109,7 +116,7 @@ class Responder(object):
             self.failures.count("server_other_unit", "%s: requests for unit %d ignored (this slave is unit %d)"
                                 % (self.name, unit, self.unit))
             return None
-        self.requests += 1
+        next(self._requests)
         try:
             response = request.execute(self.context[unit])
         except Exception as e:  # pymodbus's own failure on a strange request: exception 4, counted
@@ -284,7 +291,7 @@ class ServerSession(DeviceSession):
 
     def run_job(self, key):
         data = served.report(self.slave, self.reported, self.image.read, int(time.time() * 1000))
-        self.connector.gateway.send_to_storage(self.connector.name, self.connector.id, data, delivery=False)
+        self.connector.store(data)
 
     # -- platform requests (on the worker's thread) ---------------------------------------
     def write_attribute(self, key, value):

@@ -189,7 +189,7 @@ class SlavePoller(object):
         attributes, telemetry = values["attributes"], values["timeseries"]
         converted = self.converter.record(attributes, telemetry, now_ms())
         if converted is not None:
-            self.connector.gateway.send_to_storage(self.connector.name, self.connector.id, converted, delivery=False)
+            self.connector.store(converted)
 
     # -- writes and RPC (queued to this thread) ------------------------------------------
     def execute(self, tag, value):

@@ -215,12 +215,11 @@ class MqttConnector(ListeningConnector):
             return
         self._count_converted()
         if len(converted) == 1:  # the common case: acknowledged once its one record is stored
-            self.gateway.send_to_storage(self.name, self.id, converted[0], delivery=False,
-                                         on_stored=lambda ok: self._acks.done(seq, mid, qos))
+            self.store(converted[0], on_stored=lambda ok: self._acks.done(seq, mid, qos))
             return
         acker = Acker(self._acks, seq, mid, qos, len(converted))
         for data in converted:
-            self.gateway.send_to_storage(self.name, self.id, data, on_stored=acker.stored, delivery=False)
+            self.store(data, acker.stored)
 
     def _convert(self, mapping, topic, payload):
         # type: (Mapping, str, bytes) -> List[Dict[str, Any]]

@@ -133,7 +133,7 @@ class PollSession(DeviceSession):
         if problems:
             self.connector.count("keys:" + self.key, "%s: %s" % (self.url, "; ".join(problems)))
         for item in converted:
-            self.connector.gateway.send_to_storage(self.connector.name, self.connector.id, item, delivery=False)
+            self.connector.store(item)
 
     def convert(self, raw):
         # type: (bytes) -> Tuple[List[Dict[str, Any]], List[str]]

@@ -190,7 +190,7 @@ class RestConnector(ListeningConnector):
             if len(outcomes) == len(converted):
                 done.set()
 
-        futures = [self.gateway.send_to_storage(self.name, self.id, item, stored, prompt=True) for item in converted]
+        futures = [self.store(item, stored, prompt=True, delivery=True) for item in converted]
         if not done.wait(settings["storageTimeoutSec"]) or not all(outcomes):
             for future in futures:
                 problem = future.exception(0) if future is not None and future.done() else None
