@@ -28,6 +28,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import CpuQuota, interpreters, listener, process_cpu, python_version, stop_process  # noqa: E402
 from tests.support.broker import Mosquitto  # noqa: E402
+from tests.support.devices import PacedPublisher, seq_connector_file  # noqa: E402
 from tests.support.modbus_server import ModbusServer  # noqa: E402
 from tests.support.proxy import MqttProxy  # noqa: E402
 
@@ -53,13 +54,7 @@ class Arrivals(object):
 
 
 def gateway_config(folder, proxy_port, devices_port, modbus_port, args):
-    mqtt = {"broker": {"host": "127.0.0.1", "port": devices_port, "clientId": "drain-bench", "version": 4,
-                       "cleanSession": False, "security": {"type": "anonymous"}},
-            "mapping": [{"topicFilter": "sensor/+/data", "subscriptionQos": 1,
-                         "converter": {"type": "json",
-                                       "deviceInfo": {"deviceNameExpressionSource": "message",
-                                                      "deviceNameExpression": "${serialNumber}"},
-                                       "timeseries": [{"type": "integer", "key": "seq", "value": "${seq}"}]}}]}
+    mqtt = seq_connector_file(devices_port, "drain-bench")
     modbus = {"master": {"slaves": [{"type": "tcp", "host": "127.0.0.1", "port": modbus_port, "unitId": 1,
                                      "deviceName": "Meter", "deviceType": "meter", "pollPeriod": args.modbus_ms,
                                      "timeseries": [{"tag": "reg", "type": "16int", "functionCode": 3,
@@ -86,34 +81,6 @@ def percentile(values, share):
     return values[min(len(values) - 1, int(len(values) * share))]
 
 
-class Publisher(object):
-    """The MQTT device: {"serialNumber": "S1", "seq": n} at `rate` per second (0: as fast as possible)."""
-
-    def __init__(self, client, rate, limit=None):
-        self.client, self.rate, self.limit = client, rate, limit
-        self.sent = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run)
-        self._thread.start()
-
-    def _run(self):
-        start = time.monotonic()
-        while not self._stop.is_set() and (self.limit is None or self.sent < self.limit):
-            if self.rate:
-                due = start + self.sent / float(self.rate)
-                if due > time.monotonic():
-                    self._stop.wait(due - time.monotonic())
-                    continue
-            self.sent += 1
-            self.client.publish("sensor/S1/data", json.dumps({"serialNumber": "S1", "seq": self.sent}), qos=1)
-            if not self.rate and self.sent % 500 == 0:
-                time.sleep(0.01)  # let the device's client write
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join(10)
-
-
 def one_run(python, args, outage):
     """outage > 0: the drain case; 0: the floor (a burst relayed with no outage)."""
     folder = tempfile.mkdtemp(prefix="drain-bench-")
@@ -125,7 +92,7 @@ def one_run(python, args, outage):
     platform = listener(platform_broker.port, "drain-platform", "v1/gateway/telemetry", arrivals.on_message)
     device = listener(devices_broker.port, "drain-device", "unused/topic", lambda *a: None)
     path = gateway_config(folder, proxy.port, devices_broker.port, modbus.port, args)
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=args.source or os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     log = open(os.path.join(folder, "gateway.log"), "wb")
     gateway = subprocess.Popen([python, "-m", "thingsboard_gateway", "--config", path], stdout=log,
                                stderr=subprocess.STDOUT, env=env, cwd=folder)
@@ -142,7 +109,7 @@ def one_run(python, args, outage):
             time.sleep(0.2)
         if not outage:
             cpu0, started = process_cpu(gateway.pid), time.time()
-            publisher = Publisher(device, 0, args.floor_messages)
+            publisher = PacedPublisher(device, 0, limit=args.floor_messages)
             wanted = set(range(1, args.floor_messages + 1))
             while not wanted <= {v.get("seq") for _, d, _, v in arrivals.snapshot() if d == "S1"}:
                 if time.time() - started > 120:
@@ -152,9 +119,9 @@ def one_run(python, args, outage):
             return {"case": "floor: relay burst", "values": args.floor_messages,
                     "values_per_s": round(args.floor_messages / (last - started)),
                     "cpu_s": round(process_cpu(gateway.pid) - cpu0, 2)}
-        publisher = Publisher(device, args.mqtt_rate)
+        publisher = PacedPublisher(device, args.mqtt_rate)
         time.sleep(3)
-        proxy.cut()
+        proxy.swallow() if args.outage_kind == "swallow" else proxy.cut()
         time.sleep(outage)
         restored_wall = time.time()
         cpu0 = process_cpu(gateway.pid)
@@ -176,7 +143,7 @@ def one_run(python, args, outage):
         seconds = (drained - session) if session is not None else None
         live = [(i[0] - i[2] / 1000.0) for i in items if i[2] / 1000.0 > restored_wall and i[0] <= drained + 0.5]
         lost = published_before - len(got & set(range(1, published_before + 1)))
-        return {"case": "drain after %g s outage" % outage, "backlog_values": values,
+        return {"case": "drain after %g s outage (%s)" % (outage, args.outage_kind), "backlog_values": values,
                 "mqtt_values": sum(1 for i in backlog if i[1] == "S1"),
                 "modbus_values": sum(1 for i in backlog if i[1] == "Meter"),
                 "session_after_s": round(session - restored_wall, 2) if session else None,
@@ -209,6 +176,8 @@ def one_run(python, args, outage):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--outage", type=float, action="append", help="seconds (repeatable); default 60")
+    ap.add_argument("--outage-kind", choices=["cut", "swallow"], default="cut",
+                    help="cut: connections closed and refused; swallow: packets dropped, connections kept open")
     ap.add_argument("--mqtt-rate", type=float, default=20.0)
     ap.add_argument("--modbus-ms", type=int, default=200)
     ap.add_argument("--storage", choices=["file", "sqlite", "memory"], default="file")
@@ -219,6 +188,7 @@ def main():
     ap.add_argument("--cpu-quota", type=int, default=0, metavar="PERCENT")
     ap.add_argument("--python", action="append", help="interpreter(s); default: this one and .venv37")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--source", help="run the gateway from this checkout (e.g. an older commit's worktree)")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     for python in interpreters(args.python):

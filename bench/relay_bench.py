@@ -14,6 +14,10 @@ shared benchmark runs on the interpreter under test, so the gateway and its floo
   python bench/relay_bench.py --cpu-quota 25 --sweep 1000,1500,2000 --repeat 2
         # paced rates: the highest with 0 lost, p50 < 1 s and 90 % of the offered rate
         # delivered, ours against the floor's (--cpu-quota 10 --python .venv37/bin/python: a Pi Zero)
+  python bench/relay_bench.py --drain 240 [--cpu-quota 25]
+        # the drain case (bench/drain_bench.py): an MQTT device and a Modbus slave, the link
+        # to the platform cut for 240 s, then the backlog's drain rate and the live latency
+        # during it, beside the relay floor of the same gateway
 
 Prints each run's JSON line, then summary lines. The relay benchmark is run, not
 copied, and is not part of this repository: give its path with --bench PATH or
@@ -140,7 +144,14 @@ def main():
     ap.add_argument("--sweep", help="comma-separated paced rates (msgs/s) to find the highest good one")
     ap.add_argument("--seconds", type=float, default=8.0, help="publishing time of each sweep run")
     ap.add_argument("--repeat", type=int, default=1, help="runs per sweep rate")
+    ap.add_argument("--drain", type=float, metavar="SECONDS", help="the drain case after an outage of SECONDS")
     known, extra = ap.parse_known_args()
+    if known.drain:
+        drain = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "drain_bench.py"),
+                 "--outage", str(known.drain)] + extra
+        for python in interpreters(known.python):
+            subprocess.run(drain + ["--python", python], check=False)
+        return
     if not known.bench:
         raise SystemExit("relay_bench: give the relay benchmark's path: --bench PATH or TB_GW_RELAY_BENCH=PATH")
     if not os.path.exists(known.bench):

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from tests.support.waiting import wait_until
+from tests.support.devices import seq_connector_file
 from tests.support.gateway import GatewayProcess, write_config
 
 pytestmark = pytest.mark.slow
@@ -16,23 +17,14 @@ DEVICES = 10
 PER_DEVICE = 300
 
 
-def mqtt_config(port):
-    return {"broker": {"host": "127.0.0.1", "port": port, "clientId": "gw-kill-test", "version": 4,
-                       "cleanSession": False, "security": {"type": "anonymous"}},
-            "mapping": [{"topicFilter": "sensor/+/data", "subscriptionQos": 1,
-                         "converter": {"type": "json",
-                                       "deviceInfo": {"deviceNameExpressionSource": "message",
-                                                      "deviceNameExpression": "${serialNumber}"},
-                                       "timeseries": [{"type": "integer", "key": "seq", "value": "${seq}"}]}}]}
-
-
 def test_sigkill_with_persistent_session_loses_nothing(tmp_path, relay_peers):
     folder = str(tmp_path)
     platform, devices = relay_peers.platform, relay_peers.devices
     storage = {"type": "file", "data_folder_path": folder + "/data"}
     path = write_config(folder, relay_peers.platform_broker.port,
                         connectors=[{"name": "MQTT", "type": "mqtt", "configuration": "mqtt.json"}],
-                        storage=storage, files={"mqtt.json": mqtt_config(relay_peers.devices_broker.port)})
+                        storage=storage,
+                        files={"mqtt.json": seq_connector_file(relay_peers.devices_broker.port, "gw-kill-test")})
     gateways = [GatewayProcess(path)]
     try:
         def seen():

@@ -3,12 +3,11 @@ stays open (a middlebox, a transport dropping QoS 1 publishes without PUBACKs) c
 ack timeout, a reconnect and a re-send, not the session: the gateway, relaying an MQTT
 device at 300 msg/s into file storage, gets a new platform session soon after the link
 works again, and everything the device sent arrives."""
-import json
-import threading
 import time
 
 import pytest
 
+from tests.support.devices import PacedPublisher, seq_connector_file
 from tests.support.gateway import GatewayProcess, write_config
 from tests.support.proxy import MqttProxy
 from tests.support.waiting import wait_until
@@ -21,41 +20,6 @@ RATE = 300
 HOLE = 20.0
 
 
-def mqtt_config(port):
-    return {"broker": {"host": "127.0.0.1", "port": port, "clientId": "gw-stuck-test", "version": 4,
-                       "cleanSession": False, "security": {"type": "anonymous"}},
-            "mapping": [{"topicFilter": "sensor/+/data", "subscriptionQos": 1,
-                         "converter": {"type": "json",
-                                       "deviceInfo": {"deviceNameExpressionSource": "message",
-                                                      "deviceNameExpression": "${serialNumber}"},
-                                       "timeseries": [{"type": "integer", "key": "seq", "value": "${seq}"}]}}]}
-
-
-class Publisher(object):
-    """A device publishing {"seq": n} at `rate` per second until stopped."""
-
-    def __init__(self, devices, rate):
-        self.devices, self.rate = devices, rate
-        self.sent = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run)
-        self._thread.start()
-
-    def _run(self):
-        start = time.monotonic()
-        while not self._stop.is_set():
-            due = start + self.sent / float(self.rate)
-            if due > time.monotonic():
-                self._stop.wait(due - time.monotonic())
-                continue
-            self.sent += 1
-            self.devices.client.publish("sensor/S1/data", json.dumps({"serialNumber": "S1", "seq": self.sent}), qos=1)
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join(5)
-
-
 def test_a_link_that_swallows_everything_for_20s_gets_a_new_session_and_loses_nothing(tmp_path, relay_peers):
     folder = str(tmp_path)
     platform, devices = relay_peers.platform, relay_peers.devices
@@ -65,7 +29,7 @@ def test_a_link_that_swallows_everything_for_20s_gets_a_new_session_and_loses_no
                         storage={"type": "file", "data_folder_path": folder + "/data"},
                         thingsboard={"publishAckTimeoutMs": ACK_TIMEOUT_MS,
                                      "reconnect": {"minDelay": 1000, "maxDelay": MAX_BACKOFF_MS}},
-                        files={"mqtt.json": mqtt_config(relay_peers.devices_broker.port)})
+                        files={"mqtt.json": seq_connector_file(relay_peers.devices_broker.port, "gw-stuck-test")})
     gateway = GatewayProcess(path)
     publisher = None
     try:
@@ -74,7 +38,7 @@ def test_a_link_that_swallows_everything_for_20s_gets_a_new_session_and_loses_no
 
         wait_until(lambda: devices.publish("sensor/S1/data", {"serialNumber": "S1", "seq": 0}) or 0 in seen(), 20,
                    "the gateway's subscription", interval=0.3)
-        publisher = Publisher(devices, RATE)
+        publisher = PacedPublisher(devices.client, RATE)
         wait_until(lambda: len(seen()) > 3 * RATE, 20, "delivery before the hole")
 
         proxy.swallow()

@@ -84,3 +84,47 @@ class RelayPeers(object):
         """Stop everything started, newest first (also after a failed start)."""
         while self._cleanup:
             self._cleanup.pop()()
+
+
+def seq_connector_file(port, client_id):
+    """An MQTT connector file for relay tests: {"serialNumber": name, "seq": n} on
+    sensor/+/data -> telemetry seq of device `name`; QoS 1 and a persistent session, so
+    the broker keeps what the gateway has not acknowledged."""
+    return {"broker": {"host": "127.0.0.1", "port": port, "clientId": client_id, "version": 4,
+                       "cleanSession": False, "security": {"type": "anonymous"}},
+            "mapping": [{"topicFilter": "sensor/+/data", "subscriptionQos": 1,
+                         "converter": {"type": "json",
+                                       "deviceInfo": {"deviceNameExpressionSource": "message",
+                                                      "deviceNameExpression": "${serialNumber}"},
+                                       "timeseries": [{"type": "integer", "key": "seq", "value": "${seq}"}]}}]}
+
+
+class PacedPublisher(object):
+    """A device publishing {"serialNumber": device, "seq": n} (n from 1) on
+    sensor/<device>/data with `client` (a paho client) at `rate` per second (0: as fast
+    as it can), `limit` messages at most, on its own thread until stop()."""
+
+    def __init__(self, client, rate, device="S1", limit=None):
+        self.client, self.rate, self.device, self.limit = client, rate, device, limit
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="publisher")
+        self._thread.start()
+
+    def _run(self):
+        start = time.monotonic()
+        topic = "sensor/%s/data" % self.device
+        while not self._stop.is_set() and (self.limit is None or self.sent < self.limit):
+            if self.rate:
+                due = start + self.sent / float(self.rate)
+                if due > time.monotonic():
+                    self._stop.wait(due - time.monotonic())
+                    continue
+            self.sent += 1
+            self.client.publish(topic, json.dumps({"serialNumber": self.device, "seq": self.sent}), qos=1)
+            if not self.rate and self.sent % 500 == 0:
+                time.sleep(0.01)  # let the client's network thread write
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(10)

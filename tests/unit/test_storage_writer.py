@@ -113,7 +113,6 @@ class BlockingStorage(object):
         self.release = threading.Event()
         self.in_commit = threading.Event()
         self.writers = set()
-        self.beat = lambda: None
 
     def group_commit(self):
         return None
@@ -148,3 +147,28 @@ def test_stop_never_touches_storage_while_the_writer_is_in_a_write_that_does_not
     storage.release.set()                                  # the write returns: the writer flushes by itself
     wait_until(lambda: len(storage.inner) == 6, what="the queued records stored by the writer's thread")
     assert storage.writers == {"storage-writer"}
+
+
+def test_a_producer_held_back_by_a_full_queue_keeps_its_heart_beating():
+    """Backpressure is progress: a connector thread waiting for room must not look stuck
+    to the supervisor (which would restart it again and again during a long outage)."""
+    import threading
+    import time
+    from thingsboard_gateway.runtime.liveness import Heart
+    writer = StorageWriter(BlockingStorage(), queue_size=1)  # not started: nothing drains the queue
+    heart = Heart("connector:test")
+    results = []
+
+    def produce():
+        heart.attach()
+        heart.beat()
+        results.append(writer.submit(recs(1)[0], 1.0))
+        results.append(writer.submit(recs(1, 1)[0], 2.5))  # waits for room, then gives up
+
+    thread = threading.Thread(target=produce)
+    thread.start()
+    time.sleep(2.0)
+    silent = heart.silent_for(time.monotonic())
+    thread.join(5)
+    assert results == [True, False]
+    assert silent < 1.5

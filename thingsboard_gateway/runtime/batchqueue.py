@@ -25,9 +25,10 @@ class BatchQueue(object):
         self._not_full = threading.Condition(self._lock)
         self._clock = clock
 
-    def put(self, item, timeout=None):
-        # type: (Any, Optional[float]) -> bool
-        """Append `item`; False if the queue stayed full for `timeout` s (None: wait)."""
+    def put(self, item, timeout=None, on_wait=None):
+        # type: (Any, Optional[float], Optional[Callable[[], None]]) -> bool
+        """Append `item`; False if the queue stayed full for `timeout` s (None: wait).
+        on_wait(): called after each second of waiting for room (a liveness beat)."""
         with self._lock:
             if len(self._items) >= self._maxsize:
                 deadline = None if timeout is None else self._clock() + timeout
@@ -35,7 +36,9 @@ class BatchQueue(object):
                     remaining = None if deadline is None else deadline - self._clock()
                     if remaining is not None and remaining <= 0:
                         return False
-                    self._not_full.wait(remaining)
+                    self._not_full.wait(1.0 if remaining is None else min(remaining, 1.0))
+                    if on_wait is not None:
+                        on_wait()
             self._items.append(item)
             if len(self._items) == 1:
                 self._not_empty.notify()

@@ -7,13 +7,17 @@ call, a custom converter). A heart that never beat is not watched (a loop that d
 take part); `stopped()` takes it out again when its loop ends.
 
 Hearts are written by their own thread and read by a watcher: a float assignment, no
-lock (the watcher only needs a recent value). The clock is injected.
+lock (the watcher only needs a recent value). The clock is injected. A wait that is
+progress, not a hang (a producer held back by a full queue: backpressure), beats the
+waiting thread's own heart with `beat_current()`.
 """
 import sys
 import threading
 import time
 import traceback
 from typing import Callable, Optional
+
+_current = threading.local()  # .heart: the heart attached on this thread
 
 
 class Heart(object):
@@ -29,8 +33,10 @@ class Heart(object):
         self._clock = clock
 
     def attach(self):
-        """On the loop's own thread: remember the thread (for its stack) without watching yet."""
+        """On the loop's own thread: remember the thread (for its stack) without watching
+        yet; beat_current() on this thread beats this heart."""
         self.ident = threading.get_ident()
+        _current.heart = self
 
     def beat(self):
         self.last = self._clock()
@@ -44,6 +50,13 @@ class Heart(object):
         """Seconds since the last beat at `now`, or None when not watched."""
         last = self.last
         return None if last is None else now - last
+
+
+def beat_current():
+    """Beat the calling thread's heart, if it has one: for waits that are progress."""
+    heart = getattr(_current, "heart", None)
+    if heart is not None:
+        heart.beat()
 
 
 def stack_of(heart):

@@ -7,7 +7,7 @@ Batches may be acked out of order; storage only forgets a record once it and eve
 record before it were acked. All methods are thread-safe.
 """
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 
 class StorageFull(Exception):
@@ -28,16 +28,8 @@ class Batch(object):
         return len(self.records)
 
 
-def _no_beat():
-    pass
-
-
 class EventStorage(ABC):
     """Where records wait for delivery."""
-
-    # Called while put() waits for room (each slice of at most a second): a wait for room
-    # is progress, not a stuck writer. The storage writer sets it to its heart's beat.
-    beat = staticmethod(_no_beat)  # type: Callable[[], None]
 
     @abstractmethod
     def put(self, records, timeout=None):

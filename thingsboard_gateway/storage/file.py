@@ -15,6 +15,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from thingsboard_gateway.runtime.liveness import beat_current
 from thingsboard_gateway.storage import frames, recovery
 from thingsboard_gateway.storage.base import AckedPrefix, Batch, EventStorage, StorageFull
 from thingsboard_gateway.storage.record import Record
@@ -165,7 +166,7 @@ class FileEventStorage(EventStorage):
                 if self._stats is not None:
                     self._stats.add("storage_disk_full", 1)
                 time.sleep(delay)
-                self.beat()  # waiting for room is not a stuck writer
+                beat_current()  # waiting for room is not a stuck writer
                 delay = min(delay * 2, ENOSPC_RETRY_MAX)
         with self._lock:
             if self._uncommitted == 0:
@@ -195,7 +196,7 @@ class FileEventStorage(EventStorage):
             if self._closed or (remaining is not None and remaining <= 0):
                 raise StorageFull("file storage holds %d segments (max_file_count)" % len(self._seg_records))
             self._acked_cond.wait(min(remaining, 1.0) if remaining is not None else 1.0)
-        self.beat()  # waiting for room is not a stuck writer
+        beat_current()  # waiting for room is not a stuck writer
 
     def _drop_oldest_locked(self):
         oldest = min(self._seg_records)

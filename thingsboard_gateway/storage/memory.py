@@ -4,6 +4,7 @@ import threading
 import time
 from typing import Any, Dict, List, Optional
 
+from thingsboard_gateway.runtime.liveness import beat_current
 from thingsboard_gateway.storage.base import AckedPrefix, Batch, EventStorage, StorageFull
 
 
@@ -31,7 +32,7 @@ class MemoryEventStorage(EventStorage):
                     if remaining is not None and remaining <= 0:
                         raise StorageFull("memory storage holds %d records" % self._max)
                     self._has_room.wait(1.0 if remaining is None else min(remaining, 1.0))
-                    self.beat()  # waiting for room is not a stuck writer
+                    beat_current()  # waiting for room is not a stuck writer
                 if self._closed:
                     raise StorageFull("storage is closed")
                 self._records.append(record)

@@ -18,7 +18,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.runtime.batchqueue import BatchQueue
-from thingsboard_gateway.runtime.liveness import Heart
+from thingsboard_gateway.runtime.liveness import Heart, beat_current
 from thingsboard_gateway.storage.base import EventStorage, StorageFull
 
 log = logging.getLogger(__name__)
@@ -54,10 +54,9 @@ class StorageWriter(object):
         self._held = []  # type: List[Entry]  taken, not yet put (a storage that groups them)
         self._held_since = 0.0  # when the held group's first record came
         self._taken = 0.0  # when the last take returned
-        # Beaten every round; storage beats it too while it waits for room (storage.beat),
+        # Beaten every round; storage beats it too while it waits for room (beat_current),
         # so only a write or commit that does not return leaves it silent (gateway/liveness.py).
         self.heart = Heart("storage-writer")
-        storage.beat = self.heart.beat
 
     def start(self):
         self._thread = threading.Thread(target=self._run, name="storage-writer")
@@ -70,7 +69,8 @@ class StorageWriter(object):
         prompt: a sender waits for this record to be durable (an HTTP client holding its
         request): its group is committed as soon as it is stored, not at the next group
         commit (one fsync per linger period at most, instead of one per commit interval)."""
-        return self._queue.put((record, on_commit, prompt), timeout=timeout)
+        # held back by a full queue is progress: the connector's heart beats (Connector.heart)
+        return self._queue.put((record, on_commit, prompt), timeout, beat_current)
 
     def queued(self):
         # type: () -> int
