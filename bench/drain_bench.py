@@ -62,7 +62,7 @@ def gateway_config(folder, proxy_port, devices_port, modbus_port, args):
     config = {"thingsboard": {"host": "127.0.0.1", "port": proxy_port,
                               "security": {"type": "accessToken", "accessToken": "BENCH"},
                               "statistics": {"enable": False}, "sessionLimitsTimeoutMs": 0,
-                              "reconnect": {"minDelay": 500, "maxDelay": 2000}},
+                              "reconnect": {"minDelay": 500, "maxDelay": args.max_backoff_ms}},
               "storage": {"type": args.storage, "data_folder_path": os.path.join(folder, "data"),
                           "max_records_count": 1000000, "max_file_count": 1000,
                           "max_read_records_count": args.read_count, "read_records_count": args.read_count},
@@ -178,6 +178,8 @@ def main():
     ap.add_argument("--outage", type=float, action="append", help="seconds (repeatable); default 60")
     ap.add_argument("--outage-kind", choices=["cut", "swallow"], default="cut",
                     help="cut: connections closed and refused; swallow: packets dropped, connections kept open")
+    ap.add_argument("--max-backoff-ms", type=int, default=2000,
+                    help="thingsboard.reconnect.maxDelay (60000 is the default a user has)")
     ap.add_argument("--mqtt-rate", type=float, default=20.0)
     ap.add_argument("--modbus-ms", type=int, default=200)
     ap.add_argument("--storage", choices=["file", "sqlite", "memory"], default="file")
@@ -198,7 +200,8 @@ def main():
             for outage in cases:
                 result = one_run(python, args, outage)
                 result.update({"python": version, "storage": args.storage, "cpu_quota": args.cpu_quota,
-                               "read_count": args.read_count})
+                               "read_count": args.read_count, "max_backoff_ms": args.max_backoff_ms,
+                               "source": args.source or "this checkout"})
                 print(json.dumps(result), flush=True)
 
 
