@@ -25,5 +25,10 @@ setup(
         # bluepy compiles a helper binary: needs libglib2.0-dev and pkg-config.
         "ble": ["bluepy==1.3.0"],
     },
-    entry_points={"console_scripts": ["thingsboard-gateway = thingsboard_gateway.cli:main"]},
+    # A plain script, not a console_scripts entry point: older pips write an entry point's
+    # launcher so that it imports pkg_resources (bin/thingsboard-gateway says why that costs).
+    scripts=["bin/thingsboard-gateway"],
+    # Always write its first line anew: an in-tree build/ left by an install into another
+    # environment would otherwise hand that environment's interpreter to this one.
+    options={"build_scripts": {"force": True}},
 )
