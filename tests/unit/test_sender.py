@@ -107,55 +107,52 @@ def test_rate_limit_spaces_messages():
         sender.stop()
 
 
-def test_a_full_window_without_acks_reconnects_after_the_ack_timeout_and_resumes():
+@pytest.fixture
+def unacknowledged():
+    """unacknowledged(**sender_kwargs) -> (storage, client, stats, sender): a started
+    sender reading one record at a time from memory storage, its client holding every
+    PUBACK back (a platform that stopped acknowledging); stopped at teardown."""
+    senders = []
+
+    def start(**kwargs):
+        storage, client, stats = MemoryEventStorage(1000), AckingClient(), Statistics()
+        client.hold = True
+        sender = Sender(storage, client, stats, max_read=1, min_pack_delay=0, **kwargs)
+        sender.start()
+        senders.append(sender)
+        return storage, client, stats, sender
+
+    yield start
+    for sender in senders:
+        sender.stop()
+
+
+def test_a_full_window_without_acks_reconnects_after_the_ack_timeout_and_resumes(unacknowledged):
     """The in-flight window full of publishes the platform never acknowledged: the wait
     for room must not outlast the ack timeout (it once waited until a restart)."""
-    storage = MemoryEventStorage(1000)
-    client = AckingClient()
-    client.hold = True
-    stats = Statistics()
-    sender = Sender(storage, client, stats, max_read=1, min_pack_delay=0, max_inflight=3, ack_timeout=0.3)
-    sender.start()
-    try:
-        storage.put(recs(10))
-        wait_until(lambda: len(client.published) == 3)         # the window is full
-        wait_until(lambda: client.reconnects >= 1, timeout=5, what="a reconnect after the ack timeout")
-        assert stats.get("platform_ack_timeouts") >= 1
-        assert sender.heart.silent_for(time.monotonic()) < 1.0  # it went round while it waited
-        client.hold = False
-        client.release()                                       # the new session acknowledges
-        sender.connected()
-        wait_until(lambda: len(storage) == 0, timeout=5)
-    finally:
-        sender.stop()
+    storage, client, stats, sender = unacknowledged(max_inflight=3, ack_timeout=0.3)
+    storage.put(recs(10))
+    wait_until(lambda: len(client.published) == 3)         # the window is full
+    wait_until(lambda: client.reconnects >= 1, timeout=5, what="a reconnect after the ack timeout")
+    assert stats.get("platform_ack_timeouts") >= 1
+    assert sender.heart.silent_for(time.monotonic()) < 1.0  # it went round while it waited
+    client.hold = False
+    client.release()                                       # the new session acknowledges
+    sender.connected()
+    wait_until(lambda: len(storage) == 0, timeout=5)
 
 
-def test_a_rate_limit_wait_does_not_outlast_the_ack_timeout():
-    storage = MemoryEventStorage(1000)
-    client = AckingClient()
-    client.hold = True
-    sender = Sender(storage, client, Statistics(), max_read=1, min_pack_delay=0, ack_timeout=0.3,
-                    limits=TrafficLimits([(1, 30.0)]))                # one message per 30 s
-    sender.start()
-    try:
-        storage.put(recs(3))
-        wait_until(lambda: len(client.published) == 1)
-        wait_until(lambda: client.reconnects >= 1, timeout=5, what="a reconnect while waiting for tokens")
-    finally:
-        sender.stop()
+def test_a_rate_limit_wait_does_not_outlast_the_ack_timeout(unacknowledged):
+    storage, client, _, _ = unacknowledged(ack_timeout=0.3, limits=TrafficLimits([(1, 30.0)]))  # 1 per 30 s
+    storage.put(recs(3))
+    wait_until(lambda: len(client.published) == 1)
+    wait_until(lambda: client.reconnects >= 1, timeout=5, what="a reconnect while waiting for tokens")
 
 
-def test_one_timeout_makes_one_reconnect_and_a_new_session_restarts_the_clock():
-    storage = MemoryEventStorage(1000)
-    client = AckingClient()
-    client.hold = True
-    sender = Sender(storage, client, Statistics(), max_read=1, min_pack_delay=0, max_inflight=1, ack_timeout=0.4)
-    sender.start()
-    try:
-        storage.put(recs(2))
-        wait_until(lambda: client.reconnects >= 1, timeout=5)
-        sender.connected()
-        time.sleep(0.25)
-        assert client.reconnects == 1
-    finally:
-        sender.stop()
+def test_one_timeout_makes_one_reconnect_and_a_new_session_restarts_the_clock(unacknowledged):
+    storage, client, _, sender = unacknowledged(max_inflight=1, ack_timeout=0.4)
+    storage.put(recs(2))
+    wait_until(lambda: client.reconnects >= 1, timeout=5)
+    sender.connected()
+    time.sleep(0.25)
+    assert client.reconnects == 1
