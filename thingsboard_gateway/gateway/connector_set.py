@@ -40,7 +40,8 @@ class ConnectorSet(object):
 
     def on_change(self, listener):
         # type: (Listener) -> None
-        """listener(specs) after every change (and not at once: start_all tells everyone)."""
+        """listener(specs) after every change; a listener starts from the configured specs
+        itself (the data policy and remote logging are built from them)."""
         self._listeners.append(listener)
 
     def _changed(self, specs):
@@ -51,7 +52,6 @@ class ConnectorSet(object):
 
     # -- life cycle ---------------------------------------------------------------------------
     def start_all(self):
-        self._changed(self._specs)
         self.supervisor.start_all()
 
     def stop_all(self):

@@ -10,15 +10,12 @@ import logging
 import threading
 from typing import Any, Callable, Dict, List, Optional
 
+from thingsboard_gateway.gateway.gateway_device import dumps
 from thingsboard_gateway.platform import topics
 
 log = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes], Any]
-
-
-def _dumps(value):
-    return json.dumps(value, separators=(",", ":")).encode()
 
 
 class Router(object):
@@ -101,7 +98,7 @@ class Router(object):
     def send_rpc_reply(self, device, request_id, content):
         # type: (str, Any, Any) -> None
         """Answer an RPC of a device: {"device", "id", "data"} on v1/gateway/rpc."""
-        self._publish(topics.RPC, _dumps({"device": device, "id": request_id, "data": content}))
+        self._publish(topics.RPC, dumps({"device": device, "id": request_id, "data": content}))
 
     def _attribute_update(self, content):
         if not isinstance(content, dict) or "device" not in content or "data" not in content:
@@ -129,7 +126,7 @@ class Router(object):
             request["key"] = keys[0]
         else:
             request["keys"] = list(keys)
-        payload = _dumps(request)
+        payload = dumps(request)
         with self._lock:
             if not self._ready:
                 self._unsent.append(payload)
@@ -169,7 +166,7 @@ class Router(object):
         request_id = next(self._ids)
         with self._lock:
             self._platform_requests[str(request_id)] = callback
-        self._publish(topics.ME_RPC_REQUEST + str(request_id), _dumps({"method": method, "params": params}))
+        self._publish(topics.ME_RPC_REQUEST + str(request_id), dumps({"method": method, "params": params}))
         return request_id
 
     def _platform_answer(self, request_id, content):
@@ -203,4 +200,4 @@ class Router(object):
             except Exception as e:
                 log.exception("Gateway RPC %s failed", method)
                 answer = {"code": 500, "error": "%s: %s" % (type(e).__name__, e)}
-        self._publish(topics.ME_RPC_RESPONSE + request_id, _dumps(answer))
+        self._publish(topics.ME_RPC_RESPONSE + request_id, dumps(answer))

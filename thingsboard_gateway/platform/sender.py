@@ -227,9 +227,8 @@ class Sender(object):
         """Block until the in-flight window and the rate limits allow one more message;
         returns its number (None when stopping). Waits exactly until tokens are due, and
         never past the ack timeout of what is in flight."""
-        self._cond.acquire()
-        try:
-            while not self._stop.is_set():
+        while not self._stop.is_set():
+            with self._cond:
                 if len(self._outstanding) >= self._max_inflight:
                     wait = self._ack_timeout_wait()
                 else:
@@ -243,17 +242,9 @@ class Sender(object):
                         return self._published
                     wait = min(wait, self._ack_timeout_wait())
                 self._cond.wait(wait)
-                self.heart.beat()
-                overdue = self._overdue_locked()
-                if overdue is not None:  # the platform stopped acknowledging: reconnect, then go on
-                    self._cond.release()
-                    try:
-                        self._reconnect_for_acks(overdue)
-                    finally:
-                        self._cond.acquire()
-            return None
-        finally:
-            self._cond.release()
+            self.heart.beat()
+            self._check_ack_timeout()  # the platform stopped acknowledging: reconnect, then go on
+        return None
 
     def _ack_timeout_wait(self):
         # type: () -> float
@@ -279,6 +270,7 @@ class Sender(object):
         return age
 
     def _check_ack_timeout(self):
+        """Reconnect when what is in flight is overdue (outside the lock: paho takes its own)."""
         with self._cond:
             overdue = self._overdue_locked()
         if overdue is not None:
