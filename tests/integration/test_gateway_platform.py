@@ -42,7 +42,10 @@ def test_simulated_data_arrives_with_connect(world):
     platform, gateway = world
     platform.wait_for(lambda msgs: len([1 for d, v, _ in platform.telemetry() if d == "Sim A"]) >= 3)
     assert {"device": "Sim A", "type": "thermometer"} in platform.on("v1/gateway/connect")
-    assert platform.wait_topic("v1/gateway/attributes", lambda b: "Sim A" in b) == {"Sim A": {"model": "M"}}
+    # the gateway pages' device tabs: each device's connector, as client attributes
+    assert platform.wait_topic("v1/gateway/attributes", lambda b: "connectorName" in b.get("Sim A", {}))["Sim A"] \
+        == {"connectorName": "Simulator", "connectorType": "simulator"}
+    assert platform.wait_topic("v1/gateway/attributes", lambda b: "Sim A" in b and "connectorName" not in b["Sim A"]) == {"Sim A": {"model": "M"}}
 
 
 def test_gateway_ping(world):

@@ -97,7 +97,7 @@ def test_mapping_by_topic_new_format(world):
     platform, devices, _ = world
     devices.publish("sensor/SN-7/data", {"sensorModel": "T1", "temp": 21.5})
     platform.wait_for(lambda m: {"temperature": 21.5} in values_of(platform, "SN-7"))
-    assert platform.wait_topic("v1/gateway/attributes", lambda b: "SN-7" in b) == {"SN-7": {"model": "T1"}}
+    assert platform.wait_topic("v1/gateway/attributes", lambda b: "SN-7" in b and "connectorName" not in b["SN-7"]) == {"SN-7": {"model": "T1"}}
     assert {"device": "SN-7", "type": "Thermometer"} in platform.on("v1/gateway/connect")
 
 

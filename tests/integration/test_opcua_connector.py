@@ -78,7 +78,7 @@ def test_polling_by_path_regex_and_node_id(world):
     gateways.append(start_gateway(folder, broker, server))
     platform.wait_for(lambda m: platform.latest("Demo Device").get("temperature") == 21.5)
     assert platform.latest("Demo Device") == {"temperature": 21.5, "humidity": 40, "relay": False}
-    assert platform.wait_topic("v1/gateway/attributes", lambda b: "Demo Device" in b) == \
+    assert platform.wait_topic("v1/gateway/attributes", lambda b: "Demo Device" in b and "connectorName" not in b["Demo Device"]) == \
         {"Demo Device": {"name": "Boiler"}}
     platform.wait_for(lambda m: platform.latest("M-1").get("level") == 10.0 and platform.latest("M-2"))
     platform.wait_for(lambda m: platform.latest("By Id").get("t") == 21.5)

@@ -223,9 +223,17 @@ def test_statistics_in_upstreams_shapes(managed, platform):
     shapes = wait_until(lambda: [b["values"] for b in platform.on("v1/devices/me/telemetry")
                                  if isinstance(b, dict) and "machineStats" in b.get("values", {})], 20, "the stats")
     values = shapes[-1]
-    assert {"totalCpuUsage", "freeMemory", "gwMemory", "diskUsage", "freeDisk"} <= set(values["machineStats"])
-    assert {"eventsAdded", "eventsProcessed", "msgsSentToPlatform"} <= set(values["serviceStats"])
-    assert values["connectorsStats"]["Line"]["state"] == "running"
+    # upstream's keys, in upstream's groups (ThingsBoard's gateway charts read them there)
+    assert {"totalCpuUsage", "diskUsage", "freeMemory", "freeDisk", "gwProcessCpuUsage", "gwMemory",
+            "gwProcessMemoryFullInfo", "msgsSentToPlatform", "msgsReceivedFromPlatform"} <= set(values["machineStats"])
+    assert values["machineStats"]["gwProcessMemoryFullInfo"]["rss"] > 0
+    assert {"storageMsgPulled", "storageMsgCount", "platformMsgPushed", "platformAttrProduced",
+            "platformTsProduced"} <= set(values["serviceStats"])
+    assert {"eventsAdded", "eventsProcessed"} <= set(values["serviceStats"])  # ours too
+    line = values["connectorsStats"]["Line"]
+    assert {"connectorMsgsReceived", "connectorBytesReceived", "storageMsgPushed", "connectorsErrors",
+            "convertersErrors"} <= set(line)
+    assert line["state"] == "running"
     assert platform.latest_client("totalMemory") > 0 and platform.latest_client("cpuCount") >= 1
     assert platform.stat("messages_sent") is not None  # our own counters too
 

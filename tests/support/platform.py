@@ -28,6 +28,9 @@ class PlatformDouble(object):
         self.own_client = {}  # type: dict
         self._pushed = []  # payloads this double published on v1/devices/me/attributes
         self.session_limits = session_limits  # answered to getSessionLimits (None: no answer)
+        # Called with this double when the gateway asks for its session limits (a new session),
+        # before the answer: what the platform sends then reaches the gateway before it delivers.
+        self.before_limits = None
         self.messages = []  # (time, topic, parsed payload)
         self.cond = threading.Condition()
         self._ids = itertools.count(1000)  # apart from the ids of the gateway's own requests
@@ -66,6 +69,9 @@ class PlatformDouble(object):
                 self.own_client.update(body)
         if msg.topic.startswith("v1/devices/me/rpc/request/") and isinstance(body, dict) \
                 and body.get("method") == "getSessionLimits" and self.session_limits is not None:
+            hook, self.before_limits = self.before_limits, None
+            if hook is not None:
+                hook(self)
             self.client.publish("v1/devices/me/rpc/response/" + msg.topic.rsplit("/", 1)[1],
                                 json.dumps(self.session_limits), qos=1)
         with self.cond:
@@ -172,6 +178,43 @@ class PlatformDouble(object):
         self.client.publish("v1/devices/me/rpc/request/%d" % request_id,
                             json.dumps({"method": method, "params": params or {}}), qos=1)
         return request_id
+
+    # -- ThingsBoard's gateway pages, as they read and call the gateway ------------------
+    def answer(self, request_id, timeout=15.0):
+        """The gateway device's answer to RPC `request_id`."""
+        return self.wait_topic("v1/devices/me/rpc/response/%s" % request_id, timeout=timeout)
+
+    def service_rpc(self, button, params="{}", timeout=15.0):
+        """A button of the service RPC widget: method gateway_<button>, params the page's
+        text (the string "{}" unless typed otherwise); returns the answer."""
+        request_id = next(self._ids)
+        self.client.publish("v1/devices/me/rpc/request/%d" % request_id,
+                            json.dumps({"method": "gateway_" + button.lower(), "params": params}), qos=1)
+        return self.answer(request_id, timeout)
+
+    def connector_rpc(self, connector, method, params, timeout=15.0):
+        """The connector RPC page: `<type>_<method>` with the params object and connectorId
+        (the connector attribute's configurationJson.id); returns the answer."""
+        config = self.latest_client(connector)
+        params = dict(params, connectorId=config["configurationJson"]["id"])
+        request_id = next(self._ids)
+        self.client.publish("v1/devices/me/rpc/request/%d" % request_id,
+                            json.dumps({"method": "%s_%s" % (config["type"], method), "params": params}), qos=1)
+        return self.answer(request_id, timeout)
+
+    def page_version(self):
+        """Version as the pages parse it: "a.b.c" -> the number a.bc."""
+        major, minor, patch = (str(self.latest_client("Version")).split(".") + ["0", "0"])[:3]
+        return float("%s.%s%s" % (major, minor, patch[:1]))
+
+    def device_tabs(self):
+        """connectorName -> {device: connectorType}, from the devices' client attributes."""
+        tabs = {}
+        for body in self.on("v1/gateway/attributes"):
+            for device, values in body.items() if isinstance(body, dict) else ():
+                if isinstance(values, dict) and "connectorName" in values:
+                    tabs.setdefault(values["connectorName"], {})[device] = values.get("connectorType")
+        return tabs
 
     def shared_attributes(self, device, data):
         self.client.publish("v1/gateway/attributes", json.dumps({"device": device, "data": data}), qos=1)

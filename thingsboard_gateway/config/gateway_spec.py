@@ -79,7 +79,8 @@ THINGSBOARD = Field("object", required=True, fields={
     "remoteConfigurationTrialSeconds": Field("number", min=1, default=60),  # ours
     "latencyDebugMode": ACCEPTED,
     "checkConnectorsConfigurationInSeconds": Field("number", min=0, default=0),  # 0: only on SIGHUP
-    "handleDeviceRenaming": ACCEPTED,
+    # A device renamed on the platform goes by its new name (gateway_device_renamed).
+    "handleDeviceRenaming": Field("bool", default=True),
     # Report strategies (conversion/report.py) and device filtering (config/device_filter.py).
     "reportStrategy": Field("object", extra=True, default=lambda: {"type": "ON_RECEIVED"},
                             describe='{"type": ..., "reportPeriod": ms}'),

@@ -4,6 +4,7 @@ Everything here returns values or raises `ConfigError`; nothing starts or connec
 """
 import json
 import os
+import uuid
 from typing import Any, Dict, List, Mapping, Optional
 
 from thingsboard_gateway.config.device_filter import Rules, compile_rules
@@ -36,14 +37,24 @@ SECURITY_REQUIRES = {
 class ConnectorSpec(object):
     """One entry of `connectors` with its configuration file loaded."""
 
-    def __init__(self, name, type, class_name, config_path, config, file=None):
-        # type: (str, str, Optional[str], str, Any, Optional[str]) -> None
+    def __init__(self, name, type, class_name, config_path, config, file=None, connector_id=None):
+        # type: (str, str, Optional[str], str, Any, Optional[str], Optional[str]) -> None
         self.name = name
+        self.id = connector_id or connector_id_of(name, config)
         self.type = type
         self.class_name = class_name
         self.config_path = config_path
         self.config = config
         self.file = file or os.path.basename(config_path)  # as tb_gateway.json names it (for messages)
+
+
+def connector_id_of(name, config):
+    # type: (str, Any) -> str
+    """A connector's stable id (ThingsBoard's connector RPC page addresses it by it): the `id`
+    of its file, else one derived from its name, the same on every start and every board."""
+    if isinstance(config, dict) and isinstance(config.get("id"), str) and config["id"]:
+        return config["id"]
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "thingsboard-gateway:connector:" + name))
 
 
 class GatewayConfig(object):
@@ -190,7 +201,8 @@ def load_gateway_config(path, env=None, load_connectors=True):
         config_path = resolve_path(entry["configuration"], folder)
         config = read_json(config_path, entry["configuration"]) if load_connectors else None
         connectors.append(ConnectorSpec(entry["name"], entry["type"], entry.get("class"), config_path, config,
-                                        entry["configuration"]))
+                                        entry["configuration"], entry.get("id") if isinstance(entry.get("id"), str)
+                                        else None))
     config = GatewayConfig(path, raw, connectors, warnings)
     config.device_filter = load_device_filter(raw["thingsboard"], folder, shown)
     return config

@@ -89,5 +89,22 @@ class ConnectorSet(object):
         """The running instance called `name` (either of its names), or None; any thread."""
         return self.supervisor.by_name(name)
 
+    def of_type(self, kind, connector_id=None):
+        # type: (str, Any) -> List[Any]
+        """The running instances of type `kind` (ThingsBoard's connector RPC page): the
+        one whose id is `connector_id`, or every one when it is None; any thread."""
+        out = []
+        for spec in self._specs:
+            if spec.type.lower() == kind.lower() and (connector_id is None or spec.id == connector_id):
+                connector = self.by_name(spec.name)
+                if connector is not None:
+                    out.append(connector)
+        return out
+
+    def type_of(self, name):
+        # type: (str) -> Optional[str]
+        spec = self.spec(name)
+        return spec.type if spec is not None else None
+
     def states(self):
         return self.supervisor.states()

@@ -15,10 +15,12 @@ from typing import Any, Callable, Dict, List, Optional
 from thingsboard_gateway.platform import limits as traffic
 from thingsboard_gateway.platform import topics
 from thingsboard_gateway.platform.limits import TrafficLimits
+from thingsboard_gateway.platform.names import DeviceNames
 
 log = logging.getLogger(__name__)
 
 ECHO_GRACE_SECONDS = 1.0
+DEVICES_PER_ATTRIBUTES_MESSAGE = 50  # connectorName/connectorType of many devices in one message
 
 
 def dumps(value):
@@ -39,6 +41,7 @@ class GatewayDevice(object):
         self._limits = TrafficLimits.combine(traffic.configured(thingsboard, "gateway"))
         self._lock = threading.Lock()
         self.session_limits = None  # type: Optional[Dict[str, Any]]  the platform's last answer
+        self.names = DeviceNames()  # renamed devices (the service shares the registry's)
 
     def connected(self):
         # type: () -> bool
@@ -79,17 +82,32 @@ class GatewayDevice(object):
         self.publish(topics.ME_RPC_RESPONSE + str(request_id), dumps(content))
 
     # -- child devices --------------------------------------------------------------------
-    def announce(self, device, device_type, now=False):
-        # type: (str, str, bool) -> None
-        """A child device is connected (when connected; `now`: in the connect callback,
-        before the connection counts as ready)."""
-        if now or self.connected():
-            self.publish(topics.CONNECT, dumps({"device": device, "type": device_type or "default"}))
+    def announce(self, devices, now=False):
+        # type: (List[Any], bool) -> None
+        """Child devices are connected: [(device, device type, connector name, connector
+        type)]. Each is announced, then their client attributes `connectorName` and
+        `connectorType` follow, many devices a message (ThingsBoard's gateway pages sort
+        devices into their connectors' tabs by them). When connected; `now`: in the
+        connect callback, before the connection counts as ready."""
+        if not (now or self.connected()):
+            return
+        platform = self.names.platform
+        described = {}  # type: Dict[str, Dict[str, str]]
+        for device, device_type, connector_name, connector_type in devices:
+            name = platform(device)
+            self.publish(topics.CONNECT, dumps({"device": name, "type": device_type or "default"}))
+            if connector_name:
+                described[name] = {"connectorName": connector_name, "connectorType": connector_type or ""}
+            if len(described) >= DEVICES_PER_ATTRIBUTES_MESSAGE:
+                self.publish(topics.ATTRIBUTES, dumps(described))
+                described = {}
+        if described:
+            self.publish(topics.ATTRIBUTES, dumps(described))
 
     def disconnect(self, device):
         # type: (str) -> None
         if self.connected():
-            self.publish(topics.DISCONNECT, dumps({"device": device}))
+            self.publish(topics.DISCONNECT, dumps({"device": self.names.platform(device)}))
 
     # -- session limits (paho's thread) -------------------------------------------------
     def ask_session_limits(self, request_platform):

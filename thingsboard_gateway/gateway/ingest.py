@@ -43,6 +43,7 @@ class Ingest(GatewayApi):
         self._invalid_lock = threading.Lock()
         self._invalid_logged_at = -INVALID_LOG_INTERVAL
         self._invalid_unlogged = 0
+        self.type_of = lambda connector_name: None  # type: Callable[[str], Optional[str]]  a connector's type
 
     # -- GatewayApi -------------------------------------------------------------------------
     def send_to_storage(self, connector_name, connector_id, data, on_stored=None, prompt=False, delivery=True):
@@ -76,10 +77,11 @@ class Ingest(GatewayApi):
 
     def del_device(self, device_name):
         # type: (str) -> None
+        if self.registry.owner(device_name) is not None:
+            self._device.disconnect(device_name)  # under the name the platform knows it by
         if self.activity is not None:
             self.activity.forget(device_name)
-        if self.registry.remove(device_name):
-            self._device.disconnect(device_name)
+        self.registry.remove(device_name)
 
     def request_attributes(self, device_name, keys, callback, shared=True):
         # type: (str, List[str], Callable[[Dict[str, Any]], None], bool) -> int
@@ -113,12 +115,13 @@ class Ingest(GatewayApi):
             self._tracker.delivered(token, 0)
             return future  # nothing to send
         self._stats.add("messages_received", 1, connector_name)
+        self._stats.add_to(connector_name, "bytes_received", len(record.encoded))
         device, device_type = data["deviceName"], data.get("deviceType") or "default"  # checked above
         self._register(device, device_type, connector_name)
         if self.activity is not None and self.activity.seen(device):
             log.info("Device %s is active again", device)
             self._stats.add("devices_reactivated", 1)
-            self._device.announce(device, device_type)
+            self._device.announce([self._described(device, device_type, connector_name)])
         if self._writer.submit(record, put_timeout, on_stored, prompt):
             return future
         self._stats.add("events_dropped", 1, connector_name)
@@ -149,7 +152,12 @@ class Ingest(GatewayApi):
         # type: (str, str, str) -> None
         """Record a device whose name and type passed the checks; announce it when new."""
         if self.registry.add(device_name, connector_name, device_type):
-            self._device.announce(device_name, device_type)
+            self._device.announce([self._described(device_name, device_type, connector_name)])
+
+    def _described(self, device, device_type, connector_name):
+        # type: (str, str, str) -> Any
+        """What GatewayDevice.announce takes of one device."""
+        return device, device_type, connector_name, self.type_of(connector_name)
 
     def check_activity(self):
         """Disconnect on the platform every device silent for longer than the timeout (main thread)."""
@@ -160,8 +168,16 @@ class Ingest(GatewayApi):
 
     def announce_all(self):
         """Every known device, after a (re)connect (paho's thread)."""
-        for device, _, device_type in self.registry.items():
-            self._device.announce(device, device_type, now=True)
+        self._device.announce([self._described(device, device_type, connector)
+                               for device, connector, device_type in self.registry.items()], now=True)
+
+    def forget_device(self, device_name):
+        # type: (str) -> bool
+        """ThingsBoard deleted the device: forgotten (registry, platform name, activity),
+        so that its next message announces it again. False when it was not known."""
+        if self.activity is not None:
+            self.activity.forget(device_name)
+        return self.registry.remove(device_name, deleted=True)
 
     def _log_invalid(self, connector_name, problem):
         """One line per INVALID_LOG_INTERVAL with how many were not logged (any thread)."""

@@ -53,6 +53,28 @@ def _rss():
     return None
 
 
+def memory_full_info():
+    # type: () -> Dict[str, int]
+    """Upstream's gwProcessMemoryFullInfo (psutil's memory_full_info names), in bytes, from
+    /proc/self/statm and smaps_rollup (uss, pss, swap: Linux 4.14+)."""
+    out = {}  # type: Dict[str, int]
+    statm = (_read("/proc/self/statm") or "").split()
+    if len(statm) >= 6:
+        page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+        size, resident, shared, text, _, data = (int(v) * page for v in statm[:6])
+        out.update(vms=size, rss=resident, shared=shared, text=text, data=data)
+    rollup = {}
+    for line in (_read("/proc/self/smaps_rollup") or "").splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[1].isdigit():
+            rollup[parts[0].rstrip(":")] = int(parts[1]) * 1024
+    if rollup:
+        out["uss"] = rollup.get("Private_Clean", 0) + rollup.get("Private_Dirty", 0)
+        out["pss"] = rollup.get("Pss", 0)
+        out["swap"] = rollup.get("Swap", 0)
+    return out
+
+
 class MachineStats(object):
     """CPU usage is measured between two calls (the statistics period)."""
 
@@ -87,11 +109,15 @@ class MachineStats(object):
             out["totalDisk"] = disk[0]
         return out
 
-    def machine(self):
-        # type: () -> Dict[str, Any]
+    def machine(self, counters):
+        # type: (Dict[str, Any]) -> Dict[str, Any]
         """totalCpuUsage and gwProcessCpuUsage (% of one period; the process's of all
-        CPUs), freeMemory and gwMemory (bytes), diskUsage (%), freeDisk (bytes)."""
-        out = {}  # type: Dict[str, Any]
+        CPUs), freeMemory, gwMemory and gwProcessMemoryFullInfo (bytes), diskUsage (%),
+        freeDisk (bytes), msgsSentToPlatform and msgsReceivedFromPlatform (counters:
+        Statistics.snapshot())."""
+        out = {"msgsSentToPlatform": counters.get("platform_messages_published", 0),
+               "msgsReceivedFromPlatform": counters.get("platform_messages_received", 0),
+               "gwProcessMemoryFullInfo": memory_full_info()}  # type: Dict[str, Any]
         system = _system_cpu()
         if system and self._last_system and system[1] > self._last_system[1]:
             out["totalCpuUsage"] = round(100.0 * (system[0] - self._last_system[0])
@@ -118,12 +144,28 @@ class MachineStats(object):
 
 def service_stats(counters, queued):
     # type: (Dict[str, Any], int) -> Dict[str, Any]
-    """upstream's serviceStats names from our counters (Statistics.snapshot())."""
+    """upstream's serviceStats from our counters (Statistics.snapshot()): storageMsgPulled
+    (records read from storage and delivered), storageMsgCount (records in storage now),
+    platformMsgPushed (messages published), platformAttrProduced and platformTsProduced
+    (attribute and telemetry messages of devices' data); then our own names."""
     received = counters.get("messages_received", 0)
     sent = counters.get("messages_sent", 0)
     published = counters.get("platform_messages_published", 0)
-    return {"eventsAdded": received, "eventsProcessed": sent, "storageMsgPulled": sent,
-            "msgsSentToPlatform": published, "platformMsgPushed": published,
-            "msgsReceivedFromPlatform": counters.get("platform_messages_received", 0),
-            "eventsQueued": queued, "eventsDropped": counters.get("events_dropped", 0),
-            "eventsInvalid": counters.get("events_invalid", 0)}
+    attributes = counters.get("platform_attribute_messages_published", 0)
+    return {"storageMsgPulled": sent, "storageMsgCount": queued, "platformMsgPushed": published,
+            "platformAttrProduced": attributes, "platformTsProduced": max(0, published - attributes),
+            "eventsAdded": received, "eventsProcessed": sent, "eventsQueued": queued,
+            "eventsDropped": counters.get("events_dropped", 0), "eventsInvalid": counters.get("events_invalid", 0)}
+
+
+def connector_stats(per_connector, flat, errors):
+    # type: (Dict[str, int], Dict[str, Any], int) -> Dict[str, Any]
+    """upstream's connectorsStats entry of one connector: per_connector its Statistics
+    counters, flat our `<name>_*` figures without the prefix, errors its failures."""
+    converters = sum(v for k, v in flat.items() if k.startswith("failures_converter")
+                     or k.startswith("failures_conversion"))
+    received = per_connector.get("messages_received", 0)
+    out = dict(flat)
+    out.update({"connectorMsgsReceived": received, "connectorBytesReceived": per_connector.get("bytes_received", 0),
+                "storageMsgPushed": received, "connectorsErrors": errors, "convertersErrors": converters})
+    return out

@@ -9,9 +9,11 @@ import threading
 import time
 from typing import Any, Dict, List, Optional
 
+from thingsboard_gateway import FORMAT_VERSION, __version__
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.config.store import canonical, read_json_or_none
-from thingsboard_gateway.gateway.machine_stats import MachineStats, service_stats
+from thingsboard_gateway.gateway.error_counts import CHECK_PERIOD, ErrorCounts
+from thingsboard_gateway.gateway.machine_stats import MachineStats, connector_stats, service_stats
 from thingsboard_gateway.gateway.remote_config import RemoteConfiguration
 from thingsboard_gateway.gateway.remote_logs import LEVELS, RemoteLogs
 from thingsboard_gateway.platform.client import try_platform
@@ -49,10 +51,11 @@ class Management(object):
         connectors.on_change(lambda specs: self.logs.set_connectors(remote_logging_connectors(specs)))
         self.logs.install()
         self.machine = MachineStats(config.storage.get("data_folder_path") or "./data/")
+        self.errors = ErrorCounts(connectors, stats, device.publish_telemetry)
         self.reload_period = float(config.thingsboard.get("checkConnectorsConfigurationInSeconds") or 0)
         self._reload_refused = {}  # type: Dict[str, str]
         self._logs_due = None  # type: Optional[float]
-        self._once_sent = False
+        self._session_new = threading.Event()  # a connect: the once-per-session attributes are due
         self._reload_asked = threading.Event()
         self._wake = wake
 
@@ -61,6 +64,7 @@ class Management(object):
         """Register this module's jobs with the MainLoop: the tick (remote changes, logs,
         a reload asked for), statistics and the periodic check of connector files."""
         loop.each_round(self.tick)
+        loop.every("errors", CHECK_PERIOD, lambda: self.errors.check(self.device.connected()))
         statistics = self.config.thingsboard["statistics"]
         if statistics["enable"]:
             loop.every("statistics", statistics["statsSendPeriodInSeconds"], self.report_statistics)
@@ -75,7 +79,9 @@ class Management(object):
     # -- hooks ------------------------------------------------------------------------------
     def on_connected(self):
         """paho's thread, after each connect."""
-        self._once_sent = False
+        self.errors.connected()
+        self._session_new.set()
+        self._wake()
         if self.remote.enabled:
             self.remote.on_connected()
 
@@ -91,8 +97,14 @@ class Management(object):
         if self._reload_asked.is_set():
             self._reload_asked.clear()
             self.reload()
+        if self._session_new.is_set() and self.device.connected():
+            self._session_new.clear()
+            # ThingsBoard's gateway pages pick their forms by `Version`: the configuration
+            # format we speak (docs/REMOTE.md); our own release beside it.
+            self.device.publish_attributes(dict(self.machine.once(), Version=FORMAT_VERSION,
+                                                gatewayRelease=__version__))
         self.remote.process()
-        if self.logs.installed:
+        if self.logs.installed and self.device.connected():  # held while away (bounded): sent after the connect
             self._logs_due = self.logs.send_pending()
         return self._logs_due
 
@@ -128,23 +140,22 @@ class Management(object):
         return values
 
     def report_statistics(self):
-        """Each statistics period: our flat counters, then upstream's shapes (and the
-        attributes sent once per connection)."""
+        """Each statistics period: our flat counters, then upstream's shapes."""
         values = self.gateway_statistics()
         log.info("Statistics: %s", ", ".join("%s=%s" % kv for kv in sorted(values.items())))
         if not self.device.connected():
             return
         self.device.publish_telemetry({"ts": int(time.time() * 1000), "values": values})
-        if not self._once_sent:
-            self.device.publish_attributes(self.machine.once())
-            self._once_sent = True
+        counters = self.stats.snapshot()
+        errors = self.errors.totals()
         connectors = {}
         for name, state in self.connectors.states().items():
-            connectors[name] = {k[len(name) + 1:]: v for k, v in values.items() if k.startswith(name + "_")}
-            connectors[name]["state"] = state["state"]
+            flat = {k[len(name) + 1:]: v for k, v in values.items() if k.startswith(name + "_")}
+            flat["state"] = state["state"]
+            connectors[name] = connector_stats(self.stats.connector_snapshot(name), flat, errors.get(name, 0))
         self.device.publish_telemetry({"ts": int(time.time() * 1000), "values": {
-            "machineStats": self.machine.machine(),
-            "serviceStats": service_stats(self.stats.snapshot(), values.get("events_queued", 0)),
+            "machineStats": self.machine.machine(counters),
+            "serviceStats": service_stats(counters, values.get("events_queued", 0)),
             "connectorsStats": connectors}})
 
     def _send_logs(self, entries):

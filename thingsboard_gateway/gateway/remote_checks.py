@@ -65,9 +65,13 @@ def checked_connector(gateway_config, name, value, spec, local=False, others=Non
         if ref not in allowed and not local:
             raise ConfigError(name, "configurationJson." + path,
                               "custom converter classes come only from local files (%r is new)" % ref)
+    if spec is not None and content.get("id") == spec.id and "id" not in (on_disk or {}):
+        del content["id"]  # the id our report added: not written into the file
     check_strategies(content, file)
     config = content
     if class_name is None:
         config = connector_class(kind, None).load_config(copy.deepcopy(content), file, [])
     config = dict(config, configuration=file)
-    return ConnectorSpec(name, kind, class_name, os.path.join(gateway_config.folder, file), config, file), content
+    connector_id = content.get("id") if isinstance(content.get("id"), str) else (spec.id if spec else None)
+    return ConnectorSpec(name, kind, class_name, os.path.join(gateway_config.folder, file), config, file,
+                         connector_id), content

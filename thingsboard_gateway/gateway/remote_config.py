@@ -22,7 +22,6 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from thingsboard_gateway import __version__
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.config.loader import ConnectorSpec, load_gateway_config
 from thingsboard_gateway.config.store import canonical, read_json_or_none, write_json
@@ -117,8 +116,7 @@ class RemoteConfiguration(object):
                        "storage_configuration": dict(raw.get("storage") or {}, ts=now),
                        "grpc_configuration": dict(raw.get("grpc") or {}, ts=now),
                        "logs_configuration": dict(logs, ts=now),
-                       "active_connectors": [spec.name for spec in self.connectors.specs],
-                       "Version": __version__})
+                       "active_connectors": [spec.name for spec in self.connectors.specs]})
         for spec in self.connectors.specs:
             self._publish({spec.name: self._connector_attribute(spec, now)})
         names = ["general_configuration", "storage_configuration", "logs_configuration", "active_connectors",
@@ -134,6 +132,7 @@ class RemoteConfiguration(object):
                 value[key] = content.pop(key)
         for key, absent in LIFTED_ABSENT.items():
             value.setdefault(key, absent)
+        content.setdefault("id", spec.id)  # the connector RPC page sends it back as connectorId
         value["configurationJson"] = content
         return value
 

@@ -1,7 +1,10 @@
 """Remote logs, as ThingsBoard's gateway pages show them: log lines sent as the gateway
-device's telemetry, `LOGS` for the gateway's own (at `RemoteLoggingLevel`: NONE, CRITICAL,
-ERROR, WARNING, INFO, DEBUG, TRACE) and `<connector>_LOGS` for a connector whose file says
-`"enableRemoteLogging": true` (at its `logLevel`).
+device's telemetry. The gateway's own lines (at `RemoteLoggingLevel`: NONE, CRITICAL,
+ERROR, WARNING, INFO, DEBUG, TRACE) under `LOGS` (the page's general tab) and, in the same
+entry, under their source's key as upstream's loggers name them: `CONNECTION_LOGS` (the
+platform connection), `STORAGE_LOGS`, `EXTENSIONS_LOGS` (custom connectors and converters:
+the key the page reads) or `SERVICE_LOGS` (the rest). A connector whose file says
+`"enableRemoteLogging": true` sends its lines as `<connector>_LOGS` (at its `logLevel`).
 
 Bounded: at most RATE lines a second on average and BURST in any second (a token bucket);
 lines over that are dropped, counted and summarized in one line ("N log lines were not
@@ -20,6 +23,17 @@ LEVELS = {"NONE": None, "CRITICAL": logging.CRITICAL, "ERROR": logging.ERROR, "W
 RATE = 10.0  # lines per second, on average
 BURST = 20  # lines in any second, and per telemetry message
 PENDING = 2 * BURST  # lines held while waiting for tokens; older ones are current enough
+SOURCES = (("thingsboard_gateway.platform", "CONNECTION_LOGS"), ("thingsboard_gateway.mqtt", "CONNECTION_LOGS"),
+           ("thingsboard_gateway.storage", "STORAGE_LOGS"), ("extensions", "EXTENSIONS_LOGS"))
+
+
+def source_key(logger_name):
+    # type: (str) -> str
+    """The page's key for a gateway line by where it was logged."""
+    for prefix, key in SOURCES:
+        if logger_name == prefix or logger_name.startswith(prefix + "."):
+            return key
+    return "SERVICE_LOGS"
 
 
 class RemoteLogs(logging.Handler):
@@ -82,8 +96,8 @@ class RemoteLogs(logging.Handler):
     def emit(self, record):
         if getattr(self._sending, "active", False):
             return  # logged while sending logs: never sent (no recursion)
-        key = self._key(record)
-        if key is None:
+        keys = self._keys(record)
+        if keys is None:
             return
         if len(self._pending) >= PENDING:
             self.dropped += 1
@@ -93,20 +107,20 @@ class RemoteLogs(logging.Handler):
         except Exception:  # a bad %-format in someone's log call: not our line to send
             return
         first = not self._pending
-        self._pending.append((int(record.created * 1000), key, line))
+        self._pending.append((int(record.created * 1000), keys, line))
         if first:
             self._wake()
 
-    def _key(self, record):
-        # type: (logging.LogRecord) -> Optional[str]
+    def _keys(self, record):
+        # type: (logging.LogRecord) -> Optional[Tuple[str, ...]]
         name = record.name
         if name.startswith("thingsboard_gateway.connectors."):
             kind = name.split(".")[2]
             for connector, level in self._connectors.get(kind, ()):
                 if record.levelno >= level:
-                    return connector + "_LOGS"
+                    return (connector + "_LOGS",)
         core = self.level_of_core
-        return "LOGS" if core is not None and record.levelno >= core else None
+        return ("LOGS", source_key(name)) if core is not None and record.levelno >= core else None
 
     # -- main thread ------------------------------------------------------------------------
     def send_pending(self):
@@ -117,8 +131,8 @@ class RemoteLogs(logging.Handler):
         self._filled_at = now
         entries = []
         while self._pending and self._tokens >= 1 and len(entries) < BURST:
-            ts, key, line = self._pending.popleft()
-            entries.append({"ts": ts, "values": {key: line}})
+            ts, keys, line = self._pending.popleft()
+            entries.append({"ts": ts, "values": dict.fromkeys(keys, line)})
             self._tokens -= 1
         unsent = self.dropped - self._summarized
         if unsent and self._tokens >= 1 and len(entries) < BURST:

@@ -1,5 +1,9 @@
 """Routing of platform messages: device RPC and attribute updates to the owning connector,
-attribute responses to their requesters, and the gateway's own RPC methods.
+attribute responses to their requesters, the gateway's own RPC methods, and the connector
+RPCs of ThingsBoard's connector RPC page (`<connector type>_<method>` to the gateway device).
+
+Devices renamed on the platform (platform/names.py): what comes in for the new name goes
+to the connector under the device's own name; what goes out uses the new one.
 
 `handle(topic, payload)` runs on paho's network thread: connector handlers are expected
 to hand work to their own thread and return quickly.
@@ -11,7 +15,9 @@ import threading
 from typing import Any, Callable, Dict, List, Optional
 
 from thingsboard_gateway.gateway.gateway_device import dumps
+from thingsboard_gateway.gateway.gateway_rpc import Then, parsed_params
 from thingsboard_gateway.platform import topics
+from thingsboard_gateway.platform.names import DeviceNames
 
 log = logging.getLogger(__name__)
 
@@ -22,14 +28,20 @@ class Router(object):
     """Dispatches incoming platform messages.
 
     publish(topic, payload): sends a reply. owner_of(device) -> connector or None.
-    gateway_methods: name -> callable(params) returning the JSON-able answer.
+    gateway_methods: name -> callable(params) returning the JSON-able answer (or a Then).
+    connectors_of(type, connector id or None) -> the running connectors an RPC of the
+    connector RPC page goes to. names: the DeviceNames of renamed devices.
     """
 
-    def __init__(self, publish, owner_of, gateway_methods, on_echo=None):
-        # type: (Publish, Callable[[str], Any], Dict[str, Callable[[Any], Any]], Optional[Callable[[Any], None]]) -> None
+    def __init__(self, publish, owner_of, gateway_methods, on_echo=None, connectors_of=None, names=None):
+        # type: (Publish, Callable[[str], Any], Dict[str, Callable[[Any], Any]], Optional[Callable[[Any], None]], Optional[Callable[[str, Any], List[Any]]], Optional[DeviceNames]) -> None
         self._publish = publish
         self._owner_of = owner_of
         self._methods = gateway_methods
+        self._connectors_of = connectors_of or (lambda kind, connector_id: [])
+        self.names = names or DeviceNames()
+        # (device, request id) of connector RPCs naming a device: their reply goes to the gateway device
+        self._connector_calls = {}  # type: Dict[Any, str]
         self._on_echo = on_echo
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -82,7 +94,7 @@ class Router(object):
             return
         if "method" not in content["data"]:
             return  # a reply (ours, echoed by a plain broker standing in for the platform)
-        device = content.get("device")
+        device = content["device"] = self.names.local(content.get("device"))
         request_id = content["data"].get("id")
         connector = self._owner_of(device)
         if connector is None:
@@ -97,14 +109,22 @@ class Router(object):
 
     def send_rpc_reply(self, device, request_id, content):
         # type: (str, Any, Any) -> None
-        """Answer an RPC of a device: {"device", "id", "data"} on v1/gateway/rpc."""
-        self._publish(topics.RPC, dumps({"device": device, "id": request_id, "data": content}))
+        """Answer an RPC of a device: {"device", "id", "data"} on v1/gateway/rpc (or the
+        gateway device's RPC, for a connector RPC that named the device)."""
+        if self._connector_calls:
+            with self._lock:
+                gateway_request = self._connector_calls.pop((device, request_id), None)
+            if gateway_request is not None:
+                self._publish(topics.ME_RPC_RESPONSE + gateway_request, dumps(content))
+                return
+        self._publish(topics.RPC, dumps({"device": self.names.platform(device), "id": request_id, "data": content}))
 
     def _attribute_update(self, content):
         if not isinstance(content, dict) or "device" not in content or "data" not in content:
             # Gateway-format uploads ({device: {..}}) are ours, echoed by a plain broker.
             log.debug("Not an attribute update, ignored: %.200s", content)
             return
+        content["device"] = self.names.local(content["device"])
         connector = self._owner_of(content["device"])
         if connector is None:
             log.warning("Attribute update for unknown device %r ignored", content["device"])
@@ -121,7 +141,7 @@ class Router(object):
         request_id = next(self._ids)
         with self._lock:
             self._attribute_requests[request_id] = callback
-        request = {"id": request_id, "device": device, "client": not shared}
+        request = {"id": request_id, "device": self.names.platform(device), "client": not shared}
         if len(keys) == 1:
             request["key"] = keys[0]
         else:
@@ -154,6 +174,8 @@ class Router(object):
         if callback is None:
             log.warning("Attribute response with unknown id %r ignored", request_id)
             return
+        if isinstance(content.get("device"), str):
+            content["device"] = self.names.local(content["device"])
         try:
             callback(content)
         except Exception:
@@ -190,14 +212,53 @@ class Router(object):
                 self._on_echo(content.get("method") if isinstance(content, dict) else None)
             return
         method = content.get("method") if isinstance(content, dict) else None
+        params = parsed_params(content.get("params")) if isinstance(content, dict) else None
         handler = self._methods.get(method)
+        then = None
         if handler is None:
+            if isinstance(method, str) and self._connector_rpc(request_id, method, params):
+                return  # the connector answers
             answer = {"code": 404, "error": "Unknown method: %s" % method,
                       "known": sorted(self._methods)}  # type: Dict[str, Any]
         else:
             try:
-                answer = {"code": 200, "resp": handler(content.get("params"))}
+                result = handler(params)
+                if isinstance(result, Then):
+                    result, then = result.value, result.action
+                answer = result if isinstance(result, dict) and "code" in result else {"code": 200, "resp": result}
             except Exception as e:
                 log.exception("Gateway RPC %s failed", method)
                 answer = {"code": 500, "error": "%s: %s" % (type(e).__name__, e)}
         self._publish(topics.ME_RPC_RESPONSE + request_id, dumps(answer))
+        if then is not None:
+            then()  # after the answer is on its way (a restart, a reboot)
+
+    def _connector_rpc(self, request_id, method, params):
+        # type: (str, str, Any) -> bool
+        """`<connector type>_<method>` from the connector RPC page: to the connector whose
+        id is params' connectorId (every running one of that type when none is given), as
+        its own RPC handling takes a device RPC; the reply goes to the gateway device."""
+        kind, _, name = method.partition("_")
+        if not name:
+            return False
+        connector_id = params.pop("connectorId", None) if isinstance(params, dict) else None
+        connectors = self._connectors_of(kind, connector_id)
+        if not connectors:
+            return False
+        device = None
+        if isinstance(params, dict):
+            named = params.get("deviceName", params.get("device"))
+            device = self.names.local(named) if isinstance(named, str) else None
+        number = int(request_id) if request_id.isdigit() else request_id  # as a device RPC's id
+        if device is not None:
+            with self._lock:
+                self._connector_calls[(device, number)] = request_id
+        content = {"device": device, "data": {"id": number, "method": name, "params": params}}
+        for connector in connectors:
+            try:
+                connector.server_side_rpc_handler(content)
+            except Exception as e:
+                log.exception("Connector %s failed on the connector RPC %s", connector.get_name(), method)
+                self._publish(topics.ME_RPC_RESPONSE + request_id,
+                              dumps({"code": 500, "error": "connector failed: %s" % e}))
+        return True

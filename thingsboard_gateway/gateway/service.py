@@ -25,7 +25,8 @@ from thingsboard_gateway.gateway.data_policy import DataPolicy
 from thingsboard_gateway.gateway.delivery import DeliveryTracker
 from thingsboard_gateway.gateway.devices import DeviceRegistry
 from thingsboard_gateway.gateway.gateway_device import GatewayDevice
-from thingsboard_gateway.gateway.gateway_rpc import gateway_methods
+from thingsboard_gateway.gateway.gateway_rpc import GatewayMethods
+from thingsboard_gateway.gateway.host import Reboot
 from thingsboard_gateway.gateway.ingest import Ingest
 from thingsboard_gateway.gateway.liveness import Watch
 from thingsboard_gateway.gateway.main_loop import MainLoop
@@ -66,13 +67,18 @@ class GatewayService(object):
         self.tracker = DeliveryTracker()
         self.sender = sender_for(self.storage, self.client, self.stats, tb, storage, self.tracker)
         self.device = GatewayDevice(self.client, self.sender, tb)
+        self.sender.names = self.device.names = self.registry.names  # devices renamed on the platform
         owner = lambda device: self.connectors.by_name(self.registry.owner(device))  # noqa: E731
-        self.router = Router(self.device.publish, owner, gateway_methods(self.registry, self.statistics),
-                             on_echo=self.device.on_own_request_echoed)
+        methods = GatewayMethods(self.registry, self.statistics, lambda device: self.ingest.forget_device(device),
+                                 self.request_restart, Reboot(), tb["handleDeviceRenaming"])
+        self.router = Router(self.device.publish, owner, methods.table(), on_echo=self.device.on_own_request_echoed,
+                             connectors_of=lambda kind, cid: self.connectors.of_type(kind, cid),
+                             names=self.registry.names)
         self.policy = DataPolicy(config, on_new_period=self.loop.wake)
         self.ingest = Ingest(self.policy, self.stats, self.tracker, self.writer, self.registry, self.activity,
                              self.device, self.router, storage.get("put_timeout_ms", 10000) / 1000.0)
         self.connectors = ConnectorSet(config.connectors, self.ingest, config.supervision, self.loop.wake)
+        self.ingest.type_of = self.connectors.type_of
         self.connectors.on_change(self.policy.connectors_changed)
         self.management = Management(config, self.connectors, self.device, self.stats, self._gauges, self.loop.wake,
                                      self.request_restart)

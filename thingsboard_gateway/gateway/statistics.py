@@ -18,11 +18,16 @@ class Statistics(object):
         # type: (str, int, str) -> None
         self._all.add(name, n)
         if connector is not None:
-            counters = self._per_connector.get(connector)
-            if counters is None:
-                with self._lock:
-                    counters = self._per_connector.setdefault(connector, Counters())
-            counters.add(name, n)
+            self.add_to(connector, name, n)
+
+    def add_to(self, connector, name, n):
+        # type: (str, str, int) -> None
+        """Count for one connector only (bytes received: no global figure needed)."""
+        counters = self._per_connector.get(connector)
+        if counters is None:
+            with self._lock:
+                counters = self._per_connector.setdefault(connector, Counters())
+        counters.add(name, n)
 
     def get(self, name):
         # type: (str) -> int

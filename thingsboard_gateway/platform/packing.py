@@ -97,10 +97,12 @@ def _split(device_key, fragment, topic, max_payload, max_datapoints, rejected):
     return out
 
 
-def pack(records, max_payload, max_datapoints=None):
-    # type: (List[Record], int, Optional[int]) -> Packed
+def pack(records, max_payload, max_datapoints=None, renamed=None):
+    # type: (List[Record], int, Optional[int], Optional[Dict[str, str]]) -> Packed
     """Messages carrying every telemetry entry and attribute of `records`, each within
-    max_payload bytes and max_datapoints key/value pairs; and what had to be rejected."""
+    max_payload bytes and max_datapoints key/value pairs; and what had to be rejected.
+    renamed: device key -> the key of the name the platform knows it by (DeviceNames.keys),
+    so that records stored before a rename go out under the new name."""
     messages = []  # type: List[Message]
     rejected = []  # type: List[Tuple[str, str]]
     current = {TELEMETRY: _Builder(TELEMETRY), ATTRIBUTES: _Builder(ATTRIBUTES)}
@@ -123,6 +125,8 @@ def pack(records, max_payload, max_datapoints=None):
 
     for record in records:
         key = record.device_key
+        if renamed:
+            key = renamed.get(key, key)
         for fragment, points in zip(record.telemetry, record.entry_points):
             place(TELEMETRY, key, fragment, points)
         if record.attributes:

@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from thingsboard_gateway.platform import limits as traffic
 from thingsboard_gateway.platform.limits import TrafficLimits
+from thingsboard_gateway.platform.names import DeviceNames
 from thingsboard_gateway.platform.packing import pack
 from thingsboard_gateway.platform.topics import TELEMETRY
 from thingsboard_gateway.runtime.liveness import Heart
@@ -93,6 +94,7 @@ class Sender(object):
         self._limits_deadline = None  # type: Optional[float]
         self._limits_wait_shortened = False
         self.max_inflight_seen = 0
+        self.names = DeviceNames()  # renamed devices (the service shares its own)
         self.heart = Heart("sender")  # beaten every round and every bounded wait (gateway/liveness.py)
 
     def consume(self, telemetry, datapoints):
@@ -205,8 +207,14 @@ class Sender(object):
     # -- sending ------------------------------------------------------------------------
     def _send(self, batches):
         # type: (List[Batch]) -> None
+        # Packed only once the session is up and its limits known: a batch read as the
+        # connection dropped goes out on the next session's limits and device names.
+        while not (self._client.wait_connected(0.5) and (self._ready.is_set() or self._limits_known())):
+            self.heart.beat()
+            if self._stop.is_set():
+                return  # stopping: unacked batches stay in storage
         records = [r for b in batches for r in b.records]
-        packed = pack(records, self._max_payload, self._limits.max_datapoints)
+        packed = pack(records, self._max_payload, self._limits.max_datapoints, self.names.keys)
         for device, reason in packed.rejected:
             log.error("Rejected data of %s: %s", device, reason)
             self._stats.add("values_rejected", 1)
@@ -221,6 +229,8 @@ class Sender(object):
             self._client.publish(message.topic, message.payload,
                                  on_ack=lambda mid, n=number: self._acked(n, delivery))
             self._stats.add("platform_messages_published", 1)
+            if message.topic != TELEMETRY:
+                self._stats.add("platform_attribute_messages_published", 1)
 
     def _wait_for_room(self, telemetry, datapoints):
         # type: (bool, int) -> Optional[int]
