@@ -32,6 +32,12 @@ install -m 0644 "$ROOT/debian/config/tb_gateway.json" "$ROOT/debian/config/logs.
     "$ROOT/config/simulator.json" "$ROOT/config/serial.json" "$ROOT/config/socket.json" \
     "$ROOT/config/rest.json" "$ROOT/config/request.json" "$ROOT/config/ble.json" \
     "$STAGE/etc/thingsboard-gateway/config/"
+# The narrowest permission for the gateway_reboot RPC: polkit lets the service user reboot,
+# nothing else (README, "Reboot from ThingsBoard"); .rules for polkit >= 0.106, .pkla for Buster's 0.105.
+install -D -m 0644 "$ROOT/debian/polkit/50-thingsboard-gateway-reboot.rules" \
+    "$STAGE/usr/share/polkit-1/rules.d/50-thingsboard-gateway-reboot.rules"
+install -D -m 0644 "$ROOT/debian/polkit/thingsboard-gateway-reboot.pkla" \
+    "$STAGE/var/lib/polkit-1/localauthority/10-vendor.d/thingsboard-gateway-reboot.pkla"
 install -m 0644 "$ROOT/README.md" "$ROOT/debian/copyright" "$DOC/"
 mkdir -p "$STAGE/usr/share/man/man1"
 gzip -9n < "$ROOT/debian/thingsboard-gateway.1" > "$STAGE/usr/share/man/man1/thingsboard-gateway.1.gz"

@@ -70,7 +70,10 @@ def test_contents_metadata_and_conffiles(debs):
                  "./usr/lib/thingsboard-gateway/thingsboard_gateway/cli.py",
                  "./usr/lib/thingsboard-gateway/paho/mqtt/client.py", "./usr/lib/thingsboard-gateway/pymodbus/",
                  "./usr/lib/thingsboard-gateway/opcua/", "./usr/lib/thingsboard-gateway/extensions/simulator/",
-                 "./usr/share/doc/%s/copyright" % PACKAGE):
+                 "./usr/share/doc/%s/copyright" % PACKAGE,
+                 # gateway_reboot: polkit lets the service user reboot, nothing else (new and Buster's polkit)
+                 "./usr/share/polkit-1/rules.d/50-thingsboard-gateway-reboot.rules",
+                 "./var/lib/polkit-1/localauthority/10-vendor.d/thingsboard-gateway-reboot.pkla"):
         assert path in listing, path
     assert ".so" not in listing and "__pycache__" not in listing
     assert "simplejson" not in listing  # the standard library's C json is faster (docs/DEVIATIONS.md)

@@ -59,7 +59,7 @@ def test_gateway_devices_and_version(world):
     devices = _rpc_answer(platform, platform.gateway_rpc("gateway_devices"))
     assert devices["resp"] == {"Sim A": "Simulator", "Probe Device": "Probe"}
     from thingsboard_gateway import __version__
-    assert _rpc_answer(platform, platform.gateway_rpc("gateway_version"))["resp"] == __version__
+    assert _rpc_answer(platform, platform.gateway_rpc("gateway_version"))["resp"]["current_version"] == __version__
 
 
 def test_gateway_stats(world):

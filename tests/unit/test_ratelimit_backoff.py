@@ -89,3 +89,18 @@ def test_backoff_survives_many_attempts():
     for _ in range(5000):
         delay = policy.next_delay()
     assert delay == 60.0
+
+
+def test_limits_set_later_count_what_was_already_sent():
+    """The platform's session limits come after the first announcements: they count them."""
+    from thingsboard_gateway.platform.limits import TrafficLimits
+    now = [100.0]
+    configured = TrafficLimits(clock=lambda: now[0])  # no configured limit
+    configured.take(False, 0)
+    configured.take(True, 3)
+    server = TrafficLimits([(3, 1.0)], [(5, 1.0)], [(10, 1.0)], clock=lambda: now[0]).carry(configured)
+    assert server.wait_time(False, 0) == 0.0
+    server.take(False, 0)
+    assert server.wait_time(False, 0) > 0  # 2 carried + 1: the window of 3 is full
+    now[0] += 1.1
+    assert server.wait_time(True, 10) == 0.0

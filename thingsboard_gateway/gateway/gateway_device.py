@@ -137,7 +137,7 @@ class GatewayDevice(object):
         devices = TrafficLimits.combine(traffic.configured(tb, "devices"), traffic.from_server(answer, "devices"))
         own = TrafficLimits.combine(traffic.configured(tb, "gateway"), traffic.from_server(answer, "gateway"))
         with self._lock:
-            self._limits = own
+            self._limits = own.carry(self._limits)
         max_payload = tb["maxPayloadSizeBytes"]
         if isinstance(answer.get("maxPayloadSize"), int) and answer["maxPayloadSize"] > 0:
             max_payload = min(max_payload, int(answer["maxPayloadSize"] * traffic.SERVER_SHARE))

@@ -10,6 +10,7 @@ Upstream's `DEFAULT_*` placeholders (and absent keys) set no client-side limit. 
 numbers are taken at 80 % (upstream's TB_DEFAULT_RATE_LIMIT_PERCENTAGE); configured and
 server buckets are all kept, so the strictest wins.
 """
+import collections
 import logging
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -19,6 +20,7 @@ from thingsboard_gateway.platform.ratelimit import RateLimit, parse_rate_limits
 log = logging.getLogger(__name__)
 
 SERVER_SHARE = 0.8
+RECENT = 1000  # messages remembered for limits set later (TrafficLimits.carry)
 CONFIG_KEYS = {
     "devices": ("deviceMessagesRateLimits", "deviceRateLimits", "deviceDpRateLimits"),
     "gateway": ("messagesRateLimits", "rateLimits", "dpRateLimits"),
@@ -62,6 +64,17 @@ class TrafficLimits(object):
         self.messages = RateLimit(list(messages), clock)
         self.telemetry_messages = RateLimit(list(telemetry_messages), clock)
         self.datapoints = RateLimit(list(datapoints), clock)
+        self._clock = clock
+        # The last RECENT messages, so that limits set later (the platform's session limits,
+        # which come after the first announcements) count what was already sent.
+        self._recent = collections.deque(maxlen=RECENT)  # type: collections.deque
+
+    def carry(self, old):
+        # type: (TrafficLimits) -> TrafficLimits
+        """Count what `old` took recently against these limits too; returns self."""
+        for at, telemetry, datapoints in old._recent:
+            self.take(telemetry, datapoints, at)
+        return self
 
     @classmethod
     def combine(cls, *specs, **kwargs):
@@ -82,9 +95,12 @@ class TrafficLimits(object):
             wait = max(wait, self.telemetry_messages.time_until(1), self.datapoints.time_until(datapoints))
         return wait
 
-    def take(self, telemetry, datapoints):
-        # type: (bool, int) -> None
-        self.messages.take(1)
+    def take(self, telemetry, datapoints, at=None):
+        # type: (bool, int, Optional[float]) -> None
+        if at is None:
+            at = self._clock()
+        self.messages.take(1, at)
         if telemetry:
-            self.telemetry_messages.take(1)
-            self.datapoints.take(datapoints)
+            self.telemetry_messages.take(1, at)
+            self.datapoints.take(datapoints, at)
+        self._recent.append((at, telemetry, datapoints))

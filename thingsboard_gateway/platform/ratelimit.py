@@ -75,11 +75,11 @@ class RateLimit(object):
             wait = max(wait, window.time_until(n, now))
         return wait
 
-    def take(self, n=1):
-        # type: (int) -> None
-        """Take n now, even beyond the limit: for traffic that cannot wait (replies),
-        which later traffic then waits for."""
-        now = self._clock()
+    def take(self, n=1, at=None):
+        # type: (int, Optional[float]) -> None
+        """Take n now (or at `at`, in order: replaying history), even beyond the limit: for
+        traffic that cannot wait (replies), which later traffic then waits for."""
+        now = self._clock() if at is None else at
         for window in self._windows:
             window.prune(now)
             window.entries.append((now, float(n)))

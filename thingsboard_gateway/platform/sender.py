@@ -108,7 +108,7 @@ class Sender(object):
         # type: (TrafficLimits, Optional[int], Optional[int]) -> None
         """New limits (e.g. the platform's session limits); callable from any thread."""
         with self._cond:
-            self._limits = limits
+            self._limits = limits.carry(self._limits)
             if max_payload:
                 self._max_payload = max_payload
             if max_inflight:
