@@ -88,6 +88,35 @@ def _describe_reporting(tb, rules):
     return text + ", device filtering: %d deny pattern(s)" % sum(len(p) for p in rules["deny"].values())
 
 
+def _describe_security(config):
+    # type: (Any) -> str
+    from thingsboard_gateway.config.provisioning import describe
+    tb = config.thingsboard
+    if config.credentials == "provisioning":
+        return "none yet: %s" % describe(tb["provisioning"])
+    if config.credentials == "saved":
+        return "%s (saved by provisioning in %s)" % (tb["security"]["type"], config.credentials_path)
+    return tb["security"]["type"]
+
+
+def _provision(config, stopped):
+    # type: (Any, Any) -> bool
+    """No credentials yet: ThingsBoard's device provisioning until it answers (True) or
+    SIGTERM (False). systemd is told we are up (a first boot may wait long) and its
+    watchdog is fed meanwhile."""
+    from thingsboard_gateway.gateway.systemd import SystemdNotifier
+    from thingsboard_gateway.platform.provisioning import Provisioner
+    notifier = SystemdNotifier()
+    notifier.notify("READY=1\nSTATUS=provisioning")
+    security = Provisioner(config.thingsboard, config.credentials_path, stopped,
+                           beat=lambda: notifier.notify("WATCHDOG=1")).run()
+    if security is None:
+        return False
+    config.thingsboard["security"] = security
+    config.credentials = "saved"
+    return True
+
+
 def check(path):
     # type: (str) -> int
     """Validate the main file and every connector file; print a summary without secrets."""
@@ -98,7 +127,7 @@ def check(path):
     tb = config.thingsboard
     lines = ["Configuration OK: %s" % path,
              "  platform:   %s:%d (qos %d)" % (tb["host"], tb["port"], tb["qos"]),
-             "  security:   %s" % tb["security"]["type"],
+             "  security:   %s" % _describe_security(config),
              "  storage:    %s" % config.storage["type"],
              "  reporting:  %s" % _describe_reporting(tb, config.device_filter),
              "  connectors: %d" % len(config.connectors)]
@@ -158,13 +187,18 @@ def run(path):
     try:
         config = validate_connector_files(load_gateway_config(path))
         used = setup_logging(config.folder)
-        service = GatewayService(config)
+        service = GatewayService(config) if config.credentials != "provisioning" else None
     except ConfigError as e:
         return _fail(e)
     log = logging.getLogger("thingsboard_gateway")
     log.info("Configuration %s, logging: %s", path, used)
     for warning in config.warnings:
         log.warning(warning)
+    if service is None:
+        if not _provision(config, lambda: bool(requested)):
+            log.info("Stopped while provisioning")
+            return 0
+        service = GatewayService(config)
     holder.append(service)
     if hasattr(signal, "SIGHUP"):  # systemctl reload: check the connector files now
         signal.signal(signal.SIGHUP, lambda signum, frame: service.request_reload())

@@ -61,9 +61,21 @@ class Published(object):
 class FakePlatform(object):
     """limits: {"messages": "10:1,100:10", "datapoints": "...", "max_payload": n} enforced on
     v1/gateway/* traffic. session_limits: the getSessionLimits answer (None: never answer).
-    withhold(published) -> True to hold back that PUBACK until release()."""
+    withhold(published) -> True to hold back that PUBACK until release().
 
-    def __init__(self, limits=None, session_limits=None, withhold=None):
+    tokens: the access tokens (user names) it accepts, as ThingsBoard authenticates a
+    CONNECT (None: everyone); others get CONNACK 5, "not authorized". provisioning: the
+    device profile's {"key", "secret"}: the user name `provision` may then ask for
+    credentials on /provision/request (ThingsBoard's device provisioning); what it issues
+    is accepted from then on."""
+
+    def __init__(self, limits=None, session_limits=None, withhold=None, tokens=None, provisioning=None):
+        self.tokens = tokens
+        self.basic = []  # (client id, user name, password) accepted, issued by MQTT_BASIC provisioning
+        self.provisioning = provisioning
+        self.provision_requests = []  # every request, parsed
+        self.devices = {}  # name -> the request that provisioned it
+        self.refused = 0  # CONNECTs refused
         self.limits = limits or {}
         self.session_limits = session_limits
         self.withhold = withhold or (lambda published: False)
@@ -110,6 +122,11 @@ class FakePlatform(object):
                 body = _read_exact(sock, _remaining_length(sock))
                 kind = header >> 4
                 if kind == 1:      # CONNECT
+                    if not self._authenticated(body):
+                        with self._lock:
+                            self.refused += 1
+                        self._send(sock, 0x20, b"\x00\x05")  # not authorized
+                        break
                     self._send(sock, 0x20, b"\x00\x00")
                 elif kind == 8:    # SUBSCRIBE
                     packet_id = body[:2]
@@ -147,6 +164,8 @@ class FakePlatform(object):
             raise ConnectionError("limit violated")
         if topic.startswith("v1/devices/me/rpc/request/"):
             self._answer_rpc(sock, topic, payload)
+        if topic == "/provision/request":
+            self._provision(sock, payload)
         if qos:
             ack = (sock, struct.pack(">H", packet_id))
             with self._cond:
@@ -175,6 +194,70 @@ class FakePlatform(object):
         if reasons:
             self.violations.append((published.topic, reasons))
         return not reasons
+
+    @staticmethod
+    def _credentials(body):
+        """(client id, user name, password) of a CONNECT."""
+        _, offset = _string(body, 0)
+        flags = body[offset + 1]
+        offset += 4
+        client_id, offset = _string(body, offset)
+        if flags & 0x04:  # will topic and message
+            _, offset = _string(body, offset)
+            length = struct.unpack_from(">H", body, offset)[0]
+            offset += 2 + length
+        username = password = None
+        if flags & 0x80:
+            username, offset = _string(body, offset)
+        if flags & 0x40:
+            length = struct.unpack_from(">H", body, offset)[0]
+            password = body[offset + 2:offset + 2 + length].decode("utf-8")
+        return client_id, username, password
+
+    def _authenticated(self, body):
+        client_id, username, password = self._credentials(body)
+        if self.tokens is None or (username == "provision" and self.provisioning is not None):
+            return True
+        with self._lock:
+            if username in self.tokens and not password:
+                return True
+            return any((c or client_id) == client_id and u == username and (p or None) == (password or None)
+                       for c, u, p in self.basic)
+
+    def _provision(self, sock, payload):
+        """ThingsBoard's answer to a provision request."""
+        try:
+            request = json.loads(payload.decode())
+        except ValueError:
+            request = {}
+        with self._lock:
+            self.provision_requests.append(request)
+            profile = self.provisioning or {}
+            name = request.get("deviceName") or "device-%d" % len(self.devices)
+            if request.get("provisionDeviceKey") != profile.get("key") or \
+                    request.get("provisionDeviceSecret") != profile.get("secret"):
+                answer = {"status": "NOT_FOUND", "errorMsg": "Provision data was not found!"}
+            elif name in self.devices:
+                answer = {"status": "FAILURE", "errorMsg": "Device with name %s already exists!" % name}
+            elif request.get("credentialsType") == "MQTT_BASIC":
+                issued = (request.get("clientId"), request.get("username"), request.get("password"))
+                self.basic.append(issued)
+                self.devices[name] = request
+                answer = {"status": "SUCCESS", "credentialsType": "MQTT_BASIC",
+                          "credentialsValue": {"clientId": issued[0], "userName": issued[1], "password": issued[2]}}
+            else:
+                token = request.get("token") or "issued-%08d" % (len(self.devices) * 7919 + 12345)
+                if self.tokens is not None:
+                    self.tokens.add(token)
+                self.devices[name] = request
+                answer = {"status": "SUCCESS", "credentialsType": "ACCESS_TOKEN", "credentialsValue": token}
+        topic = b"/provision/response"
+        self._send(sock, 0x30, struct.pack(">H", len(topic)) + topic + json.dumps(answer).encode())
+
+    def revoke(self, token):
+        """The platform deletes the device's credentials: its CONNECTs are refused from now on."""
+        with self._lock:
+            self.tokens.discard(token)
 
     def _answer_rpc(self, sock, topic, payload):
         try:

@@ -25,7 +25,7 @@ RATE = Field("str", check=_rate_limit_problem)
 ACCEPTED = Field("any")
 PORT = Field("int", min=1, max=65535)
 
-SECURITY = Field("object", required=True, fields={
+SECURITY = Field("object", fields={
     "type": Field("str", choices=SECURITY_TYPES),
     "accessToken": Field("str"),
     "clientId": Field("str"),
@@ -34,6 +34,22 @@ SECURITY = Field("object", required=True, fields={
     "caCert": Field("str"),
     "cert": Field("str"),
     "privateKey": Field("str"),
+    "checkServerHostname": Field("bool", default=True),
+})
+
+# ThingsBoard's device provisioning (config/provisioning.py): used when there is no `security`
+# section and no credentials saved by an earlier provisioning.
+PROVISIONING_TYPES = ["ACCESS_TOKEN", "MQTT_BASIC", "X509_CERTIFICATE"]
+PROVISIONING = Field("object", fields={
+    "type": Field("str", choices=PROVISIONING_TYPES, default="ACCESS_TOKEN"),
+    "provisionDeviceKey": Field("str", required=True),
+    "provisionDeviceSecret": Field("str", required=True),
+    "deviceName": Field("str"),
+    "accessToken": Field("str"),
+    "clientId": Field("str"),
+    "username": Field("str"),
+    "password": Field("str"),
+    "caCert": Field("str"),
     "checkServerHostname": Field("bool", default=True),
 })
 
@@ -56,6 +72,7 @@ THINGSBOARD = Field("object", required=True, fields={
     "host": Field("str", required=True, check=lambda v: None if v.strip() else "expected a host name, got \"\""),
     "port": Field("int", min=1, max=65535, default=1883),
     "security": SECURITY,
+    "provisioning": PROVISIONING,
     "qos": Field("int", min=0, max=1, default=1),
     "keepalive": Field("int", min=5, default=60),
     "maxInflightMessages": Field("int", min=1, default=100),

@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Mapping, Optional
 from thingsboard_gateway.config.device_filter import Rules, compile_rules
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.config.gateway_spec import GATEWAY, PORT
+from thingsboard_gateway.config.provisioning import apply_provisioning_env, credentials_path, read_saved
 from thingsboard_gateway.config.report_strategy import parse_strategy
 from thingsboard_gateway.config.schema import show, validate
 
@@ -23,6 +24,8 @@ SECURITY_ENV = {
     "TB_GW_CLIENT_ID": "clientId",
     "TB_GW_SECURITY_TYPE": "type",
 }
+
+PLACEHOLDER_TOKEN = "YOUR_ACCESS_TOKEN"  # the shipped file's: no credentials yet
 
 # What each security type needs.
 SECURITY_REQUIRES = {
@@ -70,6 +73,10 @@ class GatewayConfig(object):
         self.connectors = connectors
         self.warnings = warnings
         self.device_filter = None  # type: Optional[Rules]  # compiled deviceFiltering rules, when enabled
+        # Where thingsboard.security came from: "file" (tb_gateway.json), "saved" (an earlier
+        # provisioning, credentials_path) or "provisioning" (none yet: provision first).
+        self.credentials = "file"
+        self.credentials_path = credentials_path(self.folder)
 
 
 def default_config_path(cli_path=None, env=None):
@@ -126,6 +133,7 @@ def apply_env(raw, env):
         tb["port"] = port
     if env.get("TB_GW_RATE_LIMITS"):
         tb["rateLimits"] = env["TB_GW_RATE_LIMITS"]
+    apply_provisioning_env(tb, env)
     security = tb.get("security")
     if any(env.get(name) for name in SECURITY_ENV):
         if not isinstance(security, dict):
@@ -171,6 +179,30 @@ def check_security(security, file, folder):
                 raise ConfigError(file, "thingsboard.security." + key, "file not found: %s" % security[key])
 
 
+def choose_credentials(tb, shown, folder):
+    # type: (Dict[str, Any], str, str) -> str
+    """tb_gateway.json's security, else the saved credentials, else provisioning (see
+    config/provisioning.py); which one it is."""
+    if tb.get("provisioning") and isinstance(tb.get("security"), dict) \
+            and tb["security"].get("accessToken") == PLACEHOLDER_TOKEN:
+        del tb["security"]  # the .deb's file as shipped, provisioned by the environment
+    if tb.get("security") is not None:
+        check_security(tb["security"], shown, folder)
+        return "file"
+    saved = read_saved(credentials_path(folder))
+    if saved is not None:
+        tb["security"] = saved
+        check_security(saved, os.path.basename(credentials_path(folder)), folder)
+        return "saved"
+    if tb.get("provisioning"):
+        ca_cert = tb["provisioning"].get("caCert")
+        if ca_cert:
+            tb["provisioning"]["caCert"] = resolve_path(ca_cert, folder)
+        return "provisioning"
+    raise ConfigError(shown, "thingsboard.security", "required key is missing (expected an object; or a "
+                      "`provisioning` section, or TB_GW_PROVISIONING_DEVICE_KEY and _SECRET in the environment)")
+
+
 def resolve_path(path, folder):
     # type: (str, str) -> str
     """A path from a config file: absolute as is, relative to the config folder otherwise."""
@@ -191,7 +223,7 @@ def load_gateway_config(path, env=None, load_connectors=True):
     warnings = []  # type: List[str]
     raw = validate(raw, GATEWAY, shown, "", warnings)
     folder = os.path.dirname(os.path.abspath(path))
-    check_security(raw["thingsboard"]["security"], shown, folder)
+    credentials = choose_credentials(raw["thingsboard"], shown, folder)
     connectors = []
     names = set()
     for i, entry in enumerate(raw["connectors"]):
@@ -204,6 +236,7 @@ def load_gateway_config(path, env=None, load_connectors=True):
                                         entry["configuration"], entry.get("id") if isinstance(entry.get("id"), str)
                                         else None))
     config = GatewayConfig(path, raw, connectors, warnings)
+    config.credentials = credentials
     config.device_filter = load_device_filter(raw["thingsboard"], folder, shown)
     return config
 

@@ -64,6 +64,10 @@ class GatewayService(object):
             if activity["checkDeviceInactivity"] else None  # type: Optional[DeviceActivity]
         self.client = client_factory(tb, on_message=self._on_platform_message, on_connected=self._on_connected,
                                      on_lost=lambda: self.router.connection_lost())
+        if config.credentials == "saved":  # revoked: say so, and never re-provision by itself
+            self.client.refused_hint = ("the credentials provisioning saved in %s were refused (revoked on the "
+                                        "platform?); to provision again, delete that file and restart the gateway"
+                                        % config.credentials_path)
         self.tracker = DeliveryTracker()
         self.sender = sender_for(self.storage, self.client, self.stats, tb, storage, self.tracker)
         self.device = GatewayDevice(self.client, self.sender, tb)

@@ -108,6 +108,7 @@ class MqttConnection(object):
         self._thread = None  # type: Optional[threading.Thread]
         self.attempts = 0
         self.last_error = None  # type: Optional[str]
+        self.refused_hint = None  # type: Optional[str]  added to a "not authorized" refusal's line
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -215,6 +216,8 @@ class MqttConnection(object):
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
             self.last_error = "connection refused: %s" % failure_hint(reason_code)
+            if self.refused_hint and "not authori" in str(reason_code).lower():
+                self.last_error += "; " + self.refused_hint
             self._wake.set()
             return
         self.last_error = None
