@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from tests.support.certs import have_openssl, make_ca, make_cert
 from tests.support.fake_platform import FakePlatform
 from tests.support.gateway import GatewayProcess, run_cli, simulator_entry, write_config
 from tests.support.waiting import wait_until
@@ -160,3 +161,26 @@ def test_no_security_and_no_provisioning_is_a_clear_error(tmp_path):
     assert checked.returncode == 2 and "provisioning" in checked.stderr and "Traceback" not in checked.stderr
     checked = run_cli(["check", "--config", path], env={"TB_GW_PROVISIONING_DEVICE_KEY": KEY})
     assert checked.returncode == 2 and "both needed" in checked.stderr
+
+
+@pytest.mark.skipif(not have_openssl(), reason="the openssl command is not installed")
+def test_x509_certificate_provisioning_then_tls_with_it(tmp_path, gateways):
+    folder = str(tmp_path)
+    ca = make_ca(folder)
+    server = make_cert(folder, ca, "platform")
+    fake = FakePlatform(tokens=set(), provisioning={"key": KEY, "secret": SECRET}, tls=server)
+    try:
+        path = config(tmp_path, fake.port, {"type": "X509_CERTIFICATE", "provisionDeviceKey": KEY,
+                                            "provisionDeviceSecret": SECRET, "deviceName": "pi-x509",
+                                            "caCert": os.path.basename(ca[0])})
+        gateway = gateways(path)
+        fake.wait_for(lambda: data_from(fake), 60)  # connected over TLS with its own certificate
+        request = fake.provision_requests[0]
+        assert request["credentialsType"] == "X509_CERTIFICATE" and "BEGIN CERTIFICATE" in request["hash"]
+        with open(os.path.join(folder, ".credentials")) as f:
+            security = json.load(f)
+        assert security["type"] == "tlsPrivateKey" and security["caCert"] == ca[0]
+        assert stat.S_IMODE(os.stat(security["privateKey"]).st_mode) == 0o600
+        assert gateway.terminate()[0] == 0 and "PRIVATE KEY" not in gateway.output()
+    finally:
+        fake.close()

@@ -6,6 +6,7 @@ Real sockets on 127.0.0.1, one thread per connection; only what the gateway uses
 """
 import json
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -67,10 +68,13 @@ class FakePlatform(object):
     CONNECT (None: everyone); others get CONNACK 5, "not authorized". provisioning: the
     device profile's {"key", "secret"}: the user name `provision` may then ask for
     credentials on /provision/request (ThingsBoard's device provisioning); what it issues
-    is accepted from then on."""
+    is accepted from then on. tls: (certificate, key) to serve TLS with; a client certificate
+    provisioned by X509_CERTIFICATE authenticates its CONNECT (as ThingsBoard matches it)."""
 
-    def __init__(self, limits=None, session_limits=None, withhold=None, tokens=None, provisioning=None):
+    def __init__(self, limits=None, session_limits=None, withhold=None, tokens=None, provisioning=None, tls=None):
         self.tokens = tokens
+        self.tls = tls
+        self.certificates = []  # PEM of client certificates provisioned (X509_CERTIFICATE)
         self.basic = []  # (client id, user name, password) accepted, issued by MQTT_BASIC provisioning
         self.provisioning = provisioning
         self.provision_requests = []  # every request, parsed
@@ -115,14 +119,28 @@ class FakePlatform(object):
         except OSError:
             pass
 
+    def _secured(self, sock):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*self.tls)
+        with self._lock:
+            trusted = "".join(self.certificates)
+        if trusted:
+            context.load_verify_locations(cadata=trusted)
+            context.verify_mode = ssl.CERT_OPTIONAL
+        return context.wrap_socket(sock, server_side=True)
+
     def _serve(self, sock, number):
+        peer = None
         try:
+            if self.tls:
+                sock = self._secured(sock)
+                peer = sock.getpeercert(binary_form=True)
             while not self._stop.is_set():
                 header = _read_exact(sock, 1)[0]
                 body = _read_exact(sock, _remaining_length(sock))
                 kind = header >> 4
                 if kind == 1:      # CONNECT
-                    if not self._authenticated(body):
+                    if not self._authenticated(body, peer):
                         with self._lock:
                             self.refused += 1
                         self._send(sock, 0x20, b"\x00\x05")  # not authorized
@@ -142,7 +160,7 @@ class FakePlatform(object):
                     self._send(sock, 0xD0, b"")
                 elif kind == 14:   # DISCONNECT
                     break
-        except (ConnectionError, OSError):
+        except (ConnectionError, OSError, ssl.SSLError):
             pass
         finally:
             sock.close()
@@ -214,11 +232,13 @@ class FakePlatform(object):
             password = body[offset + 2:offset + 2 + length].decode("utf-8")
         return client_id, username, password
 
-    def _authenticated(self, body):
+    def _authenticated(self, body, peer=None):
         client_id, username, password = self._credentials(body)
         if self.tokens is None or (username == "provision" and self.provisioning is not None):
             return True
         with self._lock:
+            if peer and any(ssl.PEM_cert_to_DER_cert(pem) == peer for pem in self.certificates):
+                return True
             if username in self.tokens and not password:
                 return True
             return any((c or client_id) == client_id and u == username and (p or None) == (password or None)
@@ -239,6 +259,11 @@ class FakePlatform(object):
                 answer = {"status": "NOT_FOUND", "errorMsg": "Provision data was not found!"}
             elif name in self.devices:
                 answer = {"status": "FAILURE", "errorMsg": "Device with name %s already exists!" % name}
+            elif request.get("credentialsType") == "X509_CERTIFICATE":
+                self.certificates.append(request.get("hash") or "")
+                self.devices[name] = request
+                answer = {"status": "SUCCESS", "credentialsType": "X509_CERTIFICATE",
+                          "credentialsValue": request.get("hash")}
             elif request.get("credentialsType") == "MQTT_BASIC":
                 issued = (request.get("clientId"), request.get("username"), request.get("password"))
                 self.basic.append(issued)
