@@ -10,7 +10,7 @@ GATEWAY37_TESTS := $(addprefix tests/integration/,test_mqtt_connector.py test_mq
 	test_modbus_connector.py test_opcua_connector.py test_gateway_platform.py test_outage.py test_supervision.py \
 	test_security.py test_dry_run.py test_storage_cli.py test_report_strategies.py \
 	test_modbus_server.py test_remote_management.py test_opcua_scale.py test_never_stuck.py test_liveness.py \
-	test_connector_changes.py test_gateway_pages.py test_provisioning.py)
+	test_connector_changes.py test_gateway_pages.py test_provisioning.py test_snmp_connector.py)
 # Of the serial, socket, REST, request and BLE files, the tests that run a gateway process
 # (the others run the connector inside the test's own interpreter).
 GATEWAY37_CONNECTOR_TESTS := $(addprefix tests/integration/,test_serial_connector.py test_socket_connector.py \
@@ -55,6 +55,9 @@ mosquitto:
 	@command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || \
 		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq mosquitto mosquitto-clients openssl socat)
 	@command -v socat >/dev/null 2>&1 || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq socat)
+	@# The SNMP connector's tests run net-snmp's agent, with its command-line tools as the reference.
+	@[ -x /usr/sbin/snmpd ] && command -v snmpget >/dev/null 2>&1 || \
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq snmpd snmp)
 	@# For the .deb tests: lintian, and the Debian packages the .deb depends on.
 	@command -v lintian >/dev/null 2>&1 && /usr/bin/python3 -c "import lxml, dateutil, pytz, serial, six" 2>/dev/null || \
 		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq lintian python3-lxml python3-dateutil \

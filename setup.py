@@ -20,6 +20,13 @@ setup(
         "pyserial==3.5",
         # paho-mqtt 2.1.0 imports typing_extensions on Python < 3.8 without declaring it.
         "typing_extensions==4.7.1; python_version < '3.8'",
+        # SNMP (connectors/snmp): puresnmp 1.11 is the last with a synchronous API (2.x is
+        # asyncio only), pure Python, 3.5 to 3.13; its dependencies pinned with it.
+        "puresnmp==1.11.0",
+        "t61codec==2.0.0",
+        "verlib==0.1",
+        "importlib_metadata==6.7.0; python_version < '3.8'",
+        "zipp==3.15.0; python_version < '3.8'",
     ],
     extras_require={
         # bluepy compiles a helper binary: needs libglib2.0-dev and pkg-config.

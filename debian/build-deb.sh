@@ -30,7 +30,7 @@ install -m 0644 "$ROOT/debian/thingsboard-gateway.service" "$STAGE/lib/systemd/s
 install -m 0644 "$ROOT/debian/config/tb_gateway.json" "$ROOT/debian/config/logs.json" \
     "$ROOT/config/mqtt.json" "$ROOT/config/modbus.json" "$ROOT/config/opcua.json" \
     "$ROOT/config/simulator.json" "$ROOT/config/serial.json" "$ROOT/config/socket.json" \
-    "$ROOT/config/rest.json" "$ROOT/config/request.json" "$ROOT/config/ble.json" \
+    "$ROOT/config/rest.json" "$ROOT/config/request.json" "$ROOT/config/ble.json" "$ROOT/config/snmp.json" \
     "$STAGE/etc/thingsboard-gateway/config/"
 # The narrowest permission for the gateway_reboot RPC: polkit lets the service user reboot,
 # nothing else (README, "Reboot from ThingsBoard"); .rules for polkit >= 0.106, .pkla for Buster's 0.105.

@@ -1,5 +1,5 @@
 """Connector converters, data-driven, the one runner of tests/cases/: each folder under
-tests/cases/<kind>/ (mqtt, modbus, opcua, serial, socket, rest, request, ble) is a case.
+tests/cases/<kind>/ (mqtt, modbus, opcua, serial, socket, rest, request, ble, snmp) is a case.
 config.json is the connector file (for mqtt: one mapping's converter); then either
   sample.json (what was read) -> expected.json {"converted", "failures"}: the uplink
     converter, through the functions `thingsboard-gateway check --sample` runs

@@ -149,6 +149,7 @@ SAMPLE_CONVERTERS = {
     "rest": "thingsboard_gateway.connectors.rest.sample:convert_sample",
     "request": "thingsboard_gateway.connectors.request.sample:convert_sample",
     "ble": "thingsboard_gateway.connectors.ble.sample:convert_sample",
+    "snmp": "thingsboard_gateway.connectors.snmp.sample:convert_sample",
 }
 
 
@@ -174,6 +175,8 @@ def connector_kind(config, shown):
             return "socket"
         if "MACAddress" in first:
             return "ble"
+        if "ip" in first and ("community" in first or "attributes" in first or "telemetry" in first):
+            return "snmp"
         if "port" in first:
             return "serial"
         if "url" in server:
@@ -185,7 +188,7 @@ def connector_kind(config, shown):
     raise ConfigError(shown, "", "cannot tell the connector type: expected \"broker\" (MQTT), \"master\" "
                                  "(Modbus), \"server\" with \"url\" (OPC-UA) or with \"host\" (REST), "
                                  "\"socket\", \"host\" + \"mapping\" (request), devices with \"port\" "
-                                 "(serial) or \"MACAddress\" (BLE)")
+                                 "(serial) or \"MACAddress\" (BLE) or \"ip\" (SNMP)")
 
 
 def _read_sample_json(sample_path, payload):

@@ -23,6 +23,7 @@ BUILTIN = {
     "rest": "thingsboard_gateway.connectors.rest.connector:RestConnector",
     "request": "thingsboard_gateway.connectors.request.connector:RequestConnector",
     "ble": "thingsboard_gateway.connectors.ble.connector:BleConnector",
+    "snmp": "thingsboard_gateway.connectors.snmp.connector:SnmpConnector",
 }
 
 # Upstream ships some connectors as extension examples named by `class`; when no such
