@@ -100,7 +100,7 @@ def test_buster_environment_holds_exactly_what_depends_and_recommends_name(debs)
 
 def test_bundled_versions_match_setup_py():
     setup = open(os.path.join(ROOT, "setup.py")).read()
-    pins = dict(re.findall(r'"([A-Za-z0-9_-]+)==([0-9.]+)"', setup))
+    pins = dict(re.findall(r'"([A-Za-z0-9_-]+)==([0-9.]+)[";]', setup))  # with or without a marker
     bundled = dict(line.strip().split("==") for line in open(os.path.join(ROOT, "debian", "bundled.txt"))
                    if line.strip())
     for name, version in bundled.items():
@@ -241,16 +241,18 @@ def test_packaged_gateway_on_buster_python37_version_and_check(debs, root):
 @on_buster
 def test_packaged_gateway_on_buster_python37_runs_every_connector_and_relays_without_loss(debs, root, tmp_path):
     """The .deb's own code and bundled libraries on a Buster-like 3.7: MQTT, Modbus, OPC-UA,
-    serial (Buster's python3-serial 3.4), REST and the simulator deliver, and a relay of a
-    few thousand messages loses none."""
+    serial (Buster's python3-serial 3.4), REST, SNMP (bundled puresnmp, importlib_metadata)
+    and the simulator deliver, and a relay of a few thousand messages loses none."""
     from tests.support.devices import RelayPeers
     from tests.support.modbus_server import ModbusServer
     from tests.support.opcua_server import OpcUaServer
     dpkg(root, "-i", debs["1"])
     etc = os.path.join(root, "etc/thingsboard-gateway/config")
     peers = RelayPeers(str(tmp_path), ("unused/topic",))
-    modbus, opcua, process, line = None, None, None, None
+    from tests.support.snmp_agent import SnmpAgent
+    modbus, opcua, process, line, agent = None, None, None, None, None
     try:
+        agent = SnmpAgent(str(tmp_path)).start()
         from tests.support.serial_line import SerialLine
         line = SerialLine()
         rest_port = free_port()
@@ -281,11 +283,14 @@ def test_packaged_gateway_on_buster_python37_runs_every_connector_and_relays_wit
             "rest.json": {"server": {"host": "127.0.0.1", "port": rest_port}, "mapping": [{
                 "endpoint": "/data", "converter": {"type": "json", "deviceInfo": {
                     "deviceNameExpressionSource": "request", "deviceNameExpression": "${name}"},
-                    "timeseries": [{"type": "double", "key": "level", "value": "${level}"}]}}]}}
+                    "timeseries": [{"type": "double", "key": "level", "value": "${level}"}]}}]},
+            "snmp.json": {"devices": [{"deviceName": "Buster Switch", "ip": "127.0.0.1", "port": agent.port,
+                                       "pollPeriod": 200, "timeout": 1, "telemetry": [
+                                           {"key": "uptime", "method": "get", "oid": "1.3.6.1.2.1.1.3.0"}]}]}}
         for name, content in files.items():
             (tmp_path / name).write_text(json.dumps(content))
         connectors = [simulator_entry()] + [{"name": kind.upper(), "type": kind, "configuration": kind + ".json"}
-                                            for kind in ("mqtt", "modbus", "opcua", "serial", "rest")]
+                                            for kind in ("mqtt", "modbus", "opcua", "serial", "rest", "snmp")]
         (tmp_path / "tb_gateway.json").write_text(json.dumps({
             "thingsboard": {"host": "127.0.0.1", "port": peers.platform_broker.port,
                             "security": {"accessToken": "BUSTER"}},
@@ -297,7 +302,7 @@ def test_packaged_gateway_on_buster_python37_runs_every_connector_and_relays_wit
                                    stderr=subprocess.STDOUT)
         platform = peers.platform
         for device, key in (("Sim Thermometer 1", "temperature"), ("Buster Meter", "temperature"),
-                            ("Buster Boiler", "temperature")):
+                            ("Buster Boiler", "temperature"), ("Buster Switch", "uptime")):
             platform.wait_for(lambda m: key in platform.latest(device), timeout=30)
         assert platform.latest("Buster Meter")["temperature"] == 21.5
         assert platform.latest("Buster Boiler")["temperature"] == 21.5
@@ -331,7 +336,7 @@ def test_packaged_gateway_on_buster_python37_runs_every_connector_and_relays_wit
         if process is not None and process.poll() is None:
             process.kill()
             process.wait(5)
-        for server in (modbus, opcua, line):
+        for server in (modbus, opcua, line, agent):
             if server is not None:
                 server.close() if server is line else server.stop()
         peers.close()
