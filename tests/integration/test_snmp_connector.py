@@ -82,7 +82,7 @@ def test_every_method_as_upstream_means_it(tmp_path, broker, platform, agent, ga
     interfaces = [value.strip('"') for _, value in agent.walk(IF_DESCR)]
     assert list(attributes["names"].values()) == interfaces
     # GETBULK is GETNEXT-based: the scalar's successor, then 2 rows of the repeating column
-    assert list(attributes["bulk"]) == [SYS_OBJECT_ID] + [IF_DESCR + ".%d" % i for i in (1, 2)][:len(interfaces)]
+    assert list(attributes["bulk"]) == [SYS_OBJECT_ID] + [oid for oid, _ in agent.walk(IF_DESCR)][:2]
     assert isinstance(telemetry["uptime"], (int, float)) and telemetry["uptime"] > 0  # seconds, not a timedelta
     table = telemetry["interfaces"]  # every row, none overwritten
     assert len(table) == len(interfaces) and sorted(row["2"] for row in table.values()) == sorted(interfaces)
@@ -153,11 +153,11 @@ def test_fifty_devices_at_one_second_and_a_dead_one(tmp_path, broker, platform, 
     for name, _, _ in platform.telemetry():
         if name in first:
             first[name] += 1
-    time.sleep(5.0)
+    time.sleep(6.0)
     counts = dict.fromkeys(first, 0)
     for name, _, _ in platform.telemetry():
         if name in counts:
             counts[name] += 1
     gained = [counts[name] - first[name] for name in counts]
-    assert min(gained) >= 4, gained  # every device kept its 1 s period (5 s), the dead one cost only itself
+    assert min(gained) >= 4, gained  # every device kept its 1 s period (6 s), the dead one cost only itself
     assert "Traceback" not in gateway.output()

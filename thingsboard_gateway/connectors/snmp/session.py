@@ -18,6 +18,7 @@ from thingsboard_gateway.connectors.worker import DeviceSession
 log = logging.getLogger(__name__)
 
 POLL = "poll"
+GROUP = 16  # `get` keys asked for in one GET at most
 
 
 def fetch(agent, entry):
@@ -90,6 +91,10 @@ class SnmpDevice(DeviceSession):
         self.agent = None  # type: Optional[Agent]
         self.polls = 0
         self.online = False
+        # A device's plain `get` keys go in one GET per poll (one datagram, not one per key),
+        # grouped by community and timeout; a key whose OID the agent lacks is asked for alone
+        # from then on, so that it does not fail the others' request.
+        self.alone = set()  # type: set
 
     # -- the worker's thread ------------------------------------------------------------------
     def connect(self):
@@ -112,25 +117,68 @@ class SnmpDevice(DeviceSession):
             self.online = online
             self.worker.set_online(self.name, self.device["deviceType"], online)
 
+    def _batches(self):
+        # type: () -> List[List[Dict[str, Any]]]
+        """The entries of one poll, in order: several plain gets together, the rest alone."""
+        groups = {}  # type: Dict[Any, List[Dict[str, Any]]]
+        out = []  # type: List[List[Dict[str, Any]]]
+        for section in ("attributes", "telemetry"):
+            for entry in self.device[section]:
+                if entry["method"] != "get" or entry["key"] in self.alone:
+                    out.append([entry])
+                    continue
+                group = groups.setdefault((entry.get("community"), entry.get("timeout")), [])
+                if not group:
+                    out.append(group)
+                group.append(entry)
+                if len(group) >= GROUP:
+                    del groups[(entry.get("community"), entry.get("timeout"))]
+        return out
+
+    def _fetch(self, batch, results):
+        # type: (List[Dict[str, Any]], Dict[str, Any]) -> None
+        if len(batch) == 1:
+            results[batch[0]["key"]] = fetch(self.agent, batch[0])
+            return
+        first = batch[0]
+        try:
+            values = self.agent.get([e["oid"] for e in batch], first.get("community"), first.get("timeout"))
+        except (MissingOid, AgentError):  # which one: each alone, this once
+            for entry in batch:
+                try:
+                    results[entry["key"]] = fetch(self.agent, entry)
+                except (MissingOid, AgentError):
+                    self.alone.add(entry["key"])
+                    raise
+            return
+        for entry, value in zip(batch, values):
+            results[entry["key"]] = value
+
     def poll(self):
         """Every entry once; an agent that does not answer ends the poll (its own cost)."""
         self.polls += 1
         results = {}  # type: Dict[str, Any]
-        for section in ("attributes", "telemetry"):
-            for entry in self.device[section]:
+        for batch in self._batches():
+            while batch:
+                entry = batch[0]
                 try:
-                    results[entry["key"]] = fetch(self.agent, entry)
+                    self._fetch(batch, results)
+                    batch = []
                 except AgentTimeout as e:
                     self.connector.count("agent:" + self.name, "SNMP device %s: %s (agent down, or community "
                                                                "not accepted)" % (self.name, e))
                     self._set_online(False)
                     return
                 except MissingOid as e:
+                    entry = next((b for b in batch if b["key"] not in results), entry)
                     self.connector.count("oid:%s:%s" % (self.name, entry["key"]), "SNMP device %s: key %s: no such "
                                          "object at %s (%s)" % (self.name, entry["key"], entry.get("oid"), e))
+                    batch = [b for b in batch if b["key"] not in results and b is not entry]
                 except AgentError as e:
+                    entry = next((b for b in batch if b["key"] not in results), entry)
                     self.connector.count("error:%s:%s" % (self.name, entry["key"]), "SNMP device %s: key %s (%s): "
                                          "the agent refused: %s" % (self.name, entry["key"], entry["method"], e))
+                    batch = [b for b in batch if b["key"] not in results and b is not entry]
         self._set_online(True)
         results = plain_results(results)
         if self.custom is not None:
