@@ -28,9 +28,12 @@ def device(name, port, poll=500, **extra):
                             {"key": "system", "method": "walk", "oid": SYSTEM},
                             {"key": "bulk", "method": "bulkget", "scalarOid": [SYS_DESCR],
                              "repeatingOid": [IF_DESCR], "maxListSize": 2},
-                            {"key": "names", "method": "bulkwalk", "oid": [IF_DESCR]}],
+                            {"key": "names", "method": "bulkwalk", "oid": [IF_DESCR]},
+                            {"key": "two", "method": "multiwalk", "oid": ["1.3.6.1.2.1.1.5", "1.3.6.1.2.1.1.6"]},
+                            {"key": "nexts", "method": "multigetnext", "oid": [SYS_DESCR, SYS_OBJECT_ID]}],
              "telemetry": [{"key": "uptime", "method": "get", "oid": SYS_UPTIME},
-                           {"key": "interfaces", "method": "table", "oid": IF_TABLE, "numBaseNodes": 9}],
+                           {"key": "interfaces", "method": "table", "oid": IF_TABLE, "numBaseNodes": 9},
+                           {"key": "bulk_interfaces", "method": "bulktable", "oid": IF_TABLE, "bulkSize": 7}],
              "attributeUpdateRequests": [{"attributeFilter": "contact", "method": "set", "oid": SYS_CONTACT,
                                           "community": PRIVATE},
                                          {"attributeFilter": "naming", "method": "multiset", "community": PRIVATE,
@@ -83,9 +86,13 @@ def test_every_method_as_upstream_means_it(tmp_path, broker, platform, agent, ga
     assert list(attributes["names"].values()) == interfaces
     # GETBULK is GETNEXT-based: the scalar's successor, then 2 rows of the repeating column
     assert list(attributes["bulk"]) == [SYS_OBJECT_ID] + [oid for oid, _ in agent.walk(IF_DESCR)][:2]
+    assert set(attributes["two"]) == {oid for oid, _ in agent.walk("1.3.6.1.2.1.1.5") + agent.walk("1.3.6.1.2.1.1.6")}
+    assert list(attributes["nexts"]) == [SYS_OBJECT_ID, SYS_UPTIME]
     assert isinstance(telemetry["uptime"], (int, float)) and telemetry["uptime"] > 0  # seconds, not a timedelta
     table = telemetry["interfaces"]  # every row, none overwritten
     assert len(table) == len(interfaces) and sorted(row["2"] for row in table.values()) == sorted(interfaces)
+    assert {row: columns["2"] for row, columns in telemetry["bulk_interfaces"].items()} == \
+        {row: columns["2"] for row, columns in table.items()}  # GETBULK walks the same table
     code, _ = gateway.terminate()
     assert code == 0 and "Traceback" not in gateway.output()
 
