@@ -24,9 +24,8 @@ def _oid_problem(value):
 OID = Field("any", check=_oid_problem)
 OIDS = Field("list", item=Field("str", check=_oid_problem))
 
-ENTRY = Field("object", extra=True, fields={
-    "key": Field("str", required=True),
-    "method": Field("str", choices=list(READ_METHODS), default="get"),
+# What every request entry may say (a read key, an attribute update, an RPC).
+REQUEST = {
     "oid": OID,
     "scalarOid": OIDS,
     "repeatingOid": OIDS,
@@ -35,21 +34,19 @@ ENTRY = Field("object", extra=True, fields={
     "numBaseNodes": Field("int", min=0, default=0),
     "community": Field("str"),
     "timeout": Field("number", min=0.01),
-})
+}
 
-WRITE = Field("object", extra=True, fields={
+ENTRY = Field("object", extra=True, fields=dict(REQUEST, **{
+    "key": Field("str", required=True),
+    "method": Field("str", choices=list(READ_METHODS), default="get"),
+}))
+
+WRITE = Field("object", extra=True, fields=dict(REQUEST, **{
     "attributeFilter": Field("str"),
     "requestFilter": Field("str"),
     "method": Field("str", choices=list(READ_METHODS + WRITE_METHODS), required=True),
-    "oid": OID,
     "mappings": Field("object", extra=True),
-    "scalarOid": OIDS, "repeatingOid": OIDS,
-    "maxListSize": Field("int", min=1, max=1000, default=1),
-    "bulkSize": Field("int", min=1, max=1000, default=10),
-    "numBaseNodes": Field("int", min=0, default=0),
-    "community": Field("str"),
-    "timeout": Field("number", min=0.01),
-})
+}))
 
 DEVICE = Field("object", extra=True, fields={
     "deviceName": Field("str", required=True),
