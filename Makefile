@@ -10,7 +10,8 @@ GATEWAY37_TESTS := $(addprefix tests/integration/,test_mqtt_connector.py test_mq
 	test_modbus_connector.py test_opcua_connector.py test_gateway_platform.py test_outage.py test_supervision.py \
 	test_security.py test_dry_run.py test_storage_cli.py test_report_strategies.py \
 	test_modbus_server.py test_remote_management.py test_opcua_scale.py test_never_stuck.py test_liveness.py \
-	test_connector_changes.py test_gateway_pages.py test_provisioning.py test_snmp_connector.py)
+	test_connector_changes.py test_gateway_pages.py test_provisioning.py test_snmp_connector.py \
+	test_software_update.py)
 # Of the serial, socket, REST, request and BLE files, the tests that run a gateway process
 # (the others run the connector inside the test's own interpreter).
 GATEWAY37_CONNECTOR_TESTS := $(addprefix tests/integration/,test_serial_connector.py test_socket_connector.py \

@@ -31,6 +31,9 @@ class PlatformDouble(object):
         # Called with this double when the gateway asks for its session limits (a new session),
         # before the answer: what the platform sends then reaches the gateway before it delivers.
         self.before_limits = None
+        self.package = None  # the software package served on v2/sw/request/... (serve_software)
+        self.chunk_requests = []  # (request id, chunk number, size asked for)
+        self.hold_chunks = threading.Event()  # set: chunk requests are noted, not answered
         self.messages = []  # (time, topic, parsed payload)
         self.cond = threading.Condition()
         self._ids = itertools.count(1000)  # apart from the ids of the gateway's own requests
@@ -49,7 +52,7 @@ class PlatformDouble(object):
             raise RuntimeError("platform double could not subscribe")
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
-        client.subscribe([("v1/gateway/#", 1), ("v1/devices/me/#", 1)])
+        client.subscribe([("v1/gateway/#", 1), ("v1/devices/me/#", 1), ("v2/sw/request/#", 1)])
         self._subscribed.set()
 
     def _on_message(self, client, userdata, msg):
@@ -57,6 +60,8 @@ class PlatformDouble(object):
             body = json.loads(msg.payload.decode())
         except ValueError:
             body = msg.payload
+        if msg.topic.startswith("v2/sw/request/"):
+            self._answer_chunk(msg.topic, body)
         if msg.topic == "v1/gateway/attributes/request":
             self._answer_attributes(body)
         if msg.topic.startswith("v1/devices/me/attributes/request/"):
@@ -178,6 +183,41 @@ class PlatformDouble(object):
         self.client.publish("v1/devices/me/rpc/request/%d" % request_id,
                             json.dumps({"method": method, "params": params or {}}), qos=1)
         return request_id
+
+    # -- ThingsBoard's software OTA -------------------------------------------------------
+    def serve_software(self, title, version, data, algorithm="SHA256", checksum=None):
+        """Assign a package as ThingsBoard does: delete sw_url, then save the sw_* shared
+        attributes (answered to requests too); chunks are served from `data`."""
+        import hashlib
+        self.package = data
+        if checksum is None:
+            checksum = hashlib.new(algorithm.lower().replace("sha", "sha"), data).hexdigest()
+        self.push_shared({"deleted": ["sw_url"]})
+        self.push_shared({"sw_title": title, "sw_version": version, "sw_tag": "%s %s" % (title, version),
+                          "sw_size": len(data), "sw_checksum_algorithm": algorithm, "sw_checksum": checksum})
+
+    def _answer_chunk(self, topic, body):
+        parts = topic.split("/")  # v2/sw/request/{id}/chunk/{n}
+        request_id, number = parts[3], int(parts[5])
+        size = int(body) if isinstance(body, int) or (isinstance(body, (str, bytes)) and str(body).isdigit()) else 0
+        with self.cond:
+            self.chunk_requests.append((request_id, number, size))
+        if self.hold_chunks.is_set() or self.package is None:
+            return
+        if size > 65536:
+            self.client.publish("v2/fw/error", b"PAYLOAD_TOO_LARGE", qos=1)
+            return
+        self.client.publish("v2/sw/response/%s/chunk/%d" % (request_id, number),
+                            self.package[size * number:size * number + size], qos=1)
+
+    def sw_states(self):
+        """The sw_state telemetry, in order ((state, error))."""
+        out = []
+        for body in self.on("v1/devices/me/telemetry"):
+            values = body.get("values", {}) if isinstance(body, dict) else {}
+            if "sw_state" in values:
+                out.append((values["sw_state"], values.get("sw_error")))
+        return out
 
     # -- ThingsBoard's gateway pages, as they read and call the gateway ------------------
     def answer(self, request_id, timeout=15.0):

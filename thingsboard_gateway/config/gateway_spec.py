@@ -53,6 +53,16 @@ PROVISIONING = Field("object", fields={
     "checkServerHostname": Field("bool", default=True),
 })
 
+# Updates of the gateway itself from ThingsBoard's software OTA (gateway/software_update.py).
+SOFTWARE_UPDATES = Field("object", default=dict, fields={
+    "enabled": Field("bool", default=False),
+    "title": Field("str", default="thingsboard-gateway"),
+    "installCommand": Field("str"),
+    "rollbackCommand": Field("str"),
+    "confirmTimeoutSeconds": Field("number", min=5, default=120),
+    "chunkSize": Field("int", min=256, max=65536, default=16384),  # ThingsBoard refuses more than 64 KiB
+})
+
 RECONNECT = Field("object", default=dict, fields={
     "enabled": Field("bool", default=True),
     "minDelay": Field("int", min=0, default=1000),
@@ -73,6 +83,7 @@ THINGSBOARD = Field("object", required=True, fields={
     "port": Field("int", min=1, max=65535, default=1883),
     "security": SECURITY,
     "provisioning": PROVISIONING,
+    "softwareUpdates": SOFTWARE_UPDATES,
     "qos": Field("int", min=0, max=1, default=1),
     "keepalive": Field("int", min=5, default=60),
     "maxInflightMessages": Field("int", min=1, default=100),

@@ -61,6 +61,7 @@ class GatewayMethods(object):
         self.request_restart = request_restart
         self.reboot = reboot
         self.renaming = renaming
+        self.describe_updates = None  # type: Optional[Callable[[], Dict[str, Any]]]  (software_update.py)
 
     def table(self):
         # type: () -> Dict[str, Handler]
@@ -69,7 +70,7 @@ class GatewayMethods(object):
             "gateway_stats": lambda params: self.statistics(),
             "gateway_devices": self.devices,
             "gateway_version": lambda params: {"current_version": __version__, "format_version": FORMAT_VERSION},
-            "gateway_update": lambda params: {"code": 200, "resp": {"updated": False, "how": UPDATE_HOW}},
+            "gateway_update": self.update,
             "gateway_restart": self.restart,
             "gateway_reboot": self.reboot_board,
             "gateway_device_renamed": self.renamed,
@@ -86,6 +87,14 @@ class GatewayMethods(object):
         """{device as the platform knows it: connector name}."""
         platform = self.registry.names.platform
         return {platform(name): connector for name, connector, _ in self.registry.items()}
+
+    def update(self, params):
+        # type: (Any) -> Dict[str, Any]
+        """How this gateway is updated: it downloads nothing on this button."""
+        answer = {"updated": False, "how": UPDATE_HOW}  # type: Dict[str, Any]
+        if self.describe_updates is not None:
+            answer.update(self.describe_updates())
+        return {"code": 200, "resp": answer}
 
     def restart(self, params):
         # type: (Any) -> Then

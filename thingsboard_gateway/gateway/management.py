@@ -16,6 +16,7 @@ from thingsboard_gateway.gateway.error_counts import CHECK_PERIOD, ErrorCounts
 from thingsboard_gateway.gateway.machine_stats import MachineStats, connector_stats, service_stats
 from thingsboard_gateway.gateway.remote_config import RemoteConfiguration
 from thingsboard_gateway.gateway.remote_logs import LEVELS, RemoteLogs
+from thingsboard_gateway.gateway.software_update import SoftwareUpdates
 from thingsboard_gateway.platform.client import try_platform
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ class Management(object):
         self.logs.install()
         self.machine = MachineStats(config.storage.get("data_folder_path") or "./data/")
         self.errors = ErrorCounts(connectors, stats, device.publish_telemetry)
+        self.updates = SoftwareUpdates(config.thingsboard["softwareUpdates"], device,
+                                       config.storage.get("data_folder_path") or "./data/", __version__)
         self.reload_period = float(config.thingsboard.get("checkConnectorsConfigurationInSeconds") or 0)
         self._reload_refused = {}  # type: Dict[str, str]
         self._logs_due = None  # type: Optional[float]
@@ -89,6 +92,7 @@ class Management(object):
         # type: (Dict[str, Any]) -> None
         """paho's thread: the gateway device's shared attributes."""
         self.remote.on_attributes(content)
+        self.updates.on_attributes(content)
 
     def tick(self):
         # type: () -> Optional[float]
@@ -103,6 +107,7 @@ class Management(object):
             # format we speak (docs/REMOTE.md); our own release beside it.
             self.device.publish_attributes(dict(self.machine.once(), Version=FORMAT_VERSION,
                                                 gatewayRelease=__version__))
+            self.updates.on_connected()
         self.remote.process()
         if self.logs.installed and self.device.connected():  # held while away (bounded): sent after the connect
             self._logs_due = self.logs.send_pending()

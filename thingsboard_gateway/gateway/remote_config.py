@@ -147,6 +147,14 @@ class RemoteConfiguration(object):
             self.on_remote_level(changes["RemoteLoggingLevel"])  # remote logs are not configuration
             if self.enabled:
                 self._publish({"RemoteLoggingLevel": changes["RemoteLoggingLevel"]})
+        if isinstance(changes.get("deleted"), list):
+            # ThingsBoard deletes other shared attributes too (sw_url with every OTA assignment):
+            # only connectors' names are a connector deletion.
+            names = [n for n in changes["deleted"] if isinstance(n, str) and self.connectors.has(n)]
+            if names:
+                changes["deleted"] = names
+            else:
+                del changes["deleted"]
         if not self.enabled:
             handled = [k for k in changes if k in SECTIONS or k in ("active_connectors", "deleted")
                        or (isinstance(changes[k], dict) and "configurationJson" in changes[k])]
@@ -285,6 +293,12 @@ class RemoteConfiguration(object):
             old_commands = canonical(((raw.get("thingsboard") or {}).get("statistics") or {}).get("commands"))
             if canonical((candidate["thingsboard"].get("statistics") or {}).get("commands")) != old_commands:
                 self._reject(section, "statistics commands come only from local files")
+                return
+            old_updates = (raw.get("thingsboard") or {}).get("softwareUpdates") or {}
+            new_updates = candidate["thingsboard"].get("softwareUpdates") or {}
+            if any(canonical(old_updates.get(k)) != canonical(new_updates.get(k))
+                   for k in ("installCommand", "rollbackCommand")):
+                self._reject(section, "softwareUpdates.installCommand and rollbackCommand come only from local files")
                 return
         try:
             new = self._validated(candidate)

@@ -53,9 +53,20 @@ class Router(object):
         self._platform_requests = {}  # type: Dict[str, Callable[[Any], None]]
         # The gateway device's own shared attributes -> remote configuration (on paho's thread).
         self.on_own_attributes = None  # type: Optional[Callable[[Dict[str, Any]], None]]
+        # Software OTA chunks (binary) and the platform's OTA errors (gateway/software_update.py).
+        self.on_sw_chunk = None  # type: Optional[Callable[[str, bytes], None]]
+        self.on_ota_error = None  # type: Optional[Callable[[bytes], None]]
 
     def handle(self, topic, payload):
         # type: (str, bytes) -> None
+        if topic == topics.OTA_ERRORS:
+            if self.on_ota_error is not None:
+                self.on_ota_error(payload)
+            return
+        if topic.startswith(topics.SW_RESPONSE_PREFIX):
+            if self.on_sw_chunk is not None:
+                self.on_sw_chunk(topic, payload)
+            return  # not JSON: a package's bytes
         try:
             content = json.loads(payload.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):

@@ -87,6 +87,9 @@ class GatewayService(object):
         self.management = Management(config, self.connectors, self.device, self.stats, self._gauges, self.loop.wake,
                                      self.request_restart)
         self.router.on_own_attributes = self.management.on_own_attributes
+        self.router.on_sw_chunk = self.management.updates.on_chunk
+        self.router.on_ota_error = self.management.updates.on_error
+        methods.describe_updates = self.management.updates.describe
         self.restart_requested = None  # type: Optional[str]  why the gateway stops to start again
         self.watch = Watch(SystemdNotifier(), config.supervision["dataPathStuckMs"] / 1000.0, self.stats)
         for heart in (self.loop.heart, self.sender.heart, self.writer.heart):
@@ -168,6 +171,7 @@ class GatewayService(object):
         """Close connectors, flush the queue into storage, drain what is quick, disconnect."""
         log.info("Shutting down")
         self.watch.stop()
+        self.management.updates.stop()
         self.connectors.stop_all()
         self.writer.stop()
         if self.config.storage["type"] == "memory" and self.client.is_connected() and len(self.storage):

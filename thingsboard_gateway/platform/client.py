@@ -10,7 +10,7 @@ import paho.mqtt.client as mqtt
 
 from thingsboard_gateway.mqtt.connection import MqttConnection, make_client, tls_context
 from thingsboard_gateway.runtime.backoff import BackoffPolicy
-from thingsboard_gateway.platform.topics import SUBSCRIPTIONS
+from thingsboard_gateway.platform.topics import OTA_ERRORS, SUBSCRIPTIONS, SW_RESPONSES
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +53,12 @@ class PlatformClient(MqttConnection):
                  backoff=None, on_lost=None):
         self._config = thingsboard
         qos = thingsboard["qos"]
+        topics = list(SUBSCRIPTIONS)
+        if (thingsboard.get("softwareUpdates") or {}).get("enabled"):
+            topics += [SW_RESPONSES, OTA_ERRORS]  # only then: nothing else of OTA is asked for
         super(PlatformClient, self).__init__(
             "platform", platform_client(thingsboard["security"]), thingsboard["host"], thingsboard["port"],
-            thingsboard["keepalive"], [(topic, qos) for topic in SUBSCRIPTIONS],
+            thingsboard["keepalive"], [(topic, qos) for topic in topics],
             on_message=lambda message: on_message(message.topic, message.payload), on_ready=on_connected,
             backoff=backoff or backoff_from_config(thingsboard["reconnect"], clock), wait=wait, clock=clock,
             on_lost=on_lost, handshake_timeout=thingsboard.get("publishAckTimeoutMs", 30000) / 1000.0)

@@ -16,5 +16,10 @@ ME_ATTRIBUTES_RESPONSE = "v1/devices/me/attributes/response/"
 ME_RPC_REQUEST = "v1/devices/me/rpc/request/"
 ME_RPC_RESPONSE = "v1/devices/me/rpc/response/"
 
+# ThingsBoard's software OTA (gateway/software_update.py): the only filters it accepts.
+SW_RESPONSE_PREFIX = "v2/sw/response/"
+SW_RESPONSES = SW_RESPONSE_PREFIX + "+/chunk/+"
+OTA_ERRORS = "v2/fw/error"
+
 SUBSCRIPTIONS = [ATTRIBUTES, ATTRIBUTES_RESPONSE, RPC, ME_ATTRIBUTES, ME_ATTRIBUTES_RESPONSE + "+",
                  ME_RPC_REQUEST + "+", ME_RPC_RESPONSE + "+"]
