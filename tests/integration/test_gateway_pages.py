@@ -49,6 +49,7 @@ def world(tmp_path_factory):
                         files={"mqtt.json": mqtt})
     gateway = GatewayProcess(path, env={"PATH": stub + os.pathsep + os.environ.get("PATH", "")})
     try:
+        wait_until(lambda: peers.platform.latest_client("Version"), 30, "the gateway connected")  # any test alone
         yield peers, proxy, gateway, folder
     finally:
         gateway.kill()
@@ -114,6 +115,9 @@ def test_log_tabs(world):
 def test_the_service_rpc_buttons(world):
     peers, _, _, folder = world
     platform = peers.platform
+    if not seqs(platform, "TAB-1"):  # run alone: a device for gateway_devices
+        publish(peers, "TAB-1", 1, 1)
+        wait_until(lambda: seqs(platform, "TAB-1"), 20, "TAB-1")
     assert platform.service_rpc("Ping") == {"code": 200, "resp": "pong"}
     assert "messages_sent" in platform.service_rpc("Stats")["resp"]
     assert platform.service_rpc("Devices")["resp"]["TAB-1"] == CONNECTOR
