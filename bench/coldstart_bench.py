@@ -26,7 +26,8 @@ import time
 import paho.mqtt.client as mqtt
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, CpuQuota, interpreters, listener, process_cpu, python_version, status_mb, stop_process  # noqa: E402,E501
+from common import (ROOT, CpuQuota, compile_package, compiled_env, interpreters, listener, process_cpu,  # noqa: E402
+                    python_version, status_mb, stop_process)
 from memory_bench import LIMITS, write_configs  # noqa: E402
 from tests.support.broker import Mosquitto  # noqa: E402
 
@@ -117,9 +118,8 @@ def run(python, who, args):
             command = [os.path.join(os.path.dirname(python), "thingsboard-gateway"), "--config", config]
         else:
             command = [python, args.bench, "--relay", str(devices_broker.port), str(platform.port)]
-        env = dict(os.environ, PYTHONPATH=ROOT if who == "ours -m" else "",
-                   TB_GW_EXTENSIONS_DIR=os.path.join(ROOT, "extensions"))  # the example files name its converters
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env = compiled_env(PYTHONPATH=ROOT if who == "ours -m" else "",
+                           TB_GW_EXTENSIONS_DIR=os.path.join(ROOT, "extensions"))  # the examples name its converters
         first = FirstMessage(platform.port)
         devices = Devices(devices_broker.port)
         time.sleep(0.5)
@@ -168,10 +168,7 @@ def main():
         raise SystemExit("give the relay benchmark's path: --bench PATH or TB_GW_RELAY_BENCH (its relay is the floor)")
     args.bench = os.path.abspath(args.bench) if args.bench else None
     for python in interpreters(args.python):
-        env = dict(os.environ)
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        subprocess.run([python, "-m", "compileall", "-q", os.path.join(ROOT, "thingsboard_gateway")], env=env,
-                       check=True)
+        compile_package(python)
         whos = ["ours -m"]
         if os.path.exists(os.path.join(os.path.dirname(python), "thingsboard-gateway")):
             whos.append("ours command")

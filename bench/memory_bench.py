@@ -29,7 +29,8 @@ import time
 import paho.mqtt.client as mqtt
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, CpuQuota, interpreters, listener, python_version, status_mb, stop_process  # noqa: E402
+from common import (ROOT, CpuQuota, compile_package, compiled_env, interpreters, listener,  # noqa: E402
+                    python_version, status_mb, stop_process)
 from tests.support.broker import Mosquitto  # noqa: E402
 
 LIMITS = {"maxPayloadSize": 65536, "maxInflightMessages": 1000, "rateLimits": {}, "gatewayRateLimits": {}}
@@ -140,8 +141,7 @@ def run(python, who, args):
             command = [python, "-m", "thingsboard_gateway", "--config", config]
         else:
             command = [python, args.bench, "--relay", str(devices.port), str(platform.port)]
-        env = dict(os.environ, PYTHONPATH=ROOT)
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env = compiled_env(PYTHONPATH=ROOT)
         quota = CpuQuota(args.cpu_quota) if args.cpu_quota else None
         with open(os.path.join(work, who + ".log"), "wb") as log:
             process = subprocess.Popen(command, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -200,10 +200,7 @@ def main():
         raise SystemExit("give the relay benchmark's path: --bench PATH or TB_GW_RELAY_BENCH")
     args.bench = os.path.abspath(args.bench)
     for python in interpreters(args.python):
-        env = dict(os.environ)
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        subprocess.run([python, "-m", "compileall", "-q", os.path.join(ROOT, "thingsboard_gateway")], env=env,
-                       check=True)
+        compile_package(python)
         results = {"ours": [], "floor": []}
         for _ in range(args.repeat):
             for who in ("ours", "floor"):

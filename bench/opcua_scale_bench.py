@@ -33,8 +33,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (ROOT, CpuQuota, free_port, interpreters, listener, process_cpu, python_version,  # noqa: E402
-                    status_mb, wait_port, write_gateway_config)
+from common import (ROOT, CpuQuota, compiled_env, free_port, interpreters, listener, process_cpu,  # noqa: E402
+                    python_version, status_mb, wait_port, write_gateway_config)
 
 sys.path.insert(0, ROOT)
 from tests.support.broker import Mosquitto  # noqa: E402
@@ -213,9 +213,7 @@ def stop_timed(process, timeout=15.0):
 def environment():
     """Byte code is written and used, as on an installed board (the .deb compiles it): a
     python-opcua import that compiles its 8 MB standard address space peaks at 250 MB."""
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    return env
+    return compiled_env(PYTHONPATH=ROOT)
 
 
 def run(python, mode, args, folder, url, broker_port, platform, server_log):

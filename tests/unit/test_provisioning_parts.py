@@ -41,7 +41,8 @@ def test_saved_credentials_are_written_0600_even_over_an_open_file(tmp_path):
         f.write("old")
     os.chmod(target, 0o644)
     save(target, {"type": "accessToken", "accessToken": "t"})
-    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600 and not os.path.exists(target + ".tmp")
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    assert sorted(os.listdir(str(tmp_path))) == [".credentials"]  # no temporary file left
 
 
 def test_a_damaged_saved_file_names_itself(tmp_path):

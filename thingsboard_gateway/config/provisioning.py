@@ -13,6 +13,7 @@ import socket
 from typing import Any, Dict, Mapping, Optional
 
 from thingsboard_gateway.config.errors import ConfigError
+from thingsboard_gateway.config.store import write_atomically
 
 CREDENTIALS_FILE = ".credentials"
 
@@ -72,30 +73,8 @@ def read_saved(path):
 
 def save(path, security):
     # type: (str, Dict[str, Any]) -> None
-    """Atomically, mode 0600 from the start (never readable by others, not even briefly)."""
-    tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(security, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)  # an older file of that name kept its mode through O_TRUNC
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:
-        directory = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-    except OSError:
-        pass
+    """Atomically, mode 0600 from the start (config/store.py)."""
+    write_atomically(path, json.dumps(security, indent=2).encode("utf-8"), private=True)
 
 
 def device_name(provisioning):

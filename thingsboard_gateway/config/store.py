@@ -50,21 +50,34 @@ def write_json(path, value, clock=time.time):
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(clock())) + "%06d" % int((clock() % 1) * 1e6)
         with open(path, "rb") as f:
             old = f.read()
-        _write_atomically(os.path.join(backup_folder, "%s.%s.bak" % (os.path.basename(path), stamp)), old)
+        write_atomically(os.path.join(backup_folder, "%s.%s.bak" % (os.path.basename(path), stamp)), old)
         for stale in backups_of(path)[:-BACKUPS]:
             os.remove(stale)
-    _write_atomically(path, data)
+    write_atomically(path, data)
 
 
-def _write_atomically(path, data):
-    # type: (str, bytes) -> None
+def write_atomically(path, data, private=False):
+    # type: (str, bytes, bool) -> None
+    """Replace `path` with `data`: a temporary file, fsync, rename, fsync of the folder.
+    `private` (secrets): mode 0600 from the start, never readable by others, not even
+    briefly. OSError when it cannot (the temporary file is removed then)."""
     folder = os.path.dirname(os.path.abspath(path))
     temporary = "%s.tmp-%d" % (path, os.getpid())
-    with open(temporary, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
+    try:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o666)
+        with os.fdopen(descriptor, "wb") as f:
+            if private:
+                os.chmod(temporary, 0o600)  # a leftover of that name kept its mode through O_TRUNC
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
     descriptor = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(descriptor)

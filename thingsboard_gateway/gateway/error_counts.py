@@ -17,16 +17,25 @@ CHECK_PERIOD = 5.0
 RESET_PERIOD = 60.0
 
 
-def connector_errors(connector, state, per_connector):
-    # type: (Any, Dict[str, Any], Dict[str, int]) -> int
-    """Every failure counted so far for one connector (monotonic)."""
-    total = per_connector.get("events_invalid", 0) + per_connector.get("events_dropped", 0) + state.get("restarts", 0)
-    if connector is not None:
-        try:
-            total += sum(v for k, v in connector.statistics().items() if k.startswith("failures_"))
-        except Exception:  # a custom connector's statistics(): its failure, not ours to spread
-            log.debug("Connector statistics failed", exc_info=True)
-    return total
+def statistics_of(connector, failed=log.debug):
+    # type: (Any, Callable[..., None]) -> Dict[str, Any]
+    """A running connector's statistics() ({} for none, or when a custom connector's own
+    statistics() raises: its failure, reported with `failed`, not ours to spread)."""
+    if connector is None:
+        return {}
+    try:
+        return connector.statistics()
+    except Exception:
+        failed("Connector %s failed to report statistics", connector.get_name(), exc_info=True)
+        return {}
+
+
+def connector_errors(statistics, restarts, per_connector):
+    # type: (Dict[str, Any], int, Dict[str, int]) -> int
+    """Every failure counted so far for one connector (monotonic): its statistics'
+    failures_*, its restarts, and its data refused as invalid or dropped (per_connector)."""
+    return (sum(v for k, v in statistics.items() if k.startswith("failures_")) + restarts
+            + per_connector.get("events_invalid", 0) + per_connector.get("events_dropped", 0))
 
 
 class ErrorCounts(object):
@@ -47,7 +56,8 @@ class ErrorCounts(object):
         # type: () -> Dict[str, int]
         out = {}
         for name, state in self._connectors.states().items():
-            out[name] = connector_errors(self._connectors.by_name(name), state, self._stats.connector_snapshot(name))
+            out[name] = connector_errors(statistics_of(self._connectors.by_name(name)), state.get("restarts", 0),
+                                         self._stats.connector_snapshot(name))
         return out
 
     def check(self, connected=True):

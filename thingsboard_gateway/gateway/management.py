@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional
 from thingsboard_gateway import FORMAT_VERSION, __version__
 from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.config.store import canonical, read_json_or_none
-from thingsboard_gateway.gateway.error_counts import CHECK_PERIOD, ErrorCounts
+from thingsboard_gateway.gateway.error_counts import CHECK_PERIOD, ErrorCounts, connector_errors, statistics_of
 from thingsboard_gateway.gateway.machine_stats import MachineStats, connector_stats, service_stats
 from thingsboard_gateway.gateway.remote_config import RemoteConfiguration
 from thingsboard_gateway.gateway.remote_logs import LEVELS, RemoteLogs
@@ -51,10 +51,10 @@ class Management(object):
         self.remote.on_logs = self.logs.install
         connectors.on_change(lambda specs: self.logs.set_connectors(remote_logging_connectors(specs)))
         self.logs.install()
-        self.machine = MachineStats(config.storage.get("data_folder_path") or "./data/")
+        data_folder = config.storage.get("data_folder_path") or "./data/"
+        self.machine = MachineStats(data_folder)
         self.errors = ErrorCounts(connectors, stats, device.publish_telemetry)
-        self.updates = SoftwareUpdates(config.thingsboard["softwareUpdates"], device,
-                                       config.storage.get("data_folder_path") or "./data/", __version__)
+        self.updates = SoftwareUpdates(config.thingsboard["softwareUpdates"], device, data_folder, __version__)
         self.reload_period = float(config.thingsboard.get("checkConnectorsConfigurationInSeconds") or 0)
         self._reload_refused = {}  # type: Dict[str, str]
         self._logs_due = None  # type: Optional[float]
@@ -135,13 +135,8 @@ class Management(object):
             values[name + "_restarts"] = state["restarts"]
             if state["last_error"]:
                 values[name + "_last_error"] = state["last_error"][:200]
-            connector = self.connectors.by_name(name)
-            if connector is not None:
-                try:
-                    for key, count in connector.statistics().items():
-                        values["%s_%s" % (name, key)] = count
-                except Exception:
-                    log.exception("Connector %s failed to report statistics", name)
+            for key, count in statistics_of(self.connectors.by_name(name), failed=log.error).items():
+                values["%s_%s" % (name, key)] = count
         return values
 
     def report_statistics(self):
@@ -152,12 +147,13 @@ class Management(object):
             return
         self.device.publish_telemetry({"ts": int(time.time() * 1000), "values": values})
         counters = self.stats.snapshot()
-        errors = self.errors.totals()
         connectors = {}
         for name, state in self.connectors.states().items():
+            # our `<name>_*` figures, the connector's own statistics among them (asked once a period)
             flat = {k[len(name) + 1:]: v for k, v in values.items() if k.startswith(name + "_")}
             flat["state"] = state["state"]
-            connectors[name] = connector_stats(self.stats.connector_snapshot(name), flat, errors.get(name, 0))
+            per = self.stats.connector_snapshot(name)
+            connectors[name] = connector_stats(per, flat, connector_errors(flat, state["restarts"], per))
         self.device.publish_telemetry({"ts": int(time.time() * 1000), "values": {
             "machineStats": self.machine.machine(counters),
             "serviceStats": service_stats(counters, values.get("events_queued", 0)),

@@ -32,6 +32,18 @@ log = logging.getLogger(__name__)
 ERRORS_KEY = "remoteConfigurationErrors"
 SECTIONS = ("general_configuration", "storage_configuration", "grpc_configuration", "logs_configuration")
 CONNECTION_KEYS = ("host", "port", "security")
+# Keys of `thingsboard` that run a program: only the local file sets them, a remote change
+# of any of them is refused (what, [path under thingsboard]).
+LOCAL_ONLY = (("statistics commands", [("statistics", "commands")]),
+              ("softwareUpdates.installCommand and rollbackCommand",
+               [("softwareUpdates", "installCommand"), ("softwareUpdates", "rollbackCommand")]))
+
+
+def _at(section, path):
+    # type: (Any, Tuple[str, ...]) -> Any
+    for key in path:
+        section = section.get(key) if isinstance(section, dict) else None
+    return section
 
 
 class RemoteConfiguration(object):
@@ -290,16 +302,11 @@ class RemoteConfiguration(object):
             return
         candidate = dict(raw, **{key: without_ts(value)})
         if key == "thingsboard":
-            old_commands = canonical(((raw.get("thingsboard") or {}).get("statistics") or {}).get("commands"))
-            if canonical((candidate["thingsboard"].get("statistics") or {}).get("commands")) != old_commands:
-                self._reject(section, "statistics commands come only from local files")
-                return
-            old_updates = (raw.get("thingsboard") or {}).get("softwareUpdates") or {}
-            new_updates = candidate["thingsboard"].get("softwareUpdates") or {}
-            if any(canonical(old_updates.get(k)) != canonical(new_updates.get(k))
-                   for k in ("installCommand", "rollbackCommand")):
-                self._reject(section, "softwareUpdates.installCommand and rollbackCommand come only from local files")
-                return
+            for what, paths in LOCAL_ONLY:
+                if any(canonical(_at(raw.get("thingsboard"), p)) != canonical(_at(candidate["thingsboard"], p))
+                       for p in paths):
+                    self._reject(section, "%s come only from local files" % what)
+                    return
         try:
             new = self._validated(candidate)
         except ConfigError as e:

@@ -33,8 +33,8 @@ NOT_BUILT = "installing from ThingsBoard is not available in this version yet (t
 
 
 class SoftwareUpdates(object):
-    """settings: thingsboard.softwareUpdates. device: the GatewayDevice. folder: the data
-    folder. version: the running version. connected(): whether the platform is up."""
+    """settings: thingsboard.softwareUpdates. device: the GatewayDevice (its connected()
+    says whether the platform is up). folder: the data folder. version: the running one."""
 
     def __init__(self, settings, device, folder, version, clock=time.monotonic):
         # type: (Dict[str, Any], Any, str, str, Callable[[], float]) -> None

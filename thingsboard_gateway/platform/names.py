@@ -10,15 +10,10 @@ lookup is one empty-dict check.
 Thread-safe: the maps are replaced whole on a change (copy on write), so readers on the
 sender's and paho's threads never take a lock.
 """
-import json
 import threading
 from typing import Dict, Optional
 
-
-def _literal(name):
-    # type: (str) -> str
-    """A device name as the JSON string literal stored records carry (storage/record.py)."""
-    return json.dumps(name, separators=(",", ":"), allow_nan=False)
+from thingsboard_gateway.storage.record import dumps as _literal  # a name as stored records carry it
 
 
 class DeviceNames(object):

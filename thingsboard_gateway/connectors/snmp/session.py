@@ -11,7 +11,7 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.connectors.kit import now_ms
-from thingsboard_gateway.connectors.snmp.protocol import Agent, AgentError, AgentTimeout, MissingOid, table_rows
+from thingsboard_gateway.connectors.snmp.protocol import Agent, AgentError, AgentTimeout, MissingOid, plain, table_rows
 from thingsboard_gateway.connectors.snmp.uplink import SnmpUplinkConverter, shaped
 from thingsboard_gateway.connectors.worker import DeviceSession
 
@@ -59,7 +59,6 @@ def fetch(agent, entry):
 def plain_results(results):
     # type: (Dict[str, Any]) -> Dict[str, Any]
     """Raw walk values (library types) made plain, for the converter and samples."""
-    from thingsboard_gateway.connectors.snmp.protocol import plain
     out = {}
     for key, result in results.items():
         if isinstance(result, dict):
