@@ -101,3 +101,23 @@ def test_the_shipped_placeholder_token_gives_way_to_provisioning(tmp_path):
     assert load_gateway_config(path, env={}).credentials == "file"  # no provisioning: as it was
     env = {"TB_GW_PROVISIONING_DEVICE_KEY": "k", "TB_GW_PROVISIONING_DEVICE_SECRET": "s"}
     assert load_gateway_config(path, env=env).credentials == "provisioning"
+
+
+def test_credentials_that_cannot_be_saved_are_used_not_lost(tmp_path, caplog):
+    """The platform registered the gateway: a folder it cannot write costs the saved file,
+    not a traceback and a crash loop."""
+    from tests.support.fake_platform import FakePlatform
+    from thingsboard_gateway.platform.provisioning import Provisioner
+    platform = FakePlatform(tokens=set(), provisioning={"key": "key-1234", "secret": "secret-5678"})
+    try:
+        where = tmp_path / ".credentials"
+        where.mkdir()  # a folder in its place: the rename fails
+        thingsboard = {"host": "127.0.0.1", "port": platform.port, "keepalive": 60,
+                       "provisioning": dict(PROVISIONING, deviceName="pi-ro"),
+                       "reconnect": {"minDelay": 100, "maxDelay": 200, "backoffMultiplier": 2, "jitter": 0}}
+        security = Provisioner(thingsboard, str(where), lambda: False, answer_timeout=10).run()
+        assert security["type"] == "accessToken" and security["accessToken"] in platform.tokens
+        assert "cannot be saved" in caplog.text and "secret-5678" not in caplog.text
+        assert security["accessToken"] not in caplog.text
+    finally:
+        platform.close()

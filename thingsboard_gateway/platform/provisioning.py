@@ -134,7 +134,13 @@ class Provisioner(object):
                 last = reason
                 self._wait(delay)
                 continue
-            settings.save(self._path, security)
+            try:
+                settings.save(self._path, security)
+            except OSError as e:  # the platform registered us: run on them rather than throw them away
+                log.error("Provisioned as %s, but the credentials cannot be saved in %s (%s): running with them "
+                          "until stopped; the next start provisions again (make the folder writable)",
+                          settings.device_name(self._provisioning), self._path, e.strerror or e)
+                return security
             log.info("Provisioned as %s: credentials (%s) saved in %s", settings.device_name(self._provisioning),
                      security["type"], self._path)
             return security
