@@ -126,12 +126,13 @@ class SnmpDevice(DeviceSession):
                 if entry["method"] != "get" or entry["key"] in self.alone:
                     out.append([entry])
                     continue
-                group = groups.setdefault((entry.get("community"), entry.get("timeout")), [])
+                key = (entry.get("community"), entry.get("timeout"))
+                group = groups.setdefault(key, [])
                 if not group:
                     out.append(group)
                 group.append(entry)
                 if len(group) >= GROUP:
-                    del groups[(entry.get("community"), entry.get("timeout"))]
+                    del groups[key]
         return out
 
     def _fetch(self, batch, results):
@@ -168,15 +169,14 @@ class SnmpDevice(DeviceSession):
                                                                "not accepted)" % (self.name, e))
                     self._set_online(False)
                     return
-                except MissingOid as e:
+                except (MissingOid, AgentError) as e:  # that key's: counted, the rest of the batch goes on
                     entry = next((b for b in batch if b["key"] not in results), entry)
-                    self.connector.count("oid:%s:%s" % (self.name, entry["key"]), "SNMP device %s: key %s: no such "
-                                         "object at %s (%s)" % (self.name, entry["key"], entry.get("oid"), e))
-                    batch = [b for b in batch if b["key"] not in results and b is not entry]
-                except AgentError as e:
-                    entry = next((b for b in batch if b["key"] not in results), entry)
-                    self.connector.count("error:%s:%s" % (self.name, entry["key"]), "SNMP device %s: key %s (%s): "
-                                         "the agent refused: %s" % (self.name, entry["key"], entry["method"], e))
+                    if isinstance(e, MissingOid):
+                        self.connector.count("oid:%s:%s" % (self.name, entry["key"]), "SNMP device %s: key %s: no "
+                                             "such object at %s (%s)" % (self.name, entry["key"], entry.get("oid"), e))
+                    else:
+                        self.connector.count("error:%s:%s" % (self.name, entry["key"]), "SNMP device %s: key %s (%s): "
+                                             "the agent refused: %s" % (self.name, entry["key"], entry["method"], e))
                     batch = [b for b in batch if b["key"] not in results and b is not entry]
         self._set_online(True)
         results = plain_results(results)
