@@ -54,11 +54,14 @@ def seqs(platform):
 
 def test_reports_what_runs_and_downloads_and_verifies_by_chunks(world):
     platform, _, gateway, folder = world
-    current = [b["values"] for b in platform.on("v1/devices/me/telemetry")
-               if isinstance(b, dict) and "current_sw_version" in b.get("values", {})]
-    assert current and current[0]["current_sw_title"] == "thingsboard-gateway"
+    # sent right after the Version the fixture waited for: wait for them too
+    current = wait_until(lambda: [b["values"] for b in platform.on("v1/devices/me/telemetry")
+                                  if isinstance(b, dict) and "current_sw_version" in b.get("values", {})],
+                         10, "the running version")
+    assert current[0]["current_sw_title"] == "thingsboard-gateway"
     assert current[0]["current_sw_version"] == our_version()
-    assert any("sw_version" in (keys or "") for keys in platform.own_requests())  # asked for the assignment
+    wait_until(lambda: any("sw_version" in (keys or "") for keys in platform.own_requests()), 10,
+               "the request for the assignment")
     package = os.urandom(50000)
     platform.serve_software("thingsboard-gateway", "9.9.9", package)
     wait_until(lambda: "FAILED" in states(platform), 30, "the end of the update")
