@@ -187,6 +187,8 @@ def run(path):
     try:
         config = validate_connector_files(load_gateway_config(path))
         used = setup_logging(config.folder)
+        if _trial_without_guard(config):
+            return 1  # (exec'd the guard; only reached when it could not be started)
         service = GatewayService(config) if config.credentials != "provisioning" else None
     except ConfigError as e:
         return _fail(e)
@@ -205,16 +207,67 @@ def run(path):
     if requested:
         service.request_stop()
     service.run()
+    if service.update_requested and not requested:
+        # A verified package from ThingsBoard: the update guard installs it (stopped in order).
+        return _hand_over_to_guard(config, log)
     if service.restart_requested and not requested:
         # A remote change of the main file: start again on it, in this process (systemd
         # keeps the same main PID; the storage was flushed by the orderly shutdown).
         logging.shutdown()
-        program = sys.argv[0]
-        if os.access(program, os.X_OK) and not program.endswith("__main__.py"):
-            os.execv(program, sys.argv)  # /usr/bin/thingsboard-gateway, a venv's script
-        os.execv(sys.executable, [sys.executable, "-m", "thingsboard_gateway"] + sys.argv[1:])
+        command = gateway_command()
+        os.execv(command[0], command)
     _exit_past_stuck_threads(log)
     return 0
+
+
+def gateway_command():
+    # type: () -> List[str]
+    """The command that started this gateway: to start it again (a restart, the update guard)."""
+    program = sys.argv[0]
+    if os.access(program, os.X_OK) and not program.endswith("__main__.py"):
+        return list(sys.argv)  # /usr/bin/thingsboard-gateway, a venv's script
+    return [sys.executable, "-m", "thingsboard_gateway"] + sys.argv[1:]
+
+
+def _guard(config):
+    # type: (Any) -> None
+    """Replace this process with the update guard (same PID); returns only when it cannot."""
+    from thingsboard_gateway import update_guard
+    from thingsboard_gateway.config import update_state
+    path = update_state.state_path(config.storage.get("data_folder_path"))
+    logging.shutdown()
+    try:
+        os.execve(sys.executable, update_guard.guard_command(path, gateway_command()),
+                  update_guard.guard_environment())
+    except OSError as e:
+        sys.stderr.write("error: the update guard could not start: %s\n" % e)
+
+
+def _hand_over_to_guard(config, log):
+    # type: (Any, logging.Logger) -> int
+    from thingsboard_gateway.config import update_state
+    if os.environ.get(update_state.GUARD_ENV):
+        log.info("Stopped for the update: the update guard installs it")
+        logging.shutdown()
+        return update_state.EXIT_UPDATE  # our guard, the parent, starts afresh on it
+    _guard(config)
+    return 1
+
+
+def _trial_without_guard(config):
+    # type: (Any) -> bool
+    """A trial of an update with no guard above it (the board rebooted during it): the guard
+    takes it on, so that a version that does not connect is still rolled back."""
+    from thingsboard_gateway.config import update_state
+    if os.environ.get(update_state.GUARD_ENV) or not config.thingsboard["softwareUpdates"]["enabled"]:
+        return False
+    state = update_state.read(update_state.state_path(config.storage.get("data_folder_path")))
+    if state.get("state") != update_state.TRIAL:
+        return False
+    logging.getLogger("thingsboard_gateway").warning("An update to %s was on trial: the update guard resumes it",
+                                                     state.get("version"))
+    _guard(config)
+    return True
 
 
 def _exit_past_stuck_threads(log, grace=2.0):

@@ -80,12 +80,12 @@ def simulator_entry(name="Simulator", configuration="simulator.json"):
 class GatewayProcess(object):
     """`python -m thingsboard_gateway --config PATH` with output captured to a file."""
 
-    def __init__(self, config_path, env=None, args=None):
+    def __init__(self, config_path, env=None, args=None, cwd=ROOT):
         self.config_path = config_path
         self.log_path = os.path.join(os.path.dirname(config_path), "gateway.out")
         self.out = open(self.log_path, "ab")
         self.proc = subprocess.Popen(gateway_command() + (args or ["--config", config_path]), stdout=self.out,
-                                     stderr=subprocess.STDOUT, env=gateway_environment(env), cwd=ROOT)
+                                     stderr=subprocess.STDOUT, env=gateway_environment(env), cwd=cwd)
 
     def output(self):
         with open(self.log_path, errors="replace") as f:

@@ -1,7 +1,7 @@
 """Layers point one way: each package imports only from its own layer or lower ones.
 
 runtime -> config -> storage, conversion -> the MQTT transport -> platform -> connectors
--> gateway -> cli. (A lower layer that needs something from a higher one gets it
+-> gateway -> cli and the update guard. (A lower layer that needs something from a higher one gets it
 passed in: a callback, a class, an object.)"""
 import ast
 import os
@@ -9,7 +9,7 @@ import os
 PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                        "thingsboard_gateway")
 LAYERS = {"runtime": 0, "config": 1, "storage": 2, "conversion": 2, "mqtt": 3, "platform": 4, "connectors": 5,
-          "gateway": 6, "cli": 7, "__main__": 8}
+          "gateway": 6, "cli": 7, "update_guard": 7, "__main__": 8}
 MAX_LINES = 400
 
 

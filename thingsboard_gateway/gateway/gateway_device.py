@@ -47,14 +47,16 @@ class GatewayDevice(object):
         # type: () -> bool
         return self._client.is_connected()
 
-    def publish(self, topic, payload):
-        # type: (str, bytes) -> Any
+    def publish(self, topic, payload, on_ack=None):
+        # type: (str, bytes, Optional[Callable[[int], None]]) -> Any
         """Publish now (QoS as configured), counting it against the rate limits."""
         if topic.startswith("v1/devices/me/"):
             with self._lock:
                 self._limits.take(topic == topics.ME_TELEMETRY, 1)
         else:
             self._sender.consume(False, 0)
+        if on_ack is not None:
+            return self._client.publish(topic, payload, on_ack=on_ack)
         return self._client.publish(topic, payload)
 
     # -- the gateway device -------------------------------------------------------------
@@ -64,11 +66,12 @@ class GatewayDevice(object):
         if self.connected():
             self.publish(topics.ME_ATTRIBUTES, dumps(values))
 
-    def publish_telemetry(self, values):
-        # type: (Any) -> None
-        """Telemetry of the gateway device: {"ts", "values"}, or a list of them (when connected)."""
+    def publish_telemetry(self, values, on_ack=None):
+        # type: (Any, Optional[Callable[[int], None]]) -> None
+        """Telemetry of the gateway device: {"ts", "values"}, or a list of them (when connected);
+        on_ack(mid) once the platform acknowledged it."""
         if self.connected():
-            self.publish(topics.ME_TELEMETRY, dumps(values))
+            self.publish(topics.ME_TELEMETRY, dumps(values), on_ack)
 
     def request_attributes(self, request_id, keys):
         # type: (int, List[str]) -> None

@@ -90,7 +90,9 @@ class GatewayService(object):
         self.router.on_sw_chunk = self.management.updates.on_chunk
         self.router.on_ota_error = self.management.updates.on_error
         methods.describe_updates = self.management.updates.describe
+        self.management.updates.on_staged = self.request_update
         self.restart_requested = None  # type: Optional[str]  why the gateway stops to start again
+        self.update_requested = False  # stopped for the update guard (update_guard.py)
         self.watch = Watch(SystemdNotifier(), config.supervision["dataPathStuckMs"] / 1000.0, self.stats)
         for heart in (self.loop.heart, self.sender.heart, self.writer.heart):
             self.watch.add(heart)
@@ -133,6 +135,11 @@ class GatewayService(object):
         """Stop in order, then start again (the CLI re-executes the gateway)."""
         log.info("Restarting: %s", reason)
         self.restart_requested = reason
+        self.request_stop()
+
+    def request_update(self):
+        """A verified package waits: stop in order, then the CLI hands over to the update guard."""
+        self.update_requested = True
         self.request_stop()
 
     def request_reload(self):

@@ -11,8 +11,12 @@ past the end), into the data folder (mode 0600); a reconnect resumes at the chun
 at. Then size and checksum are verified (runtime/checksums.py). States: DOWNLOADING,
 DOWNLOADED, VERIFIED, then (installing) UPDATING, UPDATED, or FAILED with `sw_error`.
 
-Not yet built: installing and the health check with rollback (issue 35, item 4). A verified
-package is reported FAILED with that reason and left for nobody: the file is removed.
+Installing: a verified package is moved to `<data>/update/package`, the state `installing`
+written (runtime/update_state.py) and the gateway stopped in order (on_staged); the CLI
+then hands over to the update guard (update_guard.py), which installs, runs the new
+version as a trial and rolls back when it does not connect. The version that runs next
+reads the state at start: the trial's version reports UPDATED once connected and writes
+`committed`; the previous version, after a rollback, reports FAILED with the reason.
 Device data never waits for any of this: chunks go beside the data path as the gateway
 device's own traffic, at most one request in flight.
 """
@@ -23,13 +27,15 @@ import time
 from typing import Any, Callable, Dict, Optional
 
 from thingsboard_gateway.platform.topics import SW_RESPONSE_PREFIX as RESPONSE_PREFIX
+from thingsboard_gateway.config import update_state
 from thingsboard_gateway.runtime import checksums
 
 log = logging.getLogger(__name__)
 
 SHARED_KEYS = ["sw_title", "sw_version", "sw_size", "sw_checksum", "sw_checksum_algorithm"]
 CHUNK_TIMEOUT = 30.0
-NOT_BUILT = "installing from ThingsBoard is not available in this version yet (the package was verified)"
+ACK_WAIT = 5.0
+NO_INSTALL = "the package was verified, but no softwareUpdates.installCommand is configured to install it"
 
 
 class SoftwareUpdates(object):
@@ -53,13 +59,41 @@ class SoftwareUpdates(object):
         self._failed = None  # type: Optional[tuple]  (title, version, checksum) that failed: not again
         self._request_id = 0
         self.state = None  # type: Optional[str]
+        self.state_path = update_state.state_path(folder)
+        self.on_staged = None  # type: Optional[Callable[[], None]]  stop in order for the update guard
+        self._outcome = self._last_update()  # type: Optional[Dict[str, Any]]  to report once connected
+
+    def _last_update(self):
+        # type: () -> Optional[Dict[str, Any]]
+        """The state an update left (a trial of this version, a rollback not yet reported)."""
+        state = update_state.read(self.state_path)
+        if state.get("state") == update_state.FAILED:
+            self._failed = tuple(update_state.failed_key(state))
+            return None if state.get("reported") else state
+        if state.get("state") == update_state.TRIAL:
+            if state.get("version") == self.version:
+                return state
+            log.error("Software update: the installed version is %s, not %s as assigned", self.version,
+                      state.get("version"))
+            try:  # the guard names it when it rolls back
+                update_state.write(self.state_path, dict(state, running=self.version))
+            except OSError:
+                pass
+        return None
 
     # -- hooks (paho's thread, main thread) ---------------------------------------------------
     def on_connected(self):
-        """Report what runs and ask for the assignment (after every connect)."""
+        """Report what runs and ask for the assignment (after every connect, main thread).
+        The first connect after an update settles it: UPDATED and committed, or FAILED."""
+        values = {"current_sw_title": self.settings["title"], "current_sw_version": self.version}
+        outcome, self._outcome = self._outcome, None
+        if outcome is not None:
+            values.update(self._settle(outcome))
+        elif not self.enabled:
+            return
+        self._report(values)
         if not self.enabled:
             return
-        self._report({"current_sw_title": self.settings["title"], "current_sw_version": self.version})
         self._device.request_attributes(int(self._clock() * 1000) % 1000000, SHARED_KEYS)
         with self._cond:
             self._cond.notify_all()  # a download waiting for the platform goes on
@@ -109,6 +143,23 @@ class SoftwareUpdates(object):
             self._platform_error = payload.decode("utf-8", "replace")[:200]
             self._cond.notify_all()
 
+    def _settle(self, outcome):
+        # type: (Dict[str, Any]) -> Dict[str, Any]
+        if outcome.get("state") == update_state.TRIAL:
+            log.info("Software update: %s %s is connected: the update is kept", outcome.get("title"), self.version)
+            values = {"sw_state": "UPDATED", "current_sw_title": outcome.get("title") or self.settings["title"]}
+            outcome = dict(outcome, state=update_state.COMMITTED, reported=True)
+        else:
+            log.warning("Software update: %s %s was not kept: %s", outcome.get("title"), outcome.get("version"),
+                        outcome.get("error"))
+            values = {"sw_state": "FAILED", "sw_error": str(outcome.get("error"))[:500]}
+            outcome = dict(outcome, reported=True)
+        try:
+            update_state.write(self.state_path, outcome)
+        except OSError as e:
+            log.error("Software update: cannot write %s: %s", self.state_path, e)
+        return values
+
     def stop(self):
         self._stop.set()
         with self._cond:
@@ -118,14 +169,15 @@ class SoftwareUpdates(object):
         # type: () -> Dict[str, Any]
         """For gateway_update: what runs, and whether ThingsBoard may update it."""
         return {"current_version": self.version, "title": self.settings.get("title"),
-                "updates_from_thingsboard": self.enabled, "state": self.state}
+                "updates_from_thingsboard": self.enabled, "installs": bool(self.settings.get("installCommand")),
+                "state": self.state}
 
     # -- the download thread ------------------------------------------------------------------
-    def _report(self, values):
-        # type: (Dict[str, Any]) -> None
+    def _report(self, values, on_ack=None):
+        # type: (Dict[str, Any], Optional[Callable[[int], None]]) -> None
         if "sw_state" in values:
             self.state = values["sw_state"]
-        self._device.publish_telemetry({"ts": int(time.time() * 1000), "values": values})
+        self._device.publish_telemetry({"ts": int(time.time() * 1000), "values": values}, on_ack)
 
     def _fail(self, reason, assignment=None):
         # type: (str, Optional[Dict[str, Any]]) -> None
@@ -226,9 +278,38 @@ class SoftwareUpdates(object):
             return "FAILED"
         self._report({"sw_state": "VERIFIED"})
         log.info("Software update: %s %s downloaded and verified", assignment.get("sw_title"), version)
-        self._remove(path)
-        self._fail(NOT_BUILT, assignment)
-        return "FAILED"
+        return self._stage(path, assignment)
+
+    def _stage(self, path, assignment):
+        # type: (str, Dict[str, Any]) -> str
+        """Hand a verified package to the update guard: state `installing`, then stop in order."""
+        install = self.settings.get("installCommand")
+        if not install:
+            self._remove(path)
+            self._fail(NO_INSTALL, assignment)
+            return "FAILED"
+        package = os.path.abspath(os.path.join(update_state.folder(self._folder), "package"))
+        state = {"state": update_state.INSTALLING, "title": assignment.get("sw_title"),
+                 "version": assignment.get("sw_version"), "checksum": assignment.get("sw_checksum"),
+                 "previous": self.version, "package": package, "install": install,
+                 "rollback": self.settings.get("rollbackCommand") or "",
+                 "timeout": self.settings["confirmTimeoutSeconds"], "reported": False}
+        try:
+            os.makedirs(os.path.dirname(package), exist_ok=True)
+            os.replace(path, package)
+            update_state.write(self.state_path, state)
+        except OSError as e:
+            self._remove(path)
+            self._fail("cannot keep the package for installing: %s" % e, assignment)
+            return "FAILED"
+        delivered = threading.Event()  # UPDATING reaches the platform before the gateway stops
+        self._report({"sw_state": "UPDATING"}, lambda mid: delivered.set())
+        delivered.wait(ACK_WAIT)
+        log.info("Software update: installing %s %s: stopping in order", assignment.get("sw_title"),
+                 assignment.get("sw_version"))
+        if self.on_staged is not None:
+            self.on_staged()
+        return "UPDATING"
 
     @staticmethod
     def _remove(path):
