@@ -26,6 +26,8 @@ find "$STAGE" -name __pycache__ -type d -prune -exec rm -rf {} +
 find "$LIB" -name '*.so' -delete
 
 install -m 0755 "$ROOT/debian/thingsboard-gateway" "$STAGE/usr/bin/thingsboard-gateway"
+# Updates from ThingsBoard: installs a .deb and rolls it back for the update guard (README).
+install -m 0755 "$ROOT/debian/deb-update" "$LIB/deb-update"
 install -m 0644 "$ROOT/debian/thingsboard-gateway.service" "$STAGE/lib/systemd/system/"
 install -m 0644 "$ROOT/debian/config/tb_gateway.json" "$ROOT/debian/config/logs.json" \
     "$ROOT/config/mqtt.json" "$ROOT/config/modbus.json" "$ROOT/config/opcua.json" \
@@ -38,6 +40,9 @@ install -D -m 0644 "$ROOT/debian/polkit/50-thingsboard-gateway-reboot.rules" \
     "$STAGE/usr/share/polkit-1/rules.d/50-thingsboard-gateway-reboot.rules"
 install -D -m 0644 "$ROOT/debian/polkit/thingsboard-gateway-reboot.pkla" \
     "$STAGE/var/lib/polkit-1/localauthority/10-vendor.d/thingsboard-gateway-reboot.pkla"
+# Updates from ThingsBoard: the polkit permission for systemd-run, opt-in (not installed).
+install -D -m 0644 "$ROOT/debian/polkit/thingsboard-gateway-updates.rules" \
+    "$ROOT/debian/polkit/thingsboard-gateway-updates.pkla" -t "$DOC/examples"
 install -m 0644 "$ROOT/README.md" "$ROOT/debian/copyright" "$DOC/"
 mkdir -p "$STAGE/usr/share/man/man1"
 gzip -9n < "$ROOT/debian/thingsboard-gateway.1" > "$STAGE/usr/share/man/man1/thingsboard-gateway.1.gz"
@@ -50,7 +55,7 @@ SIZE=$(du -sk --exclude=DEBIAN "$STAGE" | cut -f1)
 sed -e "s/@VERSION@/$VERSION/" -e "s/@SIZE@/$SIZE/" "$ROOT/debian/control.in" > "$STAGE/DEBIAN/control"
 
 find "$STAGE" -type d -exec chmod 0755 {} +
-find "$STAGE" -type f ! -path '*/DEBIAN/*' ! -path '*/usr/bin/*' -exec chmod 0644 {} +
+find "$STAGE" -type f ! -path '*/DEBIAN/*' ! -path '*/usr/bin/*' ! -name deb-update -exec chmod 0644 {} +
 OUT="$ROOT/dist/${PACKAGE}_${VERSION}_all.deb"
 dpkg-deb --root-owner-group -Zxz --build "$STAGE" "$OUT" >/dev/null
 echo "$OUT"

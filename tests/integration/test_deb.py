@@ -189,6 +189,69 @@ def test_upgrade_keeps_config_edits_and_queued_data_remove_and_purge(debs, root)
     assert not os.path.exists(main)
 
 
+def installed_version(root):
+    return subprocess.run(["dpkg-query", "--admindir=" + os.path.join(root, "var/lib/dpkg"), "-W", "-f=${Version}",
+                           PACKAGE], stdout=subprocess.PIPE, universal_newlines=True).stdout
+
+
+def changelog_names(root, version):
+    import gzip
+    with gzip.open(os.path.join(root, "usr/share/doc", PACKAGE, "changelog.Debian.gz"), "rt") as f:
+        return version in f.read()
+
+
+def test_update_from_thingsboard_installs_the_new_deb_and_rolls_back_to_the_old(debs, root):
+    """What the update guard's default commands do on a board (debian/deb-update, run by
+    systemd-run there), here with dpkg in a throw-away root: keep what is installed, install
+    the new .deb, put the old one back; the configuration is never touched. (systemd-run,
+    polkit and the unit's restart are not exercised here: no systemd in the test machine.)"""
+    dpkg(root, "-i", debs["1"])
+    main = os.path.join(root, "etc/thingsboard-gateway/config/tb_gateway.json")
+    with open(main) as f:
+        config = json.load(f)
+    assert "deb-update install {file}" in config["thingsboard"]["softwareUpdates"]["installCommand"]
+    assert not config["thingsboard"]["softwareUpdates"]["enabled"]  # opt-in
+    config["thingsboard"]["host"] = "tb.example.com"
+    with open(main, "w") as f:
+        json.dump(config, f)
+    tool = os.path.join(root, "usr/lib/thingsboard-gateway/deb-update")
+    assert os.access(tool, os.X_OK)
+    env = dict(CLEAN_ENV, TB_GW_DPKG_ROOT=root)
+    first, second = (os.path.basename(debs[r]).split("_")[1] for r in ("1", "2"))
+
+    done = subprocess.run([tool, "install", debs["2"]], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, env=env)
+    assert done.returncode == 0, done.stdout
+    assert installed_version(root) == second and changelog_names(root, second)
+    kept = os.path.join(root, "var/lib/thingsboard_gateway/update/previous.deb")
+    assert subprocess.run(["dpkg-deb", "-f", kept, "Version"], stdout=subprocess.PIPE,
+                          universal_newlines=True).stdout.strip() == first
+    listing = subprocess.run(["dpkg-deb", "-c", kept], stdout=subprocess.PIPE, universal_newlines=True).stdout
+    assert "./usr/lib/thingsboard-gateway/thingsboard_gateway/cli.py" in listing
+    assert "tb_gateway.json" not in listing  # the configuration stays out of it
+    info = subprocess.run(["dpkg-deb", "-I", kept], stdout=subprocess.PIPE, universal_newlines=True).stdout
+    assert all(script in info for script in ("postinst", "prerm", "postrm")), info  # it installs as it did
+
+    done = subprocess.run([tool, "rollback"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, env=env)
+    assert done.returncode == 0, done.stdout
+    assert installed_version(root) == first and changelog_names(root, first)
+    with open(main) as f:
+        assert json.load(f)["thingsboard"]["host"] == "tb.example.com"
+    version = packaged(root, "version")
+    assert version.returncode == 0 and version.stdout.strip() == __version__
+    # the package manager's own upgrade later still works, and keeps the configuration
+    dpkg(root, "-i", debs["2"])
+    assert installed_version(root) == second
+    with open(main) as f:
+        assert json.load(f)["thingsboard"]["host"] == "tb.example.com"
+    # nothing kept: nothing to roll back, and it says so
+    os.unlink(kept)
+    done = subprocess.run([tool, "rollback"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, env=env)
+    assert done.returncode == 0 and "nothing to roll back" in done.stdout
+
+
 def test_lintian_finds_no_errors_and_only_justified_warnings(debs):
     if shutil.which("lintian") is None:
         pytest.skip("lintian is not installed")
