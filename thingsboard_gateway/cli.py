@@ -166,6 +166,8 @@ def storage(action, path):
 def run(path):
     # type: (str) -> int
     """Load the configuration, set up logging and run until SIGTERM/SIGINT."""
+    from thingsboard_gateway.runtime import lean_start
+    lean_start.prepare()  # before paho is imported (runtime/lean_start.py)
     from thingsboard_gateway.config.logs import setup_logging
     from thingsboard_gateway.gateway.service import GatewayService
     from thingsboard_gateway.runtime import allocator

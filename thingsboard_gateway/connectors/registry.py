@@ -4,7 +4,6 @@ A built-in connector is one line in BUILTIN. A custom connector is named by `cla
 tb_gateway.json and found in `<extensions dir>/<type>/*.py` (upstream's layout).
 """
 import importlib
-import importlib.util
 import os
 import sys
 from typing import Any, List, Mapping, Optional
@@ -62,6 +61,7 @@ def _load_module(path, type_name):
     folder = os.path.dirname(path)
     if folder not in sys.path:
         sys.path.insert(0, folder)  # lets an extension import its sibling modules
+    import importlib.util  # extension files only
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module

@@ -1,5 +1,4 @@
 """Timestamps from device data: epoch seconds/milliseconds or date strings -> ms (pure)."""
-import datetime
 import math
 from typing import Any
 
@@ -34,6 +33,7 @@ def to_millis(value, dayfirst=False):
         return to_millis(float(text), dayfirst)
     except ValueError:
         pass
+    import datetime  # only for text timestamps (2 ms to import on Python 3.7, off the start path)
     parsed = None
     iso = text[:-1] + "+00:00" if text.endswith("Z") else text
     try:

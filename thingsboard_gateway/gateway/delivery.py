@@ -6,13 +6,12 @@ resolves the token's future after the PUBACKs. Futures are held weakly: one its 
 dropped costs nothing. They live in the process: records read back from file storage
 after a restart have nobody waiting (their tokens find no future).
 """
-import concurrent.futures
 import itertools
 import os
 import threading
 import time
 import weakref
-from typing import NamedTuple, Optional, Type
+from typing import Any, NamedTuple, Optional, Type
 
 from thingsboard_gateway.connectors.connector import DeliveryError
 
@@ -27,6 +26,7 @@ class DeliveryTracker(object):
         self._counter = itertools.count(1)
         self._lock = threading.Lock()
         self._futures = weakref.WeakValueDictionary()  # type: weakref.WeakValueDictionary
+        self._future = None  # type: Any  concurrent.futures.Future
 
     def new(self, wanted=True):
         # type: (bool) -> tuple
@@ -35,14 +35,18 @@ class DeliveryTracker(object):
         if not wanted:
             return "", None
         token = "%s.%d" % (self._prefix, next(self._counter))
-        future = concurrent.futures.Future()
+        kind = self._future
+        if kind is None:  # imported at the first future asked for, not at start (2 ms on Python 3.7)
+            import concurrent.futures
+            kind = self._future = concurrent.futures.Future
+        future = kind()
         future.set_running_or_notify_cancel()
         with self._lock:
             self._futures[token] = future
         return token, future
 
     def _pop(self, token):
-        # type: (str) -> Optional[concurrent.futures.Future]
+        # type: (str) -> Optional[Any]  (a concurrent.futures.Future)
         if not token:
             return None
         with self._lock:

@@ -28,7 +28,6 @@ from typing import Any, Callable, Dict, Optional
 
 from thingsboard_gateway.platform.topics import SW_RESPONSE_PREFIX as RESPONSE_PREFIX
 from thingsboard_gateway.config import update_state
-from thingsboard_gateway.runtime import checksums
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +227,7 @@ class SoftwareUpdates(object):
     def _download(self, assignment):
         # type: (Dict[str, Any]) -> Optional[str]
         """Download and verify one assignment; its outcome, or None when replaced."""
+        from thingsboard_gateway.runtime import checksums  # hashlib, zlib: only when a package comes
         version = assignment.get("sw_version")
         try:
             total = int(assignment.get("sw_size") or 0)

@@ -1,7 +1,6 @@
 """Exponential backoff with jitter for reconnects."""
-import random
 import time
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 
 class BackoffPolicy(object):
@@ -14,14 +13,14 @@ class BackoffPolicy(object):
 
     def __init__(self, min_delay=1.0, max_delay=60.0, multiplier=2.0, jitter=0.2, reset_after=300.0,
                  clock=time.monotonic, rng=None):
-        # type: (float, float, float, float, float, Callable[[], float], Optional[random.Random]) -> None
+        # type: (float, float, float, float, float, Callable[[], float], Any) -> None
         self.min_delay = min_delay
         self.max_delay = max_delay
         self.multiplier = multiplier
         self.jitter = jitter
         self.reset_after = reset_after
         self._clock = clock
-        self._rng = rng or random.Random()
+        self._rng = rng  # random.Random(), made at the first delay (random costs 2 ms to import on 3.7)
         self._attempt = 0
         self._connected_at = None  # type: Optional[float]
 
@@ -45,6 +44,9 @@ class BackoffPolicy(object):
         base = self.nominal_delay(self._attempt)
         self._attempt = min(self._attempt + 1, 64)  # beyond that the cap rules anyway
         spread = base * self.jitter
+        if self._rng is None:
+            import random
+            self._rng = random.Random()
         return max(0.0, base + self._rng.uniform(-spread, spread))
 
 

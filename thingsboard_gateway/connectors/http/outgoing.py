@@ -22,6 +22,9 @@ from thingsboard_gateway.conversion.expression import compile_regex, compile_tem
 from thingsboard_gateway.runtime.backoff import BackoffPolicy
 
 log = logging.getLogger(__name__)
+# The gateway's start defers urllib.request (runtime/lean_start.py): load it here, in the
+# importing thread, not first in two connector threads at once (3.7's LazyLoader has no lock).
+_Request = urllib.request.Request
 
 MAX_RESPONSE = 1024 * 1024  # bytes of a device's answer that are read
 URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
