@@ -103,6 +103,7 @@ class MappedConverter(Converter):
         self.ts_field = compile_template(ts_field if "${" in str(ts_field) else "${%s}" % ts_field, file,
                                          path + ".tsField") if ts_field else None
         self.dayfirst = bool(config.get("dayfirst", False))
+        self._plain = type(self).evaluate is MappedConverter.evaluate  # a subclass may evaluate otherwise
         # sendDataOnlyOnChange is ON_CHANGE for the mapping (unless it has a reportStrategy):
         # the gateway's report filter keeps what was sent, not the converter.
         self.strategy = device_strategy(config, Strategy(ON_CHANGE, DEFAULT_PERIOD_MS)
@@ -138,8 +139,9 @@ class MappedConverter(Converter):
                 failures.append(Failure("ts", "ts", self.ts_field.source, str(e)))
             if missing is not None:
                 failures.append(Failure("ts", "ts", self.ts_field.source, "%s found nothing" % missing))
-        attributes = evaluate_datapoints(self.attributes, data, failures, self.evaluate, self.cast)
-        telemetry = evaluate_datapoints(self.timeseries, data, failures, self.evaluate, self.cast)
+        lookup = None if self._plain else self.evaluate  # None: the plain JSON lookups, read directly
+        attributes = evaluate_datapoints(self.attributes, data, failures, lookup, self.cast)
+        telemetry = evaluate_datapoints(self.timeseries, data, failures, lookup, self.cast)
         if not attributes and not telemetry:
             return None  # nothing to send (what failed is in `failures`)
         data = {"deviceName": name, "deviceType": device_type,

@@ -4,16 +4,19 @@
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from thingsboard_gateway.config.errors import ConfigError
-from thingsboard_gateway.conversion.casting import TYPES, CastError, cast
-from thingsboard_gateway.conversion.expression import Template, compile_template
+from thingsboard_gateway.conversion.casting import CASTS, TYPES, CastError, cast
+from thingsboard_gateway.conversion.expression import MISSING, Placeholder, Template, compile_template
 
 Failure = NamedTuple("Failure", [("section", str), ("key", str), ("expression", str), ("reason", str)])
 
 
 class Datapoint(object):
-    """One configured key: key template, value template, cast type."""
+    """One configured key: key template, value template, cast type. For the plain JSON
+    lookups most mappings are made of, what evaluating would find out every message is
+    worked out once: `fixed_key` (a key without ${...}), `field` (a value that is
+    "${name}", one key of the message) and `caster` (the type's cast function)."""
 
-    __slots__ = ("key", "value", "type", "section")
+    __slots__ = ("key", "value", "type", "section", "fixed_key", "field", "caster")
 
     def __init__(self, key, value, type_name, section):
         # type: (Template, Template, str, str) -> None
@@ -21,6 +24,22 @@ class Datapoint(object):
         self.value = value
         self.type = type_name
         self.section = section
+        parts = getattr(key, "parts", None)
+        self.fixed_key = parts[0] if parts and len(parts) == 1 and isinstance(parts[0], str) else None
+        self.field = _one_key(value)
+        self.caster = CASTS.get(type_name)
+
+
+def _one_key(template):
+    # type: (Any) -> Optional[str]
+    """`name` for a template that is exactly "${name}" (one lookup of one key), else None."""
+    parts = getattr(template, "parts", None)
+    if not parts or len(parts) != 1 or not isinstance(parts[0], Placeholder):
+        return None
+    alternatives = parts[0].alternatives
+    if len(alternatives) != 1 or len(alternatives[0].steps) != 1 or not isinstance(alternatives[0].steps[0], str):
+        return None
+    return alternatives[0].steps[0]
 
 
 def compile_datapoints(entries, section, file, path, compiler=compile_template):
@@ -49,24 +68,46 @@ def compile_datapoints(entries, section, file, path, compiler=compile_template):
 def evaluate_datapoints(points, data, failures, lookup=None, caster=cast):
     # type: (List[Datapoint], Any, List[Failure], Optional[Callable[[Template, Any], Tuple[Any, Optional[str]]]], Callable[[Any, str], Any]) -> Dict[str, Any]
     """{key: cast value} for every point found; each miss or bad cast appended to failures.
-    lookup(template, data) evaluates expressions (default: Template.evaluate)."""
+    lookup(template, data) evaluates expressions (default: Template.evaluate, with the
+    plain keys and "${name}" values read directly); caster(value, type) casts (default:
+    cast(), through each point's own cast function)."""
+    plain = lookup is None and isinstance(data, dict)
     evaluate = lookup or (lambda template, d: template.evaluate(d))
+    direct = caster is cast
     values = {}
     for point in points:
-        key, missing = point.key.evaluate(data)
-        if missing is not None:
-            failures.append(Failure(point.section, point.key.source, point.key.source, "key found nothing"))
-            continue
-        value, missing = evaluate(point.value, data)
-        if missing is not None:
-            failures.append(Failure(point.section, str(key), point.value.source, "%s found nothing" % missing))
-            continue
+        key = point.fixed_key
+        if key is None:
+            key, missing = point.key.evaluate(data)
+            if missing is not None:
+                failures.append(Failure(point.section, point.key.source, point.key.source, "key found nothing"))
+                continue
+            key = str(key)
+        if plain and point.field is not None:
+            value = data.get(point.field, MISSING)
+            if value is MISSING:
+                failures.append(Failure(point.section, key, point.value.source, "%s found nothing"
+                                        % point.value.source))
+                continue
+        else:
+            value, missing = evaluate(point.value, data)
+            if missing is not None:
+                failures.append(Failure(point.section, key, point.value.source, "%s found nothing" % missing))
+                continue
         try:
-            values[str(key)] = caster(value, point.type)
+            if direct and point.caster is not None:
+                try:
+                    values[key] = point.caster(value)
+                except CastError:
+                    raise
+                except (OverflowError, RecursionError, ValueError, TypeError) as e:  # as cast() says them
+                    raise CastError("%s: %s" % (type(e).__name__, e))
+            else:
+                values[key] = caster(value, point.type)
         except CastError as e:
-            failures.append(Failure(point.section, str(key), point.value.source, "cannot cast to %s: %s"
+            failures.append(Failure(point.section, key, point.value.source, "cannot cast to %s: %s"
                                     % (point.type, e)))
         except Exception as e:  # a custom caster's own failure: this key fails, the message goes on
-            failures.append(Failure(point.section, str(key), point.value.source, "cannot cast to %s: %s: %s"
+            failures.append(Failure(point.section, key, point.value.source, "cannot cast to %s: %s: %s"
                                     % (point.type, type(e).__name__, e)))
     return values

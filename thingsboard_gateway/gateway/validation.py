@@ -67,6 +67,24 @@ def name_problem(what, value):
     return None
 
 
+# Names already found good: devices send again and again under the same few names, and the
+# check (a regular expression among others) costs more than a set lookup.
+_GOOD_NAMES = set()  # type: set
+_GOOD_NAMES_MAX = 10000
+
+
+def _name_problem(what, value):
+    # type: (str, Any) -> Optional[str]
+    if type(value) is str and value in _GOOD_NAMES:
+        return None
+    problem = name_problem(what, value)
+    if problem is None and type(value) is str:
+        if len(_GOOD_NAMES) >= _GOOD_NAMES_MAX:
+            _GOOD_NAMES.clear()
+        _GOOD_NAMES.add(value)
+    return problem
+
+
 def normalize_record(data, now_ms, token="", report=None):
     # type: (Any, int, str, Optional[Callable[[str, str, List[Dict[str, Any]], Dict[str, Any]], Tuple[List[Dict[str, Any]], Dict[str, Any]]]]) -> Tuple[Optional[Record], Optional[str]]
     """(Record, None) for good data, (None, None) when there is nothing to send,
@@ -78,11 +96,11 @@ def normalize_record(data, now_ms, token="", report=None):
     name = data.get("deviceName")
     if name is None:
         return None, "deviceName is missing"
-    problem = name_problem("deviceName", name)
+    problem = _name_problem("deviceName", name)
     if problem:
         return None, problem
     device_type = data.get("deviceType") or "default"
-    problem = name_problem("deviceType", device_type)
+    problem = _name_problem("deviceType", device_type)
     if problem:
         return None, "%s: %s" % (name, problem)
     telemetry, problem = _telemetry_entries(data.get("telemetry") or [], now_ms)
