@@ -17,7 +17,34 @@ from typing import Any, Dict, List
 
 # allow_nan=False: NaN and Infinity are not JSON, and the platform would refuse the message
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
-dumps = _ENCODER.encode
+
+
+def _not_json(value):
+    # type: (Any) -> Any
+    raise TypeError("Object of type %s is not JSON serializable" % type(value).__name__)
+
+
+def _c_dumps():
+    # type: () -> Any
+    """_ENCODER.encode without building the C encoder again at every call (JSONEncoder does:
+    3.0 -> 1.6 us for a telemetry entry on Python 3.7, twice per record). No circular check:
+    a value that contains itself ends in RecursionError, which the callers take as bad data."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return _ENCODER.encode
+    encode = make(None, _not_json, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, False)
+    join = "".join
+    ascii_text = json.encoder.encode_basestring_ascii
+
+    def dumps(value):
+        # type: (Any) -> str
+        if isinstance(value, str):
+            return ascii_text(value)
+        return join(encode(value, 0))
+    return dumps
+
+
+dumps = _c_dumps()
 
 UNIT, ENTRY = "\x1f", "\x1e"
 
