@@ -4,8 +4,10 @@ started; a trial that commits is kept, its exit code passed on; a committed gate
 stages the next update hands it back (exit 75) to a fresh guard."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 from tests.support.gateway import ROOT
 
@@ -91,3 +93,42 @@ def test_no_rollback_command_says_so(tmp_path):
     done, state = guard(tmp_path, staged(tmp_path, install="exit 1", rollback=""))
     assert state["error"] == "installCommand exited with code 1; rollback: no rollbackCommand configured"
     assert runs(tmp_path)[0] == "failed"
+
+
+# A kept version that runs until SIGTERM, notes it, and stops with code 0.
+SERVING = r"""
+import json, os, signal, sys, time
+path = os.environ["STATE"]
+state = json.load(open(path))
+state["state"] = "committed"
+json.dump(state, open(path, "w"))
+def stop(signum, frame):
+    open(os.environ["RUNS"], "a").write("stopped-by-%d\n" % signum)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+while True:
+    time.sleep(0.05)
+"""
+
+
+def test_the_guard_passes_sigterm_to_the_kept_version_and_ends_with_it(tmp_path):
+    path = str(tmp_path / "state.json")
+    with open(path, "w") as f:
+        json.dump(staged(tmp_path), f)
+    environment = dict(os.environ, PYTHONPATH=ROOT, STATE=path, RUNS=str(tmp_path / "runs"))
+    environment.pop("NOTIFY_SOCKET", None)
+    guard = subprocess.Popen([sys.executable, "-m", "thingsboard_gateway.update_guard", path, sys.executable, "-c",
+                              SERVING], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=environment,
+                             cwd=str(tmp_path))
+    try:
+        deadline = time.monotonic() + 20
+        while json.load(open(path)).get("state") != "committed" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the guard sees the commit and waits on its child
+        guard.send_signal(signal.SIGTERM)
+        assert guard.wait(20) == 0
+        assert runs(tmp_path) == ["stopped-by-%d" % signal.SIGTERM]
+    finally:
+        if guard.poll() is None:
+            guard.kill()
+        guard.stdout.close()

@@ -18,6 +18,7 @@ import time
 from typing import Any, Callable, Dict, Optional
 
 from thingsboard_gateway import __version__
+from thingsboard_gateway.config import update_state
 from thingsboard_gateway.config.loader import GatewayConfig
 from thingsboard_gateway.gateway.activity import DeviceActivity
 from thingsboard_gateway.gateway.connector_set import ConnectorSet
@@ -44,7 +45,8 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN_DRAIN_SECONDS = 2.0
 TRIM_PERIOD = 5.0  # the allocator gives back pages freed after a burst (runtime/allocator.py)
-SAVE_PERIOD = 1.0  # the device registry is written at most this often (gateway/devices.py)
+SAVE_PERIOD = 1.0
+GUARD_CHECK_PERIOD = 1.0  # the device registry is written at most this often (gateway/devices.py)
 
 
 class GatewayService(object):
@@ -106,6 +108,15 @@ class GatewayService(object):
         self.ingest.schedule(self.loop, tb["checkingDeviceActivity"]["inactivityCheckPeriodSeconds"])
         self.loop.every("trim", TRIM_PERIOD, lambda: self.writer.queued() or allocator.trim())  # not while busy
         self.loop.every("devices", SAVE_PERIOD, self.registry.save)
+        guard = os.environ.get(update_state.GUARD_ENV, "")
+        if guard.isdigit():  # run by the update guard: stop in order if it is gone (killed)
+            self.loop.every("guard", GUARD_CHECK_PERIOD, lambda: self._check_guard(int(guard)))
+
+    def _check_guard(self, pid):
+        # type: (int) -> None
+        if os.getppid() != pid:
+            log.warning("The update guard (pid %d) is gone: stopping", pid)
+            self.request_stop()
 
     def _gauges(self):
         # type: () -> Dict[str, Any]
