@@ -104,3 +104,32 @@ def test_malloc_arena_max_in_the_environment_wins():
     result = run_python(ARENAS, {"MALLOC_ARENA_MAX": "2"})
     assert result.stdout.split()[0] == "False"
     assert result.stderr.count("Arena ") == 2, result.stderr
+
+
+def test_the_start_path_leaves_out_what_paho_and_rare_features_would_import(tmp_path):
+    """Issue 36: what the CLI's start skips (runtime/lean_start.py) and what few
+    configurations need stays unimported until used, up to the connectors running."""
+    path = mqtt_only_config(tmp_path)
+    result = run_python("""
+        import sys
+        from thingsboard_gateway.runtime import lean_start
+        lean_start.prepare()
+        from thingsboard_gateway.cli import validate_connector_files
+        from thingsboard_gateway.config.loader import load_gateway_config
+        from thingsboard_gateway.config.logs import setup_logging
+        from thingsboard_gateway.gateway.service import GatewayService
+        config = validate_connector_files(load_gateway_config(%r))
+        setup_logging(config.folder)
+        service = GatewayService(config)
+        loaded = lambda: " ".join(sorted(m for m in sys.modules if type(sys.modules[m]).__name__ == "module"))
+        print(loaded())
+        service.connectors.start_all()
+        service.connectors.stop_all()
+        print(loaded())
+    """ % path, env={"MALLOC_ARENA_MAX": "1"})
+    built, ran = (set(line.split()) for line in result.stdout.splitlines())
+    assert "paho.mqtt.client" in ran and "thingsboard_gateway.connectors.mqtt.connector" in ran
+    unused = {"urllib.request", "http.client", "email.parser", "tempfile", "datetime", "concurrent.futures",
+              "ctypes", "thingsboard_gateway.runtime.checksums"}
+    assert not unused & ran, unused & ran
+    assert "random" not in built  # (the connector's failed connect then draws its backoff's jitter)
