@@ -140,12 +140,7 @@ class Guard(object):
     def _parent(self):
         # type: () -> int
         """The kept version runs: pass signals on, end with it."""
-        while True:
-            try:
-                code = self.child.wait()
-                break
-            except InterruptedError:  # pragma: no cover (PEP 475 retries)
-                continue
+        code = self.child.wait()  # (signals interrupt nothing here: PEP 475 retries the wait)
         if code == update_state.EXIT_UPDATE and not self.stopping:
             self._become_guard()
         return _exit_code(code)
