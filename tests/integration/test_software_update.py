@@ -166,7 +166,7 @@ def test_a_good_package_is_installed_kept_and_not_downloaded_again(world):
     assert not os.path.exists(state["package"])  # installed: not kept
     # the same assignment again (and the platform's answers after each connect): nothing downloaded
     w.platform.serve_software(TITLE, new, data)
-    time.sleep(2.0)
+    time.sleep(1.0)
     assert len(w.platform.chunk_requests) == chunks and w.states()[-1] == "UPDATED"
     w.all_delivered()
     # the kept version runs as the guard's child; a guard killed outright (SIGKILL, no
@@ -212,7 +212,7 @@ def test_a_version_that_is_not_healthy_is_rolled_back_and_not_tried_again(world,
     # re-assigned: FAILED once, then it waits for a different version (also after its own restart)
     chunks = len(w.platform.chunk_requests)
     w.platform.serve_software(TITLE, bad, data)
-    time.sleep(2.0)
+    time.sleep(1.0)
     assert len(w.platform.chunk_requests) == chunks and w.states().count("FAILED") == 1
     w.all_delivered()
     assert w.gateway.output().count("Traceback") == 0
