@@ -182,3 +182,45 @@ def test_reboot_permission_check():
     assert calls[-1][:3] == ["/usr/bin/pkcheck", "--action-id", "org.freedesktop.login1.reboot"]
     assert Reboot(which=found.get, geteuid=lambda: 999, run=run(0)).check() is None
     assert "pkcheck" in Reboot(which={"systemctl": "/bin/systemctl"}.get, geteuid=lambda: 999).check()
+
+
+class _Client(object):
+    def __init__(self):
+        self.connected, self.sent = False, []
+
+    def is_connected(self):
+        return self.connected
+
+    def publish(self, topic, payload, on_ack=None):
+        self.sent.append((topic, json.loads(payload)))
+
+
+class _Sender(object):
+    def consume(self, *args):
+        pass
+
+
+def test_a_device_first_seen_while_the_connection_opens_is_announced(tmp_path):
+    """The connect callback announces the known devices before the connection counts as
+    ready: a device the registry gains meanwhile is announced by its own first message
+    (it was missing from the devices tab for that session, a race the 3.7 CI run hit)."""
+    from thingsboard_gateway.config.gateway_spec import GATEWAY
+    from thingsboard_gateway.config.schema import validate
+    from thingsboard_gateway.gateway.gateway_device import GatewayDevice
+    from thingsboard_gateway.gateway.ingest import Ingest
+    client = _Client()
+    tb = validate({"thingsboard": {"host": "h", "security": {"type": "accessToken", "accessToken": "t"}}},
+                  GATEWAY, "tb_gateway.json")["thingsboard"]
+    device = GatewayDevice(client, _Sender(), tb)
+    ingest = Ingest(None, Statistics(), None, None, DeviceRegistry(str(tmp_path / "devices.json")), None, device,
+                    None, 1.0)
+    ingest._register("Before", "t", "C")  # not connected: announced by the connect callback
+    assert client.sent == []
+    ingest.announce_all()  # the connect callback; is_connected() is still False
+    ingest._register("Meanwhile", "t", "C")
+    ingest._register("Meanwhile", "t", "C")  # its next message: not again
+    connects = [body["device"] for topic, body in client.sent if topic == "v1/gateway/connect"]
+    assert connects == ["Before", "Meanwhile"]
+    device.connection_lost()
+    ingest._register("Away", "t", "C")  # the connection is gone: the next connect announces it
+    assert [body["device"] for topic, body in client.sent if topic == "v1/gateway/connect"] == connects

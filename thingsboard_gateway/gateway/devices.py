@@ -74,6 +74,11 @@ class DeviceRegistry(object):
             with self._lock:
                 self._changed = True
 
+    def known(self, name, connector, device_type):
+        # type: (str, str, str) -> bool
+        """True when the device is recorded as it is (a dict read: no lock)."""
+        return self._devices.get(name) == (connector, device_type or "default")
+
     def add(self, name, connector, device_type):
         # type: (str, str, str) -> bool
         """Record the device; True if it is new or changed."""

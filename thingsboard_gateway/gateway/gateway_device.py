@@ -42,6 +42,10 @@ class GatewayDevice(object):
         self._lock = threading.Lock()
         self.session_limits = None  # type: Optional[Dict[str, Any]]  the platform's last answer
         self.names = DeviceNames()  # renamed devices (the service shares the registry's)
+        # Set in the connect callback before the known devices are announced, so that a
+        # device first seen meanwhile (before the connection counts as ready) is announced
+        # too; cleared when the connection is lost.
+        self._session_opening = False
 
     def connected(self):
         # type: () -> bool
@@ -92,7 +96,7 @@ class GatewayDevice(object):
         `connectorType` follow, many devices a message (ThingsBoard's gateway pages sort
         devices into their connectors' tabs by them). When connected; `now`: in the
         connect callback, before the connection counts as ready."""
-        if not (now or self.connected()):
+        if not (now or self._session_opening or self.connected()):
             return
         platform = self.names.platform
         described = {}  # type: Dict[str, Dict[str, str]]
@@ -106,6 +110,13 @@ class GatewayDevice(object):
                 described = {}
         if described:
             self.publish(topics.ATTRIBUTES, dumps(described))
+
+    def session_opening(self):
+        """The connect callback: announcements count from now (Ingest.announce_all)."""
+        self._session_opening = True
+
+    def connection_lost(self):
+        self._session_opening = False
 
     def disconnect(self, device):
         # type: (str) -> None

@@ -41,6 +41,10 @@ class Ingest(GatewayApi):
         self._router = router
         self._put_timeout = put_timeout
         self._invalid_lock = threading.Lock()
+        # A new device is added and announced, and the known devices are announced after a
+        # connect, one at a time: a device first seen while the connection opens is then
+        # announced exactly once (by the one or the other), never by neither.
+        self._announce_lock = threading.Lock()
         self._invalid_logged_at = -INVALID_LOG_INTERVAL
         self._invalid_unlogged = 0
         self.type_of = lambda connector_name: None  # type: Callable[[str], Optional[str]]  a connector's type
@@ -151,8 +155,11 @@ class Ingest(GatewayApi):
     def _register(self, device_name, device_type, connector_name):
         # type: (str, str, str) -> None
         """Record a device whose name and type passed the checks; announce it when new."""
-        if self.registry.add(device_name, connector_name, device_type):
-            self._device.announce([self._described(device_name, device_type, connector_name)])
+        if self.registry.known(device_name, connector_name, device_type):
+            return  # every message of a known device: no lock
+        with self._announce_lock:
+            if self.registry.add(device_name, connector_name, device_type):
+                self._device.announce([self._described(device_name, device_type, connector_name)])
 
     def _described(self, device, device_type, connector_name):
         # type: (str, str, str) -> Any
@@ -168,8 +175,10 @@ class Ingest(GatewayApi):
 
     def announce_all(self):
         """Every known device, after a (re)connect (paho's thread)."""
-        self._device.announce([self._described(device, device_type, connector)
-                               for device, connector, device_type in self.registry.items()], now=True)
+        with self._announce_lock:
+            self._device.session_opening()
+            self._device.announce([self._described(device, device_type, connector)
+                                   for device, connector, device_type in self.registry.items()], now=True)
 
     def forget_device(self, device_name):
         # type: (str) -> bool

@@ -65,7 +65,7 @@ class GatewayService(object):
         self.activity = DeviceActivity(activity["inactivityTimeoutSeconds"]) \
             if activity["checkDeviceInactivity"] else None  # type: Optional[DeviceActivity]
         self.client = client_factory(tb, on_message=self._on_platform_message, on_connected=self._on_connected,
-                                     on_lost=lambda: self.router.connection_lost())
+                                     on_lost=self._on_lost)
         if config.credentials == "saved":  # revoked: say so, and never re-provision by itself
             self.client.refused_hint = ("the credentials provisioning saved in %s were refused (revoked on the "
                                         "platform?); to provision again, delete that file and restart the gateway"
@@ -132,6 +132,10 @@ class GatewayService(object):
     def _on_platform_message(self, topic, payload):
         self.stats.add("platform_messages_received", 1)
         self.router.handle(topic, payload)
+
+    def _on_lost(self):
+        self.device.connection_lost()
+        self.router.connection_lost()
 
     def _on_connected(self):
         self.sender.connected()
