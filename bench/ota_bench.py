@@ -92,6 +92,8 @@ def ours(python, args, data):
     finally:
         if process is not None:
             stop_process(process)
+        if quota is not None:
+            quota.close()
         platform.close()
         broker.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -101,7 +103,7 @@ def floor(python, args, data):
     work = tempfile.mkdtemp(prefix="tbgw-ota-floor-")
     broker = Mosquitto(work, "platform", extra="set_tcp_nodelay true\n").start()
     platform = PlatformDouble(broker.port)
-    process = None
+    process = quota = None
     try:
         platform.package = data
         target = os.path.join(work, "package")
@@ -109,7 +111,8 @@ def floor(python, args, data):
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, universal_newlines=True,
                                    env=compiled_env())
         if args.cpu_quota:
-            CpuQuota(args.cpu_quota).add(process.pid)
+            quota = CpuQuota(args.cpu_quota)
+            quota.add(process.pid)
         assert process.stdout.readline().strip() == "ready"
         cpu, start = process_cpu(process.pid), time.monotonic()
         process.stdin.write("go\n")
@@ -122,6 +125,8 @@ def floor(python, args, data):
         if process is not None:
             process.kill()
             process.wait()
+        if quota is not None:
+            quota.close()
         platform.close()
         broker.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -93,7 +93,7 @@ class Guard(object):
             package = str(self.state.get("package") or "")
             problem = self._shell("installCommand", str(self.state.get("install") or "").replace(
                 "{file}", shlex.quote(package)), INSTALL_TIMEOUT)
-            _remove(package)
+            update_state.remove(package)
             if problem is not None:
                 return self._roll_back(problem)
             self._save(state=update_state.TRIAL)
@@ -199,14 +199,6 @@ def guard_environment():
 def _exit_code(code):
     # type: (int) -> int
     return 128 - code if code < 0 else code
-
-
-def _remove(path):
-    # type: (str) -> None
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 def main(argv=None):

@@ -10,7 +10,7 @@ The guard imports this module before the install replaces the package: standard 
 and config/store only."""
 import json
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, Tuple
 
 from thingsboard_gateway.config.store import read_json_or_none, write_atomically
 
@@ -47,6 +47,15 @@ def write(path, state):
 
 
 def failed_key(state):
-    # type: (Dict[str, Any]) -> List[Any]
+    # type: (Dict[str, Any]) -> Tuple[Any, Any, Any]
     """What identifies a version that failed (title, version, checksum): not tried again."""
-    return [state.get("title"), state.get("version"), state.get("checksum")]
+    return state.get("title"), state.get("version"), state.get("checksum")
+
+
+def remove(path):
+    # type: (str) -> None
+    """Remove a file of the update (a package, a part downloaded) if it is there."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

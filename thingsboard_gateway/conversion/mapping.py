@@ -4,7 +4,7 @@
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from thingsboard_gateway.config.errors import ConfigError
-from thingsboard_gateway.conversion.casting import CASTS, TYPES, CastError, cast
+from thingsboard_gateway.conversion.casting import CASTS, TYPES, CastError, apply, cast
 from thingsboard_gateway.conversion.expression import MISSING, Placeholder, Template, compile_template
 
 Failure = NamedTuple("Failure", [("section", str), ("key", str), ("expression", str), ("reason", str)])
@@ -96,12 +96,7 @@ def evaluate_datapoints(points, data, failures, lookup=None, caster=cast):
                 continue
         try:
             if direct and point.caster is not None:
-                try:
-                    values[key] = point.caster(value)
-                except CastError:
-                    raise
-                except (OverflowError, RecursionError, ValueError, TypeError) as e:  # as cast() says them
-                    raise CastError("%s: %s" % (type(e).__name__, e))
+                values[key] = apply(point.caster, value)
             else:
                 values[key] = caster(value, point.type)
         except CastError as e:

@@ -83,8 +83,6 @@ class DeviceRegistry(object):
         # type: (str, str, str) -> bool
         """Record the device; True if it is new or changed."""
         entry = (connector, device_type or "default")
-        if self._devices.get(name) == entry:  # known as it is (every message): no lock (one dict read)
-            return False
         with self._lock:
             if self._devices.get(name) == entry:
                 return False

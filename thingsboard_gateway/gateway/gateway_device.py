@@ -59,9 +59,7 @@ class GatewayDevice(object):
                 self._limits.take(topic == topics.ME_TELEMETRY, 1)
         else:
             self._sender.consume(False, 0)
-        if on_ack is not None:
-            return self._client.publish(topic, payload, on_ack=on_ack)
-        return self._client.publish(topic, payload)
+        return self._client.publish(topic, payload, on_ack=on_ack)
 
     # -- the gateway device -------------------------------------------------------------
     def publish_attributes(self, values):

@@ -45,8 +45,8 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN_DRAIN_SECONDS = 2.0
 TRIM_PERIOD = 5.0  # the allocator gives back pages freed after a burst (runtime/allocator.py)
-SAVE_PERIOD = 1.0
-GUARD_CHECK_PERIOD = 1.0  # the device registry is written at most this often (gateway/devices.py)
+SAVE_PERIOD = 1.0  # the device registry is written at most this often (gateway/devices.py)
+GUARD_CHECK_PERIOD = 1.0  # under the update guard: is it still our parent?
 
 
 class GatewayService(object):

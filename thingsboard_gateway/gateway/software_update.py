@@ -12,7 +12,7 @@ at. Then size and checksum are verified (runtime/checksums.py). States: DOWNLOAD
 DOWNLOADED, VERIFIED, then (installing) UPDATING, UPDATED, or FAILED with `sw_error`.
 
 Installing: a verified package is moved to `<data>/update/package`, the state `installing`
-written (runtime/update_state.py) and the gateway stopped in order (on_staged); the CLI
+written (config/update_state.py) and the gateway stopped in order (on_staged); the CLI
 then hands over to the update guard (update_guard.py), which installs, runs the new
 version as a trial and rolls back when it does not connect. The version that runs next
 reads the state at start: the trial's version reports UPDATED once connected and writes
@@ -24,7 +24,7 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from thingsboard_gateway.platform.topics import SW_RESPONSE_PREFIX as RESPONSE_PREFIX
 from thingsboard_gateway.config import update_state
@@ -67,7 +67,7 @@ class SoftwareUpdates(object):
         """The state an update left (a trial of this version, a rollback not yet reported)."""
         state = update_state.read(self.state_path)
         if state.get("state") == update_state.FAILED:
-            self._failed = tuple(update_state.failed_key(state))
+            self._failed = update_state.failed_key(state)
             return None if state.get("reported") else state
         if state.get("state") == update_state.TRIAL:
             if state.get("version") == self.version:
@@ -110,8 +110,7 @@ class SoftwareUpdates(object):
             return
         if version == self.version:
             return  # what runs: nothing to do
-        key = (title, version, content.get("sw_checksum"))
-        if key == self._failed:
+        if _assigned(content) == self._failed:
             return  # failed once: waits for another version
         with self._cond:
             if self._assignment is not None and self._assignment.get("sw_version") == version:
@@ -182,7 +181,7 @@ class SoftwareUpdates(object):
         # type: (str, Optional[Dict[str, Any]]) -> None
         log.warning("Software update: FAILED: %s", reason)
         if assignment is not None:
-            self._failed = (assignment.get("sw_title"), assignment.get("sw_version"), assignment.get("sw_checksum"))
+            self._failed = _assigned(assignment)
         self._report({"sw_state": "FAILED", "sw_error": reason})
 
     def _path(self):
@@ -260,7 +259,7 @@ class SoftwareUpdates(object):
                 out.flush()
                 os.fsync(out.fileno())
         except (IOError, OSError) as e:
-            self._remove(path)
+            update_state.remove(path)
             self._fail("download failed: %s" % e, assignment)
             return "FAILED"
         self._report({"sw_state": "DOWNLOADED"})
@@ -273,7 +272,7 @@ class SoftwareUpdates(object):
         else:
             problem = None
         if problem is not None:
-            self._remove(path)
+            update_state.remove(path)
             self._fail(problem, assignment)
             return "FAILED"
         self._report({"sw_state": "VERIFIED"})
@@ -285,7 +284,7 @@ class SoftwareUpdates(object):
         """Hand a verified package to the update guard: state `installing`, then stop in order."""
         install = self.settings.get("installCommand")
         if not install:
-            self._remove(path)
+            update_state.remove(path)
             self._fail(NO_INSTALL, assignment)
             return "FAILED"
         package = os.path.abspath(os.path.join(update_state.folder(self._folder), "package"))
@@ -299,7 +298,7 @@ class SoftwareUpdates(object):
             os.replace(path, package)
             update_state.write(self.state_path, state)
         except OSError as e:
-            self._remove(path)
+            update_state.remove(path)
             self._fail("cannot keep the package for installing: %s" % e, assignment)
             return "FAILED"
         delivered = threading.Event()  # UPDATING reaches the platform before the gateway stops
@@ -311,9 +310,8 @@ class SoftwareUpdates(object):
             self.on_staged()
         return "UPDATING"
 
-    @staticmethod
-    def _remove(path):
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+
+def _assigned(content):
+    # type: (Dict[str, Any]) -> Tuple[Any, Any, Any]
+    """An assignment's (title, version, checksum), as update_state.failed_key keeps a failed one."""
+    return content.get("sw_title"), content.get("sw_version"), content.get("sw_checksum")

@@ -19,11 +19,6 @@ from typing import Any, Dict, List
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
-def _not_json(value):
-    # type: (Any) -> Any
-    raise TypeError("Object of type %s is not JSON serializable" % type(value).__name__)
-
-
 def _c_dumps():
     # type: () -> Any
     """_ENCODER.encode without building the C encoder again at every call (JSONEncoder does:
@@ -32,7 +27,7 @@ def _c_dumps():
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:
         return _ENCODER.encode
-    encode = make(None, _not_json, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, False)
+    encode = make(None, _ENCODER.default, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, False)
     join = "".join
     ascii_text = json.encoder.encode_basestring_ascii
 
