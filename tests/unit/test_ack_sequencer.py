@@ -6,7 +6,7 @@ from thingsboard_gateway.connectors.mqtt.acks import AckSequencer
 
 def test_acks_follow_arrival_order():
     sent = []
-    acks = AckSequencer(lambda mid, qos: sent.append(mid))
+    acks = AckSequencer(lambda acks: sent.extend(mid for mid, _ in acks))
     seqs = [acks.received() for _ in range(6)]
     order = list(range(6))
     random.Random(3).shuffle(order)
@@ -17,7 +17,7 @@ def test_acks_follow_arrival_order():
 
 def test_nothing_leaves_before_the_oldest_is_done():
     sent = []
-    acks = AckSequencer(lambda mid, qos: sent.append(mid))
+    acks = AckSequencer(lambda acks: sent.extend(mid for mid, _ in acks))
     first, second = acks.received(), acks.received()
     acks.done(second, 2, 1)
     assert sent == []

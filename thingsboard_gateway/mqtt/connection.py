@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import paho.mqtt.client as mqtt
 
+from thingsboard_gateway.mqtt.client import Client
 from thingsboard_gateway.runtime.backoff import BackoffPolicy
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def make_client(client_id, protocol=4, clean_session=True, username=None, passwo
               "manual_ack": manual_ack}  # type: Dict[str, Any]
     if protocol != 5:
         kwargs["clean_session"] = clean_session
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **kwargs)
+    client = Client(mqtt.CallbackAPIVersion.VERSION2, **kwargs)
     if username is not None or password is not None:
         client.username_pw_set(username, password)
     if tls is not None:
@@ -282,11 +283,17 @@ class MqttConnection(object):
             log.debug("disconnect failed", exc_info=True)
         self._wake.set()
 
-    def ack(self, mid, qos):
-        # type: (int, int) -> None
-        """Acknowledge a received message (clients made with manual_ack=True)."""
-        if qos > 0:
-            self._client.ack(mid, qos)
+    def ack(self, acks):
+        # type: (List[Tuple[int, int]]) -> None
+        """Acknowledge received messages, in order: [(mid, qos)] (clients made with
+        manual_ack=True; QoS 0 ones need nothing)."""
+        ack_many = getattr(self._client, "ack_many", None)
+        if ack_many is not None:
+            ack_many(acks)
+            return
+        for mid, qos in acks:  # a plain paho Client
+            if qos > 0:
+                self._client.ack(mid, qos)
 
     def subscribe(self, topic, qos=1):
         # type: (str, int) -> None

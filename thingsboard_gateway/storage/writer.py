@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from thingsboard_gateway.runtime.batchqueue import BatchQueue
 from thingsboard_gateway.runtime.liveness import Heart, beat_current
+from thingsboard_gateway.runtime.together import together
 from thingsboard_gateway.storage.base import EventStorage, StorageFull
 
 log = logging.getLogger(__name__)
@@ -165,11 +166,12 @@ class StorageWriter(object):
 
     @staticmethod
     def _notify(callbacks, ok):
-        for callback in callbacks:
-            try:
-                callback(ok)
-            except Exception:
-                log.exception("on_commit callback failed")
+        with together():  # what the callbacks ask to be done after them, once for the group
+            for callback in callbacks:
+                try:
+                    callback(ok)
+                except Exception:
+                    log.exception("on_commit callback failed")
 
     def stop(self, timeout=5.0):
         # type: (float) -> bool

@@ -2,7 +2,9 @@
 records are durable, and in the order messages arrived (MQTT-4.6.0-2)."""
 import itertools
 import threading
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
+
+from thingsboard_gateway.runtime.together import after
 
 
 class AckSequencer(object):
@@ -10,34 +12,44 @@ class AckSequencer(object):
     they become durable in: a message that needed no storage is acknowledged only after
     every earlier one. Thread-safe.
 
-    `received` (paho's thread, per message) takes no lock: next() of a count is atomic
-    under the GIL. `done` takes the state lock only to collect what is ready; the sending
-    is ordered by a second lock, so paho's thread never waits for a batch of PUBACKs that
-    the storage writer is sending (it did, and the two threads took turns at a lock 800
-    times a second at a tenth of a core)."""
+    ack(acks) sends [(mid, qos)] in that order. `received` (paho's thread, per message)
+    takes no lock: next() of a count is atomic under the GIL. `done` takes the state lock
+    only to collect what is ready, and sends it at the end of the storage writer's group of
+    callbacks (runtime/together.py: one write for the group's PUBACKs), or at once when
+    called elsewhere. The sending is ordered by a second lock, so paho's thread never waits
+    for a batch of PUBACKs that the storage writer is sending (it did, and the two threads
+    took turns at a lock 800 times a second at a tenth of a core)."""
 
     def __init__(self, ack):
-        self._ack = ack  # ack(mid, qos)
-        self._lock = threading.Lock()  # _head and _done
+        self._ack = ack  # ack([(mid, qos)])
+        self._lock = threading.Lock()  # _head, _done and _ready
         self._sending = threading.Lock()  # runs go out in the order they were collected
         self._counter = itertools.count()  # sequence numbers of arriving messages
         self._head = 0       # the oldest message not acknowledged yet
         self._done = {}  # type: Dict[int, Tuple[int, int]]  seq -> (mid, qos), ready but waiting for older ones
+        self._ready = []  # type: List[Tuple[int, int]]  (mid, qos) in order, not sent yet
+        self._send = self._send_ready  # one bound method: after() runs it once per group
 
     def received(self):
         # type: () -> int
         return next(self._counter)
 
     def done(self, seq, mid, qos):
+        with self._lock:
+            self._done[seq] = (mid, qos)
+            done, head, ready = self._done, self._head, self._ready
+            while head in done:
+                ready.append(done.pop(head))
+                head += 1
+            self._head = head
+        after(self._send)
+
+    def _send_ready(self):
         with self._sending:
             with self._lock:
-                self._done[seq] = (mid, qos)
-                ready = []
-                while self._head in self._done:
-                    ready.append(self._done.pop(self._head))
-                    self._head += 1
-            for mid, qos in ready:
-                self._ack(mid, qos)
+                ready, self._ready = self._ready, []
+            if ready:
+                self._ack(ready)
 
 
 class Acker(object):

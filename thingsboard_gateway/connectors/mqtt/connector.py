@@ -107,7 +107,7 @@ class MqttConnector(ListeningConnector):
         self._count_converted = self.counts.ticker("messages_converted")
         self._rpc_waiting = Pending()  # response topic -> (device, request id)
         self._connection = None  # type: Optional[MqttConnection]
-        self._acks = AckSequencer(lambda mid, qos: self._connection.ack(mid, qos))
+        self._acks = AckSequencer(lambda acks: self._connection.ack(acks))
 
     # -- life cycle -----------------------------------------------------------------------
     def _client(self):
