@@ -13,11 +13,13 @@ from thingsboard_gateway.mqtt.client import BufferedSocket
 from thingsboard_gateway.mqtt.connection import make_client
 
 
-def receiver(port, client_id, clean):
+def receiver(port, client_id, clean, on_message=None, callbacks=()):
     client = make_client(client_id, clean_session=clean, manual_ack=True)
     got = []
     subscribed = threading.Event()
-    client.on_message = lambda c, u, m: got.append((m.mid, m.payload))
+    client.on_message = on_message or (lambda c, u, m: got.append((m.mid, m.payload)))
+    for topic, callback in callbacks:
+        client.message_callback_add(topic, callback)
     client.on_subscribe = lambda *a: subscribed.set()
     client.on_connect = lambda c, u, f, rc, p: c.subscribe("burst/#", 1)
     client.connect("127.0.0.1", port)
@@ -76,5 +78,25 @@ def test_the_broker_redelivers_only_what_was_not_acknowledged(broker):
             again.disconnect()
             again.loop_stop()
     finally:
+        out.loop_stop()
+        client.loop_stop()
+
+
+def test_flags_of_qos_0_and_retained_messages_and_topic_callbacks(broker):
+    out = sender(broker.port)
+    out.publish("burst/retained", b"kept", qos=1, retain=True).wait_for_publish(5)
+    flags, on_topic = [], []
+    client, _ = receiver(broker.port, "flags-reader", True,
+                         on_message=lambda c, u, m: flags.append((m.topic, m.payload, m.qos, m.retain)),
+                         callbacks=[("burst/cb", lambda c, u, m: on_topic.append(m.payload))])
+    try:
+        wait_until(lambda: flags, 10, "the retained message")
+        out.publish("burst/q0", b"zero", qos=0)
+        out.publish("burst/cb", b"filtered", qos=1)
+        wait_until(lambda: len(flags) >= 2 and on_topic, 10, "a QoS 0 message and one for the topic callback")
+        assert flags == [("burst/retained", b"kept", 1, True), ("burst/q0", b"zero", 0, False)]
+        assert on_topic == [b"filtered"]  # not on_message: paho dispatches once topic callbacks exist
+    finally:
+        out.publish("burst/retained", b"", qos=1, retain=True).wait_for_publish(5)
         out.loop_stop()
         client.loop_stop()

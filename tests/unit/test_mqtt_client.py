@@ -80,3 +80,26 @@ def test_a_client_that_acknowledges_by_itself_queues_nothing():
     client = Client(mqtt.CallbackAPIVersion.VERSION2, client_id="t")
     client.ack_many([(1, 1), (2, 1)])
     assert queued(client) == []
+
+
+def test_a_whole_buffered_packet_is_taken_in_one_piece(pair):
+    a, b = pair
+    body = b"t" * 200                       # remaining length 200: two length bytes
+    a.sendall(b"\x30\x05hello" + b"\x32\xc8\x01" + body + b"\x30\x09part")
+    sock = BufferedSocket(b)
+    assert sock.packet() is None            # nothing buffered yet
+    assert sock.recv(1) == b"\x30"          # paho's first read fills the buffer
+    sock._pos = 0
+    assert sock.packet() == (0x30, 5, b"hello")
+    assert sock.packet() == (0x32, 200, body)
+    assert sock.packet() is None            # 4 of its 9 bytes are here: paho reads it its own way
+    assert sock.recv(100) == b"\x30\x09part"
+
+
+def test_a_length_of_more_than_four_bytes_is_left_to_paho(pair):
+    a, b = pair
+    a.sendall(b"\x30\xff\xff\xff\xff\x01xyz")
+    sock = BufferedSocket(b)
+    sock.recv(1)
+    sock._pos = 0
+    assert sock.packet() is None

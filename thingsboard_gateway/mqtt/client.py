@@ -12,15 +12,24 @@ cost more than the calls (a relay of 8,000 device messages made 142,000 system c
   of up to 64 KiB serves the small reads of many packets. `pending()` tells paho's loop
   that bytes wait in it (the way paho already asks an SSL socket), so it does not block
   in select() while they do, and `loop_read` goes on while they do.
+- A whole packet waiting in the buffer is handed to paho's `_packet_read` in one piece
+  (paho then skips its own byte-wise reading).
+- A PUBLISH of QoS 0 or 1 on MQTT 3.1/3.1.1 is parsed here with slices instead of
+  paho's formatted struct unpacking, and goes straight to `on_message`, without paho's
+  per-message Condition (MQTTMessageInfo: `info` is None on received messages, which
+  nothing reads), while no topic callbacks, `on_log` or paho logger are set; MQTT 5,
+  QoS 2 and anything malformed go through paho's own `_handle_publish`.
 - `ack_many` queues the PUBACKs of many messages as one write: one wake-up of paho's
   thread and one send().
 
-What paho does with the packets is unchanged: its own parsing, callbacks and state.
-The overridden `_create_socket` and `loop_read`, and `_packet_queue` used by `ack_many`,
-are paho 2.1's; tests/unit/test_mqtt_client.py checks them against the installed paho.
+The overridden `_create_socket`, `loop_read`, `_packet_read`, `_handle_publish` and
+`message_callback_add`, and `_packet_queue` used by `ack_many`, are paho 2.1's;
+tests/unit/test_mqtt_client.py and tests/integration/test_mqtt_client.py check them
+against the installed paho.
 """
 import struct
-from typing import Any, Iterable
+import time
+from typing import Any, Iterable, Optional, Tuple
 
 import paho.mqtt.client as mqtt
 
@@ -30,6 +39,8 @@ CHUNK = 65536
 READ_ROUNDS = 1000
 PUBACK = 0x40
 _PUBACK = struct.Struct("!BBH").pack  # type, remaining length 2, message id
+_new_message = object.__new__  # an MQTTMessage without running its __init__ (see _handle_publish)
+_clock = time.monotonic  # paho's message timestamps
 
 
 class BufferedSocket(object):
@@ -55,6 +66,28 @@ class BufferedSocket(object):
             return data
         self._buf, self._pos = data, size
         return data[:size]
+
+    def packet(self):
+        # type: () -> Optional[Tuple[int, int, bytes]]
+        """(first byte, remaining length, the rest) of the next packet when all of it is
+        buffered and its length well formed; None otherwise (paho reads it its own way)."""
+        buf, pos = self._buf, self._pos
+        end = len(buf)
+        i = pos + 1
+        length, shift = 0, 0
+        while True:
+            if i >= end or shift > 21:  # not all here, or more than 4 length bytes
+                return None
+            byte = buf[i]
+            i += 1
+            length |= (byte & 127) << shift
+            if byte < 128:
+                break
+            shift += 7
+        if i + length > end:
+            return None
+        self._pos = i + length
+        return buf[pos], length, buf[i:i + length]
 
     def buffered(self):
         # type: () -> int
@@ -86,6 +119,12 @@ class BufferedSocket(object):
 class Client(mqtt.Client):
     """paho's Client, reading through a buffer, with `ack_many`."""
 
+    _filtered = False  # message_callback_add was used: paho dispatches every PUBLISH
+
+    def message_callback_add(self, sub, callback):
+        self._filtered = True
+        mqtt.Client.message_callback_add(self, sub, callback)
+
     def _create_socket(self):
         sock = mqtt.Client._create_socket(self)
         if self._transport == "websockets":  # paho's own wrapper reads frames
@@ -103,6 +142,49 @@ class Client(mqtt.Client):
             rc = mqtt.Client.loop_read(self, max_packets)  # each round takes at least one buffered byte
             rounds -= 1
         return rc
+
+    def _packet_read(self):
+        sock = self._sock
+        if type(sock) is BufferedSocket and self._in_packet["command"] == 0:
+            whole = sock.packet()
+            if whole is not None:  # as paho leaves it once it has read a packet by itself
+                self._in_packet = {"command": whole[0], "have_remaining": 1, "remaining_count": [],
+                                   "remaining_mult": 1, "remaining_length": whole[1], "packet": whole[2],
+                                   "to_process": 0, "pos": 0}
+        return mqtt.Client._packet_read(self)
+
+    def _handle_publish(self):
+        header = self._in_packet["command"]
+        qos = (header & 0x06) >> 1
+        packet = self._in_packet["packet"]
+        if qos == 2 or self._protocol == mqtt.MQTTv5 or self._filtered or self._logger is not None \
+                or self.on_log is not None or len(packet) < 3:
+            return mqtt.Client._handle_publish(self)
+        end = 2 + ((packet[0] << 8) | packet[1])
+        if end == 2 or len(packet) < end + 2 * qos:  # no topic, or cut short: paho's error
+            return mqtt.Client._handle_publish(self)
+        message = _new_message(mqtt.MQTTMessage)
+        message._topic = bytes(packet[2:end])
+        message.qos, message.dup, message.retain = qos, bool(header & 0x08), bool(header & 0x01)
+        message.mid = 0
+        if qos:
+            message.mid = (packet[end] << 8) | packet[end + 1]
+            end += 2
+        message.payload = bytes(packet[end:])
+        message.timestamp = _clock()
+        message.state, message.info, message.properties = mqtt.mqtt_ms_invalid, None, None
+        on_message = self.on_message
+        if on_message is not None:
+            with self._in_callback_mutex:
+                try:
+                    on_message(self, self._userdata, message)
+                except Exception as err:
+                    self._easy_log(mqtt.MQTT_LOG_ERR, "Caught exception in on_message: %s", err)
+                    if not self.suppress_exceptions:
+                        raise
+        if qos == 1 and not self._manual_ack:
+            return self._send_puback(message.mid)
+        return mqtt.MQTT_ERR_SUCCESS
 
     def ack_many(self, acks):
         # type: (Iterable[Any]) -> None
