@@ -39,14 +39,16 @@ def _integer(value):
 
 
 def _double(value):
-    if isinstance(value, str):  # the common case of text protocols first
+    if isinstance(value, float):  # what JSON numbers with a point are
+        number = float(value)  # (a subclass's value as a plain float)
+    elif isinstance(value, str):  # text protocols
         try:
             number = float(value)  # surrounding white space is allowed
         except ValueError:
             raise CastError("%r is not a number" % value)
     elif isinstance(value, bool):
         return float(value)
-    elif isinstance(value, (int, float)):
+    elif isinstance(value, int):
         number = float(value)
     else:
         raise CastError("%s is not a number" % type(value).__name__)

@@ -12,16 +12,22 @@ from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.conversion.casting import cast
 from thingsboard_gateway.conversion.converter import Converter
 from thingsboard_gateway.conversion.expression import compile_regex, compile_template
-from thingsboard_gateway.conversion.mapping import Failure, compile_datapoints, evaluate_datapoints
+from thingsboard_gateway.conversion.mapping import Failure, compile_datapoints, evaluate_datapoints, single_field
 from thingsboard_gateway.conversion.report import DEFAULT_PERIOD_MS, ON_CHANGE, Strategy, device_strategy
 from thingsboard_gateway.conversion.timestamps import to_millis
 
 SOURCES = ("message", "topic", "constant")
 
 
+def _evaluate(template, data):
+    return template.evaluate(data)
+
+
 class NameSource(object):
     """Where a device name or type comes from: the message (template), the topic
     (regular expression) or a constant."""
+
+    field = None  # type: Optional[str]
 
     def __init__(self, source, expression, file, path, compiler=compile_template):
         if source not in SOURCES:
@@ -32,15 +38,24 @@ class NameSource(object):
             self.regex = compile_regex(expression, file, path)
         elif source == "message":
             self.template = compiler(expression, file, path)
+            self.field = single_field(self.template)  # "${name}": read directly (resolve's fast path)
         elif not isinstance(expression, str):
             raise ConfigError(file, path, "expected a string")
 
-    def resolve(self, topic, data, evaluate):
+    def resolve(self, topic, data, evaluate=None):
         # type: (str, Any, Any) -> Tuple[Optional[str], Optional[str]]
         """(value, None) or (None, why not). A name is text: a number becomes its text, an
-        object or a list found by the expression is refused (it is no name)."""
+        object or a list found by the expression is refused (it is no name).
+        evaluate(template, data): how expressions are evaluated; None: the templates' own
+        evaluate, with a plain "${name}" read directly."""
         if self.source == "constant":
             return self.text, None
+        if evaluate is None:
+            if self.field is not None and isinstance(data, dict):
+                value = data.get(self.field)
+                if isinstance(value, str) and value:  # the common case; anything else as below
+                    return value, None
+            evaluate = _evaluate
         if self.source == "topic":
             match = self.regex.search(topic)
             if match and match.group(0):
@@ -122,11 +137,12 @@ class MappedConverter(Converter):
 
     def convert_one(self, topic, data, failures, now_ms):
         # type: (str, Any, List[Failure], int) -> Optional[Dict[str, Any]]
-        name, problem = self.name_source.resolve(topic, data, self.evaluate)
+        lookup = None if self._plain else self.evaluate  # None: the plain JSON lookups, read directly
+        name, problem = self.name_source.resolve(topic, data, lookup)
         if name is None:
             failures.append(Failure("device", "deviceName", self.name_source.text, problem))
             return None
-        device_type, problem = self.type_source.resolve(topic, data, self.evaluate)
+        device_type, problem = self.type_source.resolve(topic, data, lookup)
         if device_type is None:
             failures.append(Failure("device", "deviceType", self.type_source.text, problem))
             device_type = "default"
@@ -139,7 +155,6 @@ class MappedConverter(Converter):
                 failures.append(Failure("ts", "ts", self.ts_field.source, str(e)))
             if missing is not None:
                 failures.append(Failure("ts", "ts", self.ts_field.source, "%s found nothing" % missing))
-        lookup = None if self._plain else self.evaluate  # None: the plain JSON lookups, read directly
         attributes = evaluate_datapoints(self.attributes, data, failures, lookup, self.cast)
         telemetry = evaluate_datapoints(self.timeseries, data, failures, lookup, self.cast)
         if not attributes and not telemetry:

@@ -4,7 +4,7 @@
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from thingsboard_gateway.config.errors import ConfigError
-from thingsboard_gateway.conversion.casting import CASTS, TYPES, CastError, apply, cast
+from thingsboard_gateway.conversion.casting import CASTS, TYPES, CastError, cast
 from thingsboard_gateway.conversion.expression import MISSING, Placeholder, Template, compile_template
 
 Failure = NamedTuple("Failure", [("section", str), ("key", str), ("expression", str), ("reason", str)])
@@ -26,11 +26,11 @@ class Datapoint(object):
         self.section = section
         parts = getattr(key, "parts", None)
         self.fixed_key = parts[0] if parts and len(parts) == 1 and isinstance(parts[0], str) else None
-        self.field = _one_key(value)
+        self.field = single_field(value)
         self.caster = CASTS.get(type_name)
 
 
-def _one_key(template):
+def single_field(template):
     # type: (Any) -> Optional[str]
     """`name` for a template that is exactly "${name}" (one lookup of one key), else None."""
     parts = getattr(template, "parts", None)
@@ -95,8 +95,8 @@ def evaluate_datapoints(points, data, failures, lookup=None, caster=cast):
                 failures.append(Failure(point.section, key, point.value.source, "%s found nothing" % missing))
                 continue
         try:
-            if direct and point.caster is not None:
-                values[key] = apply(point.caster, value)
+            if direct and point.caster is not None:  # its failures read as cast()'s (casting.apply)
+                values[key] = point.caster(value)
             else:
                 values[key] = caster(value, point.type)
         except CastError as e:

@@ -13,20 +13,21 @@ the control characters US (\\x1f) and RS (\\x1e). JSON text with escaped non-ASC
 never contains raw control characters, so the separators cannot occur inside parts.
 """
 import json
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 # allow_nan=False: NaN and Infinity are not JSON, and the platform would refuse the message
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
-def _c_dumps():
-    # type: () -> Any
-    """_ENCODER.encode without building the C encoder again at every call (JSONEncoder does:
-    3.0 -> 1.6 us for a telemetry entry on Python 3.7, twice per record). No circular check:
-    a value that contains itself ends in RecursionError, which the callers take as bad data."""
+def _c_encoders():
+    # type: () -> Tuple[Callable[[Any], str], Callable[[Any], str]]
+    """(dumps, dumps of a dict or list) as _ENCODER.encode, without building the C encoder
+    again at every call (JSONEncoder does: 3.0 -> 1.6 us for a telemetry entry on Python 3.7,
+    twice per record). No circular check: a value that contains itself ends in
+    RecursionError, which the callers take as bad data."""
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:
-        return _ENCODER.encode
+        return _ENCODER.encode, _ENCODER.encode
     encode = make(None, _ENCODER.default, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, False)
     join = "".join
     ascii_text = json.encoder.encode_basestring_ascii
@@ -36,10 +37,31 @@ def _c_dumps():
         if isinstance(value, str):
             return ascii_text(value)
         return join(encode(value, 0))
-    return dumps
+
+    def dumps_container(value):
+        # type: (Any) -> str
+        return join(encode(value, 0))
+    return dumps, dumps_container
 
 
-dumps = _c_dumps()
+dumps, _dumps_container = _c_encoders()
+
+# The JSON literals of the device names and types seen last: a device sends again and again
+# under the same name (bounded: cleared when full).
+_LITERALS = {}  # type: Dict[str, str]
+_LITERALS_MAX = 10000
+
+
+def _literal(name):
+    # type: (str) -> str
+    literal = _LITERALS.get(name)
+    if literal is None:
+        literal = dumps(name)
+        if type(name) is str:  # (an unhashable or odd name raises above or is not kept)
+            if len(_LITERALS) >= _LITERALS_MAX:
+                _LITERALS.clear()
+            _LITERALS[name] = literal
+    return literal
 
 UNIT, ENTRY = "\x1f", "\x1e"
 
@@ -74,8 +96,8 @@ class Record(object):
         # type: (str, str, Any, Dict[str, Any], str) -> Record
         """From values: telemetry entries must be {"ts": ms, "values": {...}}."""
         telemetry = list(telemetry)
-        return cls(dumps(device), dumps(device_type), [dumps(entry) for entry in telemetry],
-                   dumps(attributes) if attributes else "", [len(e["values"]) for e in telemetry],
+        return cls(_literal(device), _literal(device_type), [_dumps_container(entry) for entry in telemetry],
+                   _dumps_container(attributes) if attributes else "", [len(e["values"]) for e in telemetry],
                    len(attributes) if attributes else 0, token)
 
     @property

@@ -20,6 +20,7 @@ from thingsboard_gateway.connectors.mqtt import config as mqtt_config
 from thingsboard_gateway.connectors.mqtt.acks import AckSequencer, Acker
 from thingsboard_gateway.connectors.mqtt.requests import Requests, payload_of, render
 from thingsboard_gateway.connectors.mqtt.uplink import BytesUplinkConverter
+from thingsboard_gateway.conversion import payload_json
 from thingsboard_gateway.conversion.mapped import JsonUplinkConverter
 from thingsboard_gateway.conversion.report import with_entry_strategy
 from thingsboard_gateway.connectors.registry import load_converter
@@ -101,6 +102,7 @@ class MqttConnector(ListeningConnector):
         self._broker = self.settings["broker"]
         self._mappings = [Mapping(entry, i, self.file) for i, entry in enumerate(self.settings["mapping"])]
         self._requests = Requests(self.settings["requestsMapping"], self.file)
+        self._requests_of = {}  # type: Dict[str, List[Any]]  topic -> its requestsMapping entries
         self._queue = BatchQueue(self._broker["queueSize"])
         self._mapping_of = {}  # type: Dict[str, Optional[Mapping]]
         self._count_received = self.counts.ticker("messages_received")
@@ -234,7 +236,7 @@ class MqttConnector(ListeningConnector):
         data = payload
         if mapping.kind == "json":
             try:
-                data = json.loads(payload)
+                data = payload_json.loads(payload)
             except (ValueError, RecursionError) as e:  # invalid UTF-8, not JSON, nested too deep
                 self.failures.count("malformed_json", "MQTT connector %s: payload on %s is not JSON (%s)"
                                      % (self.name, topic, e), payload)
@@ -248,13 +250,28 @@ class MqttConnector(ListeningConnector):
         return converted
 
     # -- requestsMapping ----------------------------------------------------------------------
+    def _requests_for(self, topic):
+        # type: (str) -> List[Any]
+        """The requestsMapping entries whose topic filter `topic` matches (cached per topic,
+        as mappings are: paho's topic_matches_sub builds a matcher at every call)."""
+        try:
+            return self._requests_of[topic]
+        except KeyError:
+            pass
+        if len(self._requests_of) >= TOPIC_CACHE:
+            self._requests_of.clear()
+        found = [request for request in self._requests.incoming
+                 if mqtt.topic_matches_sub(match_filter(request.topic_filter), topic)]
+        self._requests_of[topic] = found
+        return found
+
     def _device_requests(self, topic, payload):
         # type: (str, bytes) -> bool
+        if not self._requests.incoming:
+            return False
         handled = False
         data = None
-        for request in self._requests.connect + self._requests.disconnect + self._requests.attribute_requests:
-            if not mqtt.topic_matches_sub(match_filter(request.topic_filter), topic):
-                continue
+        for request in self._requests_for(topic):
             handled = True
             if data is None:
                 try:

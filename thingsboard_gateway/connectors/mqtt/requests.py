@@ -141,10 +141,11 @@ class Requests(object):
         self.attribute_requests = each("attributeRequests", AttributeRequest)
         self.attribute_updates = each("attributeUpdates", AttributeUpdate)
         self.rpc = each("serverSideRpc", RpcRoute)
+        self.incoming = self.connect + self.disconnect + self.attribute_requests  # type: List[DeviceRequest]
 
     def topic_filters(self):
         # type: () -> List[str]
-        return [r.topic_filter for r in self.connect + self.disconnect + self.attribute_requests]
+        return [r.topic_filter for r in self.incoming]
 
     def rpc_route(self, device, method):
         # type: (str, str) -> Optional[RpcRoute]
