@@ -29,7 +29,7 @@ against the installed paho.
 """
 import struct
 import time
-from typing import Any, Iterable, Optional, Tuple
+from typing import Any, Dict, Iterable, Optional, Tuple
 
 import paho.mqtt.client as mqtt
 
@@ -116,6 +116,20 @@ class BufferedSocket(object):
         return getattr(self._sock, name)
 
 
+def _whole_packet(whole):
+    # type: (Tuple[int, int, Any]) -> Dict[str, Any]
+    """paho's state of a packet read in full: (first byte, remaining length, the rest)."""
+    return {"command": whole[0], "have_remaining": 1, "remaining_count": [], "remaining_mult": 1,
+            "remaining_length": whole[1], "packet": whole[2], "to_process": 0, "pos": 0}
+
+
+def _idle_packet():
+    # type: () -> Dict[str, Any]
+    """paho's state before a packet's first byte."""
+    return {"command": 0, "have_remaining": 0, "remaining_count": [], "remaining_mult": 1, "remaining_length": 0,
+            "packet": bytearray(b""), "to_process": 0, "pos": 0}
+
+
 class Client(mqtt.Client):
     """paho's Client, reading through a buffer, with `ack_many`."""
 
@@ -134,13 +148,26 @@ class Client(mqtt.Client):
     def loop_read(self, max_packets=1):
         # type: (int) -> Any
         rc = mqtt.Client.loop_read(self, max_packets)
+        sock = self._sock
+        if type(sock) is not BufferedSocket:
+            return rc
         rounds = READ_ROUNDS
-        while rc == mqtt.MQTT_ERR_SUCCESS and rounds:
-            sock = self._sock
-            if not isinstance(sock, BufferedSocket) or not sock.buffered():
-                break
-            rc = mqtt.Client.loop_read(self, max_packets)  # each round takes at least one buffered byte
+        handled = False
+        while rc == mqtt.MQTT_ERR_SUCCESS and rounds and sock is self._sock and sock.buffered():
             rounds -= 1
+            whole = sock.packet() if self._in_packet["command"] == 0 else None
+            if whole is None:  # begun, or not all here: paho reads it its own way
+                rc = mqtt.Client.loop_read(self, max_packets)
+                continue
+            self._in_packet = _whole_packet(whole)  # what paho's handlers read
+            handled = True
+            rc = self._packet_handle()
+            self._in_packet = _idle_packet()  # as paho's _packet_read leaves things after a packet
+        if handled:
+            with self._msgtime_mutex:
+                self._last_msg_in = _clock()
+            if rc > 0:
+                return self._loop_rc_handle(rc)
         return rc
 
     def _packet_read(self):
@@ -148,9 +175,7 @@ class Client(mqtt.Client):
         if type(sock) is BufferedSocket and self._in_packet["command"] == 0:
             whole = sock.packet()
             if whole is not None:  # as paho leaves it once it has read a packet by itself
-                self._in_packet = {"command": whole[0], "have_remaining": 1, "remaining_count": [],
-                                   "remaining_mult": 1, "remaining_length": whole[1], "packet": whole[2],
-                                   "to_process": 0, "pos": 0}
+                self._in_packet = _whole_packet(whole)
         return mqtt.Client._packet_read(self)
 
     def _handle_publish(self):

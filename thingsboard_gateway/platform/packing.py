@@ -29,16 +29,6 @@ class _Builder(object):
         self.size = 2      # "{}"
         self.datapoints = 0
 
-    def cost(self, device_key, fragment):
-        if device_key in self.devices:
-            return len(fragment) + 1
-        return len(device_key) + 3 + len(fragment) + (1 if self.devices else 0)  # "k":[f] and a comma
-
-    def add(self, device_key, fragment, datapoints):
-        self.size += self.cost(device_key, fragment)
-        self.datapoints += datapoints
-        self.devices.setdefault(device_key, []).append(fragment)
-
     def message(self):
         # type: () -> Message
         if self.topic == TELEMETRY:
@@ -106,31 +96,48 @@ def pack(records, max_payload, max_datapoints=None, renamed=None):
     messages = []  # type: List[Message]
     rejected = []  # type: List[Tuple[str, str]]
     current = {TELEMETRY: _Builder(TELEMETRY), ATTRIBUTES: _Builder(ATTRIBUTES)}
+    no_limit = max_datapoints is None
+    lone_limit = max_payload - _lone_size("", "")  # a key and a fragment longer than this need a message of their own
 
     def add(topic, key, fragment, points):
+        # (a function call per part counts at about 150 bytes a record: hence written out)
         builder = current[topic]
-        full = builder.size + builder.cost(key, fragment) > max_payload or \
-            (max_datapoints is not None and builder.datapoints + points > max_datapoints)
-        if builder.devices and full:
+        devices = builder.devices
+        parts = devices.get(key)
+        cost = len(fragment) + 1 if parts is not None else len(key) + len(fragment) + (4 if devices else 3)
+        if devices and (builder.size + cost > max_payload or not no_limit and builder.datapoints + points >
+                        max_datapoints):
             messages.append(builder.message())
             builder = current[topic] = _Builder(topic)
-        builder.add(key, fragment, points)
-
-    def place(topic, key, fragment, points):
-        if _lone_size(key, fragment) > max_payload or (max_datapoints is not None and points > max_datapoints):
-            for part, part_points in _split(key, fragment, topic, max_payload, max_datapoints, rejected):
-                add(topic, key, part, part_points)
+            devices, parts, cost = builder.devices, None, len(key) + len(fragment) + 3  # "k":[f]
+        builder.size += cost
+        builder.datapoints += points
+        if parts is None:
+            devices[key] = [fragment]
         else:
-            add(topic, key, fragment, points)
+            parts.append(fragment)
+
+    def place(topic, key, fragment):
+        """A part too big for one message: split."""
+        for part, part_points in _split(key, fragment, topic, max_payload, max_datapoints, rejected):
+            add(topic, key, part, part_points)
 
     for record in records:
         key = record.device_key
         if renamed:
             key = renamed.get(key, key)
         for fragment, points in zip(record.telemetry, record.entry_points):
-            place(TELEMETRY, key, fragment, points)
-        if record.attributes:
-            place(ATTRIBUTES, key, record.attributes, record.attribute_points)
+            if len(key) + len(fragment) > lone_limit or not no_limit and points > max_datapoints:
+                place(TELEMETRY, key, fragment)
+            else:
+                add(TELEMETRY, key, fragment, points)
+        fragment = record.attributes
+        if fragment:
+            points = record.attribute_points
+            if len(key) + len(fragment) > lone_limit or not no_limit and points > max_datapoints:
+                place(ATTRIBUTES, key, fragment)
+            else:
+                add(ATTRIBUTES, key, fragment, points)
     for builder in current.values():
         if builder.devices:
             messages.append(builder.message())
