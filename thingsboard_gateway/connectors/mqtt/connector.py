@@ -10,7 +10,7 @@ gateway loses nothing: the broker redelivers what was not acknowledged.
 import json
 import logging
 import zlib
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import paho.mqtt.client as mqtt
 
@@ -36,9 +36,24 @@ log = logging.getLogger(__name__)
 # message (see runtime/batchqueue.py). BATCH bounds the work between RPC-expiry checks.
 LINGER = 0.005
 BATCH = 500
-# Topics seen -> their mapping (or None): matching every filter per message costs more
+# Topics seen -> their mapping (or None), their requests: matching every filter per message costs more
 # than converting it. Cleared when it grows past this (topics with ids can be unbounded).
 TOPIC_CACHE = 10000
+
+
+def per_topic(cache, topic, find):
+    # type: (Dict[str, Any], str, Callable[[str], Any]) -> Any
+    """find(topic), kept in `cache` for the topic (at most TOPIC_CACHE topics: a device per
+    topic level would otherwise grow it without end); paho's topic_matches_sub builds a
+    matcher at every call, too much for each message."""
+    try:
+        return cache[topic]
+    except KeyError:
+        pass
+    if len(cache) >= TOPIC_CACHE:
+        cache.clear()
+    found = cache[topic] = find(topic)
+    return found
 
 
 def match_filter(topic_filter):
@@ -189,15 +204,8 @@ class MqttConnector(ListeningConnector):
 
     def _mapping_for(self, topic):
         # type: (str) -> Optional[Mapping]
-        try:
-            return self._mapping_of[topic]
-        except KeyError:
-            pass
-        if len(self._mapping_of) >= TOPIC_CACHE:
-            self._mapping_of.clear()
-        mapping = next((m for m in self._mappings if mqtt.topic_matches_sub(m.match, topic)), None)
-        self._mapping_of[topic] = mapping
-        return mapping
+        return per_topic(self._mapping_of, topic, lambda t: next(
+            (m for m in self._mappings if mqtt.topic_matches_sub(m.match, t)), None))
 
     def _handle(self, topic, payload, mid, qos, seq):
         self._count_received()
@@ -252,18 +260,10 @@ class MqttConnector(ListeningConnector):
     # -- requestsMapping ----------------------------------------------------------------------
     def _requests_for(self, topic):
         # type: (str) -> List[Any]
-        """The requestsMapping entries whose topic filter `topic` matches (cached per topic,
-        as mappings are: paho's topic_matches_sub builds a matcher at every call)."""
-        try:
-            return self._requests_of[topic]
-        except KeyError:
-            pass
-        if len(self._requests_of) >= TOPIC_CACHE:
-            self._requests_of.clear()
-        found = [request for request in self._requests.incoming
-                 if mqtt.topic_matches_sub(match_filter(request.topic_filter), topic)]
-        self._requests_of[topic] = found
-        return found
+        """The requestsMapping entries whose topic filter `topic` matches."""
+        return per_topic(self._requests_of, topic, lambda t: [
+            request for request in self._requests.incoming
+            if mqtt.topic_matches_sub(match_filter(request.topic_filter), t)])
 
     def _device_requests(self, topic, payload):
         # type: (str, bytes) -> bool
