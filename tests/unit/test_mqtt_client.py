@@ -1,10 +1,12 @@
 """The buffered socket paho reads through, and PUBACKs queued as one write
 (thingsboard_gateway/mqtt/client.py), against the installed paho."""
+import select
 import socket
 import struct
 
 import paho.mqtt.client as mqtt
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from thingsboard_gateway.mqtt.client import CHUNK, BufferedSocket, Client
 
@@ -103,3 +105,68 @@ def test_a_length_of_more_than_four_bytes_is_left_to_paho(pair):
     sock.recv(1)
     sock._pos = 0
     assert sock.packet() is None
+
+
+def _publish_packet(topic, payload, qos, dup, retain, mid):
+    body = struct.pack("!H", len(topic)) + topic + (struct.pack("!H", mid) if qos else b"") + payload
+    length, encoded = len(body), b""
+    while True:
+        byte, length = length % 128, length // 128
+        encoded += bytes([byte | (128 if length else 0)])
+        if not length:
+            break
+    return bytes([0x30 | (dup << 3) | (qos << 1) | retain]) + encoded + body
+
+
+def _readable(client):
+    sock = client._sock
+    return (sock.pending() if hasattr(sock, "pending") else 0) or select.select([sock], [], [], 0)[0]
+
+
+def _read_all(client, writer, chunks):
+    """Feed the chunks to the client's socket one by one, with read events after each
+    (what paho's loop makes of select() and pending()) until nothing is left to read."""
+    got = []
+    client.on_message = lambda c, u, m: got.append((m.topic, m.payload, m.qos, m.dup, m.retain, m.mid))
+    for chunk in chunks:
+        writer.sendall(chunk)
+        while _readable(client):
+            assert client.loop_read() == mqtt.MQTT_ERR_SUCCESS
+    return got
+
+
+# printable topics without wildcards (paho decodes the topic to text), short payloads and
+# long ones (longer than the read buffer, lengths of 1 to 3 bytes)
+packets = st.lists(st.tuples(st.text("abcXYZ/-_ 019", min_size=1, max_size=300).map(str.encode),
+                             st.one_of(st.binary(max_size=200),
+                                       st.integers(16000, 70000).map(lambda n: bytes(i % 251 for i in range(n)))),
+                             st.integers(0, 1), st.integers(0, 1), st.integers(0, 1), st.integers(1, 65535)),
+                   min_size=1, max_size=30)
+
+
+@settings(max_examples=40, deadline=None)
+@given(packets, st.lists(st.integers(1, 5000), min_size=1, max_size=50), st.booleans())
+def test_what_paho_itself_would_deliver_whatever_the_chunks(items, cuts, pings):
+    stream = b""
+    for topic, payload, qos, dup, retain, mid in items:
+        stream += _publish_packet(topic, payload, qos, dup, retain, mid)
+        if pings:
+            stream += b"\xd0\x00"  # a PINGRESP between them
+    chunks, pos = [], 0
+    while pos < len(stream):
+        for cut in cuts:
+            chunks.append(stream[pos:pos + cut])
+            pos += cut
+    results = []
+    for kind, wrap in ((mqtt.Client, lambda s: s), (Client, BufferedSocket)):
+        a, b = socket.socketpair()
+        try:
+            b.setblocking(False)
+            client = kind(mqtt.CallbackAPIVersion.VERSION2, client_id="t", manual_ack=True)
+            client._sock = wrap(b)
+            results.append(_read_all(client, a, [c for c in chunks if c]))
+        finally:
+            a.close()
+            b.close()
+    assert len(results[0]) == len(items)
+    assert results[1] == results[0]
