@@ -110,12 +110,6 @@ def cast(value, type_name):
         caster = CASTS[type_name]
     except KeyError:
         raise CastError("unknown type %r" % type_name)
-    return apply(caster, value)
-
-
-def apply(caster, value):
-    # type: (Callable[[Any], Any], Any) -> Any
-    """caster(value) (one of CASTS), its failures as CastError, as cast() gives them."""
     try:
         return caster(value)
     except (OverflowError, RecursionError, ValueError, TypeError) as e:

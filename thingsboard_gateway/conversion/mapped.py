@@ -12,15 +12,12 @@ from thingsboard_gateway.config.errors import ConfigError
 from thingsboard_gateway.conversion.casting import cast
 from thingsboard_gateway.conversion.converter import Converter
 from thingsboard_gateway.conversion.expression import compile_regex, compile_template
-from thingsboard_gateway.conversion.mapping import Failure, compile_datapoints, evaluate_datapoints, single_field
+from thingsboard_gateway.conversion.mapping import (Failure, compile_datapoints, evaluate_datapoints,
+                                                    evaluate_template, single_field)
 from thingsboard_gateway.conversion.report import DEFAULT_PERIOD_MS, ON_CHANGE, Strategy, device_strategy
 from thingsboard_gateway.conversion.timestamps import to_millis
 
 SOURCES = ("message", "topic", "constant")
-
-
-def _evaluate(template, data):
-    return template.evaluate(data)
 
 
 class NameSource(object):
@@ -55,7 +52,7 @@ class NameSource(object):
                 value = data.get(self.field)
                 if isinstance(value, str) and value:  # the common case; anything else as below
                     return value, None
-            evaluate = _evaluate
+            evaluate = evaluate_template
         if self.source == "topic":
             match = self.regex.search(topic)
             if match and match.group(0):

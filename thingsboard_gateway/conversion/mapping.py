@@ -65,6 +65,12 @@ def compile_datapoints(entries, section, file, path, compiler=compile_template):
     return out
 
 
+def evaluate_template(template, data):
+    # type: (Template, Any) -> Tuple[Any, Optional[str]]
+    """A template's own evaluation: (value, None) or (None, what was missing)."""
+    return template.evaluate(data)
+
+
 def evaluate_datapoints(points, data, failures, lookup=None, caster=cast):
     # type: (List[Datapoint], Any, List[Failure], Optional[Callable[[Template, Any], Tuple[Any, Optional[str]]]], Callable[[Any, str], Any]) -> Dict[str, Any]
     """{key: cast value} for every point found; each miss or bad cast appended to failures.
@@ -72,7 +78,7 @@ def evaluate_datapoints(points, data, failures, lookup=None, caster=cast):
     plain keys and "${name}" values read directly); caster(value, type) casts (default:
     cast(), through each point's own cast function)."""
     plain = lookup is None and isinstance(data, dict)
-    evaluate = lookup or (lambda template, d: template.evaluate(d))
+    evaluate = lookup or evaluate_template
     direct = caster is cast
     values = {}
     for point in points:
@@ -95,7 +101,7 @@ def evaluate_datapoints(points, data, failures, lookup=None, caster=cast):
                 failures.append(Failure(point.section, key, point.value.source, "%s found nothing" % missing))
                 continue
         try:
-            if direct and point.caster is not None:  # its failures read as cast()'s (casting.apply)
+            if direct and point.caster is not None:  # its failures read as cast()'s (the branches below)
                 values[key] = point.caster(value)
             else:
                 values[key] = caster(value, point.type)

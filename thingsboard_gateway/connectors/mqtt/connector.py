@@ -278,13 +278,13 @@ class MqttConnector(ListeningConnector):
                     data = json.loads(payload) if payload else {}
                 except (ValueError, RecursionError):
                     data = {}
-            name, missing = request.name.resolve(topic, data, lambda t, d: t.evaluate(d))
+            name, missing = request.name.resolve(topic, data)
             if name is None:
                 self.failures.count("request_device", "MQTT connector %s: request on %s names no device (%s)"
                                      % (self.name, topic, missing), payload)
                 continue
             if request in self._requests.connect:
-                device_type, _ = request.type.resolve(topic, data, lambda t, d: t.evaluate(d))
+                device_type, _ = request.type.resolve(topic, data)
                 self.gateway.add_device(name, device_type or "default", self)
             elif request in self._requests.disconnect:
                 self.gateway.del_device(name)
@@ -293,7 +293,7 @@ class MqttConnector(ListeningConnector):
         return handled
 
     def _attribute_request(self, request, device, topic, data):
-        key, missing = request.attribute.resolve(topic, data, lambda t, d: t.evaluate(d))
+        key, missing = request.attribute.resolve(topic, data)
         if key is None:
             self.failures.count("attribute_request", "MQTT connector %s: attribute request on %s names no "
                                                       "attribute (%s)" % (self.name, topic, missing), data)
