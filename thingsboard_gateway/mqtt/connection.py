@@ -70,7 +70,7 @@ def failure_hint(reason):
 
 
 class MqttConnection(object):
-    """Keeps `client` (a configured paho Client with reconnect_on_failure=False)
+    """Keeps `client` (a Client from make_client, reconnect_on_failure=False)
     connected to host:port.
 
     subscriptions: [(topic filter, qos)] subscribed after every connect.
@@ -286,14 +286,8 @@ class MqttConnection(object):
     def ack(self, acks):
         # type: (List[Tuple[int, int]]) -> None
         """Acknowledge received messages, in order: [(mid, qos)] (clients made with
-        manual_ack=True; QoS 0 ones need nothing)."""
-        ack_many = getattr(self._client, "ack_many", None)
-        if ack_many is not None:
-            ack_many(acks)
-            return
-        for mid, qos in acks:  # a plain paho Client
-            if qos > 0:
-                self._client.ack(mid, qos)
+        manual_ack=True by make_client; QoS 0 ones need nothing)."""
+        self._client.ack_many(acks)
 
     def subscribe(self, topic, qos=1):
         # type: (str, int) -> None
