@@ -15,6 +15,8 @@ never contains raw control characters, so the separators cannot occur inside par
 import json
 from typing import Any, Callable, Dict, List, Tuple
 
+from thingsboard_gateway.runtime.memo import remembered
+
 # allow_nan=False: NaN and Infinity are not JSON, and the platform would refuse the message
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
@@ -54,14 +56,9 @@ _LITERALS_MAX = 10000
 
 def _literal(name):
     # type: (str) -> str
-    literal = _LITERALS.get(name)
-    if literal is None:
-        literal = dumps(name)
-        if type(name) is str:  # (an unhashable or odd name raises above or is not kept)
-            if len(_LITERALS) >= _LITERALS_MAX:
-                _LITERALS.clear()
-            _LITERALS[name] = literal
-    return literal
+    if type(name) is not str:  # only text is kept (True and 1 would be one key)
+        return dumps(name)
+    return remembered(_LITERALS, name, dumps, _LITERALS_MAX)
 
 UNIT, ENTRY = "\x1f", "\x1e"
 

@@ -10,7 +10,7 @@ gateway loses nothing: the broker redelivers what was not acknowledged.
 import json
 import logging
 import zlib
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import paho.mqtt.client as mqtt
 
@@ -28,6 +28,7 @@ from thingsboard_gateway.mqtt.connection import MqttConnection, make_client, tls
 from thingsboard_gateway.runtime.backoff import BackoffPolicy
 from thingsboard_gateway.runtime.batchqueue import BatchQueue
 from thingsboard_gateway.runtime.pending import Pending
+from thingsboard_gateway.runtime.memo import remembered
 
 log = logging.getLogger(__name__)
 
@@ -37,23 +38,9 @@ log = logging.getLogger(__name__)
 LINGER = 0.005
 BATCH = 500
 # Topics seen -> their mapping (or None), their requests: matching every filter per message costs more
-# than converting it. Cleared when it grows past this (topics with ids can be unbounded).
+# than converting it (paho's topic_matches_sub builds a matcher at every call). Cleared when it
+# grows past this (topics with ids can be unbounded).
 TOPIC_CACHE = 10000
-
-
-def per_topic(cache, topic, find):
-    # type: (Dict[str, Any], str, Callable[[str], Any]) -> Any
-    """find(topic), kept in `cache` for the topic (at most TOPIC_CACHE topics: a device per
-    topic level would otherwise grow it without end); paho's topic_matches_sub builds a
-    matcher at every call, too much for each message."""
-    try:
-        return cache[topic]
-    except KeyError:
-        pass
-    if len(cache) >= TOPIC_CACHE:
-        cache.clear()
-    found = cache[topic] = find(topic)
-    return found
 
 
 def match_filter(topic_filter):
@@ -204,8 +191,8 @@ class MqttConnector(ListeningConnector):
 
     def _mapping_for(self, topic):
         # type: (str) -> Optional[Mapping]
-        return per_topic(self._mapping_of, topic, lambda t: next(
-            (m for m in self._mappings if mqtt.topic_matches_sub(m.match, t)), None))
+        return remembered(self._mapping_of, topic, lambda t: next(
+            (m for m in self._mappings if mqtt.topic_matches_sub(m.match, t)), None), TOPIC_CACHE)
 
     def _handle(self, topic, payload, mid, qos, seq):
         self._count_received()
@@ -261,9 +248,9 @@ class MqttConnector(ListeningConnector):
     def _requests_for(self, topic):
         # type: (str) -> List[Any]
         """The requestsMapping entries whose topic filter `topic` matches."""
-        return per_topic(self._requests_of, topic, lambda t: [
+        return remembered(self._requests_of, topic, lambda t: [
             request for request in self._requests.incoming
-            if mqtt.topic_matches_sub(match_filter(request.topic_filter), t)])
+            if mqtt.topic_matches_sub(match_filter(request.topic_filter), t)], TOPIC_CACHE)
 
     def _device_requests(self, topic, payload):
         # type: (str, bytes) -> bool
