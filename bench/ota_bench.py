@@ -10,6 +10,7 @@ and the CPU seconds the process used meanwhile. Each on this interpreter and Pyt
   python bench/ota_bench.py [--size-mb 2] [--chunk 16384] [--repeat 3] [--cpu-quota 10]
 """
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -61,12 +62,39 @@ sys.stdout.write(digest.hexdigest() + "\n"); sys.stdout.flush()
 """
 
 
-def ours(python, args, data):
-    work = tempfile.mkdtemp(prefix="tbgw-ota-")
+@contextlib.contextmanager
+def platform_double(prefix):
+    """A work folder and a Mosquitto with the platform double on it, all gone afterwards."""
+    work = tempfile.mkdtemp(prefix=prefix)
     broker = Mosquitto(work, "platform", extra="set_tcp_nodelay true\n").start()
     platform = PlatformDouble(broker.port)
-    process = quota = None
     try:
+        yield work, broker, platform
+    finally:
+        platform.close()
+        broker.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def started(command, cpu_quota, **popen):
+    """The process of `command`, at `cpu_quota` percent of one core (0: unconfined), stopped
+    afterwards."""
+    process = subprocess.Popen(command, **popen)
+    quota = None
+    try:
+        if cpu_quota:
+            quota = CpuQuota(cpu_quota)
+            quota.add(process.pid)
+        yield process
+    finally:
+        stop_process(process)
+        if quota is not None:
+            quota.close()
+
+
+def ours(python, args, data):
+    with platform_double("tbgw-ota-") as (work, broker, platform):
         config = {"thingsboard": {"host": "127.0.0.1", "port": broker.port,
                                   "security": {"type": "accessToken", "accessToken": "BENCH"},
                                   "statistics": {"enable": False},
@@ -75,61 +103,34 @@ def ours(python, args, data):
         path = os.path.join(work, "tb_gateway.json")
         with open(path, "w") as f:
             json.dump(config, f)
-        process = subprocess.Popen([python, "-m", "thingsboard_gateway", "--config", path], cwd=work,
-                                   env=compiled_env(PYTHONPATH=ROOT), stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
-        if args.cpu_quota:
-            quota = CpuQuota(args.cpu_quota)
-            quota.add(process.pid)
-        if not platform.wait_for(lambda _: platform.own_requests(), 60):
-            raise SystemExit("the gateway did not ask for its assignment")
-        time.sleep(0.5)
-        cpu, start = process_cpu(process.pid), time.monotonic()
-        platform.serve_software("thingsboard-gateway", "9.9.9", data)
-        if not platform.wait_for(lambda _: any(s == "VERIFIED" for s, _ in platform.sw_states()), args.timeout):
-            raise SystemExit("no VERIFIED within %d s: %s" % (args.timeout, platform.sw_states()))
-        return time.monotonic() - start, process_cpu(process.pid) - cpu
-    finally:
-        if process is not None:
-            stop_process(process)
-        if quota is not None:
-            quota.close()
-        platform.close()
-        broker.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        with started([python, "-m", "thingsboard_gateway", "--config", path], args.cpu_quota, cwd=work,
+                     env=compiled_env(PYTHONPATH=ROOT), stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL) as process:
+            if not platform.wait_for(lambda _: platform.own_requests(), 60):
+                raise SystemExit("the gateway did not ask for its assignment")
+            time.sleep(0.5)
+            cpu, start = process_cpu(process.pid), time.monotonic()
+            platform.serve_software("thingsboard-gateway", "9.9.9", data)
+            if not platform.wait_for(lambda _: any(s == "VERIFIED" for s, _ in platform.sw_states()), args.timeout):
+                raise SystemExit("no VERIFIED within %d s: %s" % (args.timeout, platform.sw_states()))
+            return time.monotonic() - start, process_cpu(process.pid) - cpu
 
 
 def floor(python, args, data):
-    work = tempfile.mkdtemp(prefix="tbgw-ota-floor-")
-    broker = Mosquitto(work, "platform", extra="set_tcp_nodelay true\n").start()
-    platform = PlatformDouble(broker.port)
-    process = quota = None
-    try:
+    with platform_double("tbgw-ota-floor-") as (work, broker, platform):
         platform.package = data
         target = os.path.join(work, "package")
-        process = subprocess.Popen([python, "-c", FLOOR, str(broker.port), str(len(data)), str(args.chunk), target],
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, universal_newlines=True,
-                                   env=compiled_env())
-        if args.cpu_quota:
-            quota = CpuQuota(args.cpu_quota)
-            quota.add(process.pid)
-        assert process.stdout.readline().strip() == "ready"
-        cpu, start = process_cpu(process.pid), time.monotonic()
-        process.stdin.write("go\n")
-        process.stdin.flush()
-        digest = process.stdout.readline().strip()
-        elapsed, used = time.monotonic() - start, process_cpu(process.pid) - cpu
+        with started([python, "-c", FLOOR, str(broker.port), str(len(data)), str(args.chunk), target],
+                     args.cpu_quota, stdin=subprocess.PIPE, stdout=subprocess.PIPE, universal_newlines=True,
+                     env=compiled_env()) as process:
+            assert process.stdout.readline().strip() == "ready"
+            cpu, start = process_cpu(process.pid), time.monotonic()
+            process.stdin.write("go\n")
+            process.stdin.flush()
+            digest = process.stdout.readline().strip()
+            elapsed, used = time.monotonic() - start, process_cpu(process.pid) - cpu
         assert digest == hashlib.sha256(data).hexdigest(), "the floor's file is not the package"
         return elapsed, used
-    finally:
-        if process is not None:
-            process.kill()
-            process.wait()
-        if quota is not None:
-            quota.close()
-        platform.close()
-        broker.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def main():
