@@ -115,7 +115,9 @@ class MappedConverter(Converter):
         self.ts_field = compile_template(ts_field if "${" in str(ts_field) else "${%s}" % ts_field, file,
                                          path + ".tsField") if ts_field else None
         self.dayfirst = bool(config.get("dayfirst", False))
-        self._plain = type(self).evaluate is MappedConverter.evaluate  # a subclass may evaluate otherwise
+        # How convert_one evaluates: None, the plain JSON lookups read directly, unless a
+        # subclass evaluates otherwise.
+        self._lookup = None if type(self).evaluate is MappedConverter.evaluate else self.evaluate
         # sendDataOnlyOnChange is ON_CHANGE for the mapping (unless it has a reportStrategy):
         # the gateway's report filter keeps what was sent, not the converter.
         self.strategy = device_strategy(config, Strategy(ON_CHANGE, DEFAULT_PERIOD_MS)
@@ -134,7 +136,7 @@ class MappedConverter(Converter):
 
     def convert_one(self, topic, data, failures, now_ms):
         # type: (str, Any, List[Failure], int) -> Optional[Dict[str, Any]]
-        lookup = None if self._plain else self.evaluate  # None: the plain JSON lookups, read directly
+        lookup = self._lookup
         name, problem = self.name_source.resolve(topic, data, lookup)
         if name is None:
             failures.append(Failure("device", "deviceName", self.name_source.text, problem))

@@ -28,7 +28,6 @@ class AckSequencer(object):
         self._head = 0       # the oldest message not acknowledged yet
         self._done = {}  # type: Dict[int, Tuple[int, int]]  seq -> (mid, qos), ready but waiting for older ones
         self._ready = []  # type: List[Tuple[int, int]]  (mid, qos) in order, not sent yet
-        self._send = self._send_ready  # one bound method: after() runs it once per group
 
     def received(self):
         # type: () -> int
@@ -42,7 +41,7 @@ class AckSequencer(object):
                 ready.append(done.pop(head))
                 head += 1
             self._head = head
-        after(self._send)
+        after(self._send_ready)  # (bound methods of one object compare equal: once per group)
 
     def _send_ready(self):
         with self._sending:
