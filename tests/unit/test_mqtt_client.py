@@ -170,3 +170,21 @@ def test_what_paho_itself_would_deliver_whatever_the_chunks(items, cuts, pings):
             b.close()
     assert len(results[0]) == len(items)
     assert results[1] == results[0]
+
+
+def test_a_broken_packet_after_whole_ones_ends_the_connection_once(pair):
+    a, b = pair
+    b.setblocking(False)
+    client = Client(mqtt.CallbackAPIVersion.VERSION2, client_id="t", manual_ack=True)
+    client._sock = BufferedSocket(b)
+    got, disconnects = [], []
+    client.on_message = lambda c, u, m: got.append(m.payload)
+    client.on_disconnect = lambda *args: disconnects.append(args)
+    # whole PUBLISHes (the first through paho's read, the next from the buffer), then one whose
+    # remaining length runs past 4 bytes (paho's protocol error)
+    a.sendall(_publish_packet(b"t", b"one", 0, 0, 0, 1) + _publish_packet(b"t", b"two", 0, 0, 0, 2) +
+              b"\x30\xff\xff\xff\xff\x01")
+    assert client.loop_read() != mqtt.MQTT_ERR_SUCCESS
+    assert got == [b"one", b"two"]
+    assert len(disconnects) == 1
+    assert client._sock is None

@@ -152,22 +152,23 @@ class Client(mqtt.Client):
         if type(sock) is not BufferedSocket:
             return rc
         rounds = READ_ROUNDS
-        handled = False
+        handled = failed = False
         while rc == mqtt.MQTT_ERR_SUCCESS and rounds and sock is self._sock and sock.buffered():
             rounds -= 1
             whole = sock.packet() if self._in_packet["command"] == 0 else None
-            if whole is None:  # begun, or not all here: paho reads it its own way
+            if whole is None:  # begun, or not all here: paho reads it its own way (and handles its failure)
                 rc = mqtt.Client.loop_read(self, max_packets)
                 continue
             self._in_packet = _whole_packet(whole)  # what paho's handlers read
             handled = True
             rc = self._packet_handle()
             self._in_packet = _idle_packet()  # as paho's _packet_read leaves things after a packet
+            failed = rc > 0
         if handled:
             with self._msgtime_mutex:
                 self._last_msg_in = _clock()
-            if rc > 0:
-                return self._loop_rc_handle(rc)
+        if failed:  # as paho's loop_read does with a failed packet (once: not after its own)
+            return self._loop_rc_handle(rc)
         return rc
 
     def _packet_read(self):
